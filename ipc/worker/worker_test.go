@@ -1,0 +1,266 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/ipc/ipctest"
+)
+
+type echoSpec struct{ N int }
+
+func monotonicNs() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+func init() {
+	Register("test-echo", func(ctx context.Context, c *Child) (any, error) {
+		var s echoSpec
+		if err := c.Spec(&s); err != nil {
+			return nil, err
+		}
+		if err := c.Ready(ctx); err != nil {
+			return nil, err
+		}
+		released := monotonicNs()
+		_ = c.Event(map[string]int{"progress": s.N})
+		return map[string]int64{"double": int64(2 * s.N), "released_ns": released}, nil
+	})
+	Register("test-sleep", func(ctx context.Context, c *Child) (any, error) {
+		if err := c.Ready(ctx); err != nil {
+			return nil, err
+		}
+		<-ctx.Done()
+		return "stopped", nil
+	})
+	Register("test-stubborn", func(ctx context.Context, c *Child) (any, error) {
+		_ = c.Ready(ctx)
+		time.Sleep(time.Hour) // ignores stop: must be killed
+		return nil, nil
+	})
+	Register("test-never-ready", func(ctx context.Context, c *Child) (any, error) {
+		time.Sleep(time.Hour)
+		return nil, nil
+	})
+	Register("test-fail", func(ctx context.Context, c *Child) (any, error) {
+		return nil, errors.New("deliberate failure")
+	})
+	Register("test-readfile", func(ctx context.Context, c *Child) (any, error) {
+		f := c.File(0)
+		if f == nil {
+			return nil, errors.New("no file 0")
+		}
+		b := make([]byte, 64)
+		n, _ := f.ReadAt(b, 0)
+		return string(b[:n]), nil
+	})
+}
+
+func TestMain(m *testing.M) {
+	Dispatch() // children of these tests are this test binary
+	ipctest.Main(m, map[string]func(){
+		// A parent that starts a worker, prints its pid and then waits to
+		// be killed: the worker must not outlive it.
+		"orphan-parent": func() {
+			g, err := Start(context.Background(), nil, []Spec{{Kind: "test-sleep"}}, testOpts())
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Println(g.Pids()[0])
+			time.Sleep(time.Hour)
+		},
+	})
+}
+
+func testOpts() Options {
+	return Options{Executable: os.Args[0], StartTimeout: 20 * time.Second}
+}
+
+func TestRunCollectsResultsAndEvents(t *testing.T) {
+	var mu sync.Mutex
+	events := 0
+	opts := testOpts()
+	opts.OnEvent = func(name string, pid int, data json.RawMessage) {
+		mu.Lock()
+		events++
+		mu.Unlock()
+	}
+	specs := make([]Spec, 4)
+	for i := range specs {
+		specs[i] = Spec{Kind: "test-echo", Spec: echoSpec{N: i + 1}}
+	}
+	ctx := context.Background()
+	g, err := Start(ctx, nil, specs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goAt := monotonicNs()
+	res, err := g.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		var out map[string]int64
+		if err := r.Decode(&out); err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+		if out["double"] != int64(2*(i+1)) {
+			t.Errorf("worker %d: double = %d, want %d", i, out["double"], 2*(i+1))
+		}
+		if out["released_ns"] < goAt {
+			t.Errorf("worker %d left the start barrier before Go", i)
+		}
+		if r.Pid <= 0 || r.ExitCode != 0 {
+			t.Errorf("worker %d: pid %d exit %d", i, r.Pid, r.ExitCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if events != 4 {
+		t.Errorf("events = %d, want 4", events)
+	}
+}
+
+func TestKilledChildIsNamedAndOthersStopped(t *testing.T) {
+	ctx := context.Background()
+	g, err := Start(ctx, nil, []Spec{{Kind: "test-sleep", Name: "victim"}, {Kind: "test-sleep"}, {Kind: "test-stubborn"}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Go()
+	if err := g.Signal(0, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Wait(ctx)
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Signal != "SIGKILL" || ee.Name != "victim" {
+		t.Fatalf("err = %v, want victim killed by SIGKILL", err)
+	}
+	if !strings.Contains(err.Error(), "killed by SIGKILL") {
+		t.Errorf("message %q does not name the signal", err)
+	}
+	if string(res[1].Data) != `"stopped"` || res[1].Err != "" {
+		t.Errorf("second worker: %+v, want a clean stop", res[1])
+	}
+	if res[2].Signal != "SIGKILL" {
+		t.Errorf("stubborn worker: %+v, want killed after the grace period", res[2])
+	}
+}
+
+func TestCancelStopsEveryone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := Start(ctx, nil, []Spec{{Kind: "test-sleep"}, {Kind: "test-sleep"}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	_, err = g.Wait(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	for _, pid := range g.Pids() {
+		if alive(pid) {
+			t.Errorf("pid %d still alive", pid)
+		}
+	}
+}
+
+func TestFailureCarriesMessage(t *testing.T) {
+	_, err := Run(context.Background(), nil, []Spec{{Kind: "test-fail"}}, testOpts())
+	if err == nil || !strings.Contains(err.Error(), "deliberate failure") {
+		t.Fatalf("err = %v, want the child's message", err)
+	}
+}
+
+func TestStartTimeoutKillsChild(t *testing.T) {
+	opts := testOpts()
+	opts.StartTimeout = 300 * time.Millisecond
+	g, err := Start(context.Background(), nil, []Spec{{Kind: "test-never-ready"}}, opts)
+	if err == nil || !strings.Contains(err.Error(), "not ready within") {
+		t.Fatalf("err = %v, want a start timeout", err)
+	}
+	if alive(g.Pids()[0]) {
+		t.Error("child still alive after failed start")
+	}
+}
+
+func TestUnknownKind(t *testing.T) {
+	_, err := Run(context.Background(), nil, []Spec{{Kind: "no-such-kind"}}, testOpts())
+	if err == nil {
+		t.Fatal("want an error for an unknown kind")
+	}
+}
+
+func TestFilesAreHandedOver(t *testing.T) {
+	fd, err := unix.MemfdCreate("worker-test", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "memfd")
+	defer f.Close()
+	f.WriteString("hello child")
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-readfile", Files: []*os.File{f}}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res[0].Data) != `"hello child"` {
+		t.Fatalf("child read %s", res[0].Data)
+	}
+}
+
+func TestWorkerDiesWithItsParent(t *testing.T) {
+	cmd := ipctest.Helper(t, "orphan-parent")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("read worker pid: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("worker %d outlived its killed parent", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+var _ = exec.Command
