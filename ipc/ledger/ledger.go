@@ -1,0 +1,285 @@
+// Package ledger records every IPC object an ipcplay engine creates, before
+// it is used, in a small JSON file of the state directory. Each entry names
+// the object and the process that created it (pid and start time), so that
+// after a crash the next engine, or `ipcplay clean`, can tell leaked objects
+// (their creator is gone) from live ones and remove exactly those.
+//
+// Several processes share one ledger (a daemon and embedded CLI runs): every
+// change happens under an exclusive flock on a lock file, and the file is
+// replaced atomically (write a temp file, fsync, rename, fsync the dir).
+package ledger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Object types. The first seven are the IPC types of `ipcplay objects`;
+// File and Dir are helpers a run may create (fifos, socket directories).
+const (
+	SysVShm    = "sysv-shm"
+	SysVSem    = "sysv-sem"
+	SysVMsg    = "sysv-msg"
+	POSIXShm   = "posix-shm"
+	POSIXSem   = "posix-sem"
+	POSIXMQ    = "posix-mq"
+	UnixSocket = "unix-socket"
+	File       = "file"
+	Dir        = "dir"
+)
+
+// Entry is one recorded object.
+type Entry struct {
+	Type         string    `json:"type"`
+	ID           int       `json:"id"`             // System V id; -1 for named objects
+	Name         string    `json:"name,omitempty"` // POSIX name (no leading '/') or path
+	RunID        string    `json:"run_id"`
+	CreatorPID   int       `json:"creator_pid"`
+	CreatorStart uint64    `json:"creator_start"` // /proc/PID/stat field 22, clock ticks since boot
+	Created      time.Time `json:"created"`
+}
+
+// Key identifies the object an entry names.
+func (e Entry) Key() string {
+	if e.Name != "" {
+		return e.Type + ":" + e.Name
+	}
+	return e.Type + ":" + strconv.Itoa(e.ID)
+}
+
+func (e Entry) String() string {
+	if e.Name != "" {
+		return fmt.Sprintf("%s %s", e.Type, e.Name)
+	}
+	return fmt.Sprintf("%s %d", e.Type, e.ID)
+}
+
+// Ledger is the file of entries in a state directory.
+type Ledger struct {
+	path string
+	lock string
+}
+
+const fileName = "ledger.json"
+
+// Open returns the ledger of dir, which must exist and be private (0700)
+// to the user. The file is created on the first Add.
+func Open(dir string) (*Ledger, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("ledger: state dir %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("ledger: state dir %s has mode %04o, want 0700", dir, fi.Mode().Perm())
+	}
+	return &Ledger{path: filepath.Join(dir, fileName), lock: filepath.Join(dir, fileName+".lock")}, nil
+}
+
+// Path is the ledger file's path.
+func (l *Ledger) Path() string { return l.path }
+
+// withLock runs fn with the ledger locked exclusively.
+func (l *Ledger) withLock(fn func() error) error {
+	fd, err := unix.Open(l.lock, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("ledger: open lock: %w", os.NewSyscallError("open", err))
+	}
+	defer unix.Close(fd)
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: lock: %w", os.NewSyscallError("flock", err))
+	}
+	return fn()
+}
+
+func (l *Ledger) read() ([]Entry, error) {
+	b, err := os.ReadFile(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	var doc struct {
+		Entries []Entry `json:"entries"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("ledger: %s is corrupt: %w", l.path, err)
+	}
+	return doc.Entries, nil
+}
+
+// write replaces the file atomically: temp file, fsync, rename, fsync dir.
+func (l *Ledger) write(entries []Entry) error {
+	if entries == nil {
+		entries = []Entry{}
+	}
+	b, err := json.MarshalIndent(struct {
+		Entries []Entry `json:"entries"`
+	}{entries}, "", " ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(l.path)
+	tmp, err := os.CreateTemp(dir, fileName+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("ledger: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("ledger: fsync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), l.path); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Add records e, filling in the creator (this process) and the time when
+// they are zero. Call it before the object is used.
+func (l *Ledger) Add(e Entry) (Entry, error) {
+	if e.CreatorPID == 0 {
+		e.CreatorPID = os.Getpid()
+		e.CreatorStart = SelfStart()
+	}
+	if e.Created.IsZero() {
+		e.Created = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	if e.Name != "" && e.ID == 0 {
+		e.ID = -1
+	}
+	err := l.withLock(func() error {
+		entries, err := l.read()
+		if err != nil {
+			return err
+		}
+		entries = slices.DeleteFunc(entries, func(x Entry) bool { return x.Key() == e.Key() })
+		return l.write(append(entries, e))
+	})
+	return e, err
+}
+
+// Remove drops the entries with the same key as e.
+func (l *Ledger) Remove(e Entry) error {
+	return l.withLock(func() error {
+		entries, err := l.read()
+		if err != nil {
+			return err
+		}
+		n := len(entries)
+		entries = slices.DeleteFunc(entries, func(x Entry) bool { return x.Key() == e.Key() })
+		if len(entries) == n {
+			return nil
+		}
+		return l.write(entries)
+	})
+}
+
+// Entries returns every entry.
+func (l *Ledger) Entries() ([]Entry, error) {
+	var out []Entry
+	err := l.withLock(func() error {
+		var err error
+		out, err = l.read()
+		return err
+	})
+	return out, err
+}
+
+// Update runs fn on the entries under the lock and writes back what it
+// returns: the reaper uses it to drop what it removed in one step.
+func (l *Ledger) Update(fn func([]Entry) ([]Entry, error)) error {
+	return l.withLock(func() error {
+		entries, err := l.read()
+		if err != nil {
+			return err
+		}
+		next, err := fn(entries)
+		if err != nil {
+			return err
+		}
+		return l.write(next)
+	})
+}
+
+// Stale reports whether the entry's creator is gone: no such pid, or the pid
+// was reused by a process that started at another time.
+func (e Entry) Stale() bool { return !Alive(e.CreatorPID, e.CreatorStart) }
+
+// Alive reports whether process pid exists, is not a zombie, and (when start
+// is not zero) started at start.
+func Alive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, state, err := procStart(pid)
+	if err != nil || state == 'Z' || state == 'X' {
+		return false
+	}
+	return start == 0 || st == start
+}
+
+// SelfStart is this process's start time in clock ticks since boot.
+func SelfStart() uint64 {
+	st, _, _ := procStart(os.Getpid())
+	return st
+}
+
+// StartTime is the start time of pid in clock ticks since boot.
+func StartTime(pid int) (uint64, error) {
+	st, _, err := procStart(pid)
+	return st, err
+}
+
+// procStart parses /proc/PID/stat: the state (field 3) and start time
+// (field 22). The command name (field 2) may hold spaces and parentheses,
+// so fields are counted from the last ')'.
+func procStart(pid int) (uint64, byte, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("ledger: bad /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("ledger: short /proc/%d/stat", pid)
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64) // field 22 is the 20th after ')'
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: bad start time in /proc/%d/stat", pid)
+	}
+	return st, f[0][0], nil
+}

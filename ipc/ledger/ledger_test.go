@@ -1,0 +1,129 @@
+package ledger
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/ipcplay/ipcplay/ipc/ipctest"
+)
+
+func TestMain(m *testing.M) {
+	ipctest.Main(m, map[string]func(){
+		"add": func() {
+			l, err := Open(ipctest.Args()[0])
+			if err != nil {
+				panic(err)
+			}
+			for i := 0; i < 20; i++ {
+				if _, err := l.Add(Entry{Type: POSIXShm, Name: fmt.Sprintf("ipcplay.x.%d.%d", os.Getpid(), i), RunID: "r-test"}); err != nil {
+					panic(err)
+				}
+			}
+		},
+	})
+}
+
+func privateDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestAddRemoveRoundTrip(t *testing.T) {
+	l, err := Open(privateDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.Add(Entry{Type: SysVSem, ID: 42, RunID: "r-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.CreatorPID != os.Getpid() || e.CreatorStart == 0 || e.Created.IsZero() {
+		t.Fatalf("creator not filled in: %+v", e)
+	}
+	if _, err := l.Add(Entry{Type: POSIXShm, Name: "ipcplay.r-1.a", RunID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := l.Entries()
+	if len(got) != 2 {
+		t.Fatalf("entries = %+v", got)
+	}
+	if err := l.Remove(e); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = l.Entries()
+	if len(got) != 1 || got[0].Name != "ipcplay.r-1.a" || got[0].ID != -1 {
+		t.Fatalf("after remove: %+v", got)
+	}
+	fi, err := os.Stat(l.Path())
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("ledger file mode: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestRefusesSharedDir(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	if _, err := Open(dir); err == nil {
+		t.Fatal("Open accepted a 0755 state dir")
+	}
+}
+
+// Several processes adding at once must not lose entries.
+func TestConcurrentProcesses(t *testing.T) {
+	dir := privateDir(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ipctest.Helper(t, "add", dir).Run()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _ := Open(dir)
+	got, err := l.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 80 {
+		t.Fatalf("got %d entries, want 80", len(got))
+	}
+	// The helpers are gone, so each entry is stale.
+	for _, e := range got {
+		if !e.Stale() {
+			t.Fatalf("entry of exited pid %d not stale", e.CreatorPID)
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))
+	if len(matches) != 0 {
+		t.Fatalf("temp files left: %v", matches)
+	}
+}
+
+func TestAliveChecksStartTime(t *testing.T) {
+	if !Alive(os.Getpid(), SelfStart()) {
+		t.Fatal("self not alive")
+	}
+	if Alive(os.Getpid(), SelfStart()+1) {
+		t.Fatal("a reused pid (other start time) counts as alive")
+	}
+	cmd := exec.Command("true")
+	cmd.Run()
+	if Alive(cmd.Process.Pid, 0) {
+		t.Fatalf("exited pid %s alive", strconv.Itoa(cmd.Process.Pid))
+	}
+}
