@@ -1,0 +1,92 @@
+package semaphore
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The raw system calls golang.org/x/sys/unix lacks: System V semaphores
+// and futex. Every one returns a bare unix.Errno; callers wrap it.
+//
+// semop(2) is reached through semtimedop(2) with a nil timeout: it is the
+// same kernel entry point and it exists under that name on every
+// architecture (amd64 and arm64 alike).
+
+// System V command numbers and flags (linux/sem.h, linux/ipc.h).
+const (
+	cmdGETPID  = 11
+	cmdGETVAL  = 12
+	cmdGETNCNT = 14
+	cmdGETZCNT = 15
+	cmdSETVAL  = 16
+)
+
+// Futex operations (linux/futex.h). Without FUTEX_PRIVATE_FLAG, so that the
+// kernel keys the wait queue on the page and offset of the word: waiters
+// and wakers in different processes meet.
+const (
+	futexWaitOp = 0 // FUTEX_WAIT
+	futexWakeOp = 1 // FUTEX_WAKE
+)
+
+func semget(key, nsems, flags int) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_SEMGET, uintptr(key), uintptr(nsems), uintptr(flags))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// semctl passes arg, the kernel's "union semun", by value: for SETVAL the
+// int itself, for IPC_STAT a pointer. On amd64 and arm64 the kernel always
+// uses the 64-bit ipc structures and rejects the IPC_64 bit (EINVAL), so
+// cmd is passed as is.
+func semctl(id, num, cmd int, arg uintptr) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), uintptr(num), uintptr(cmd), arg, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// semctlStat fills ds with IPC_STAT.
+func semctlStat(id int, ds *semidDs) error {
+	_, _, e := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, uintptr(unix.IPC_STAT), uintptr(unsafe.Pointer(ds)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// semtimedop performs ops atomically; ts nil waits without a limit, a
+// relative ts makes the call fail with EAGAIN when it expires.
+func semtimedop(id int, ops []Sembuf, ts *unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_SEMTIMEDOP, uintptr(id), uintptr(unsafe.Pointer(&ops[0])), uintptr(len(ops)),
+		uintptr(unsafe.Pointer(ts)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// futexWait sleeps while *addr == val, for at most the relative ts (nil:
+// no limit). It returns nil on a wake-up (real or spurious), EAGAIN when
+// *addr != val already, ETIMEDOUT or EINTR.
+func futexWait(addr *uint32, val uint32, ts *unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val),
+		uintptr(unsafe.Pointer(ts)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// futexWake wakes at most n waiters on addr and returns how many it woke.
+func futexWake(addr *uint32, n int) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(n), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
