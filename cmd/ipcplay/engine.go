@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/ipcplay/ipcplay/ipc"
+)
+
+// experiments lists what the engine can run. Each lab adds its entry here;
+// ipc never imports demos, cmd injects them.
+func experiments() []ipc.Experiment {
+	return []ipc.Experiment{}
+}
+
+// engineConfig is the configuration of an engine started by this process
+// (embedded in the CLI, or the daemon).
+func engineConfig(c *cli.Context, name string) ipc.Config {
+	socket := socketPath(c)
+	return ipc.Config{
+		Name:     name,
+		StateDir: ipc.DefaultStateDir(socket),
+		Socket:   socket,
+		Version:  version(),
+		Limits:   ipc.DefaultLimits(),
+		Log:      logger.Named("engine"),
+	}
+}
+
+// newEngine builds an engine with every experiment registered.
+func newEngine(cfg ipc.Config) (*ipc.Engine, error) {
+	e, err := ipc.NewEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range experiments() {
+		e.Register(x)
+	}
+	return e, nil
+}
+
+func socketPath(c *cli.Context) string {
+	if s := globalString(c, "socket"); s != "" {
+		return s
+	}
+	return ipc.DefaultSocket()
+}
+
+// connect returns a client for the daemon, or for an engine in this
+// process, as the global flags say.
+func connect(c *cli.Context) (ipc.Client, error) {
+	return ipc.Connect(c.Context, ipc.ConnectOptions{
+		Socket:        socketPath(c),
+		Local:         globalBool(c, "local"),
+		RequireDaemon: globalBool(c, "require-daemon"),
+		Log:           logger,
+		NewLocal: func() (*ipc.Engine, error) {
+			return newEngine(engineConfig(c, ipc.EngineLocal))
+		},
+	})
+}
+
+// runExperiment runs one experiment through the engine and prints its
+// result: with --json the experiment's document plus engine and run_id,
+// otherwise render's text. A failed run whose result exists is printed and
+// still exits non-zero.
+func runExperiment(c *cli.Context, name string, params any, render func(w io.Writer, res *ipc.RunResult) error) error {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	client, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	jsonOut := globalBool(c, "json")
+	bar := newProgress(!jsonOut)
+	res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: name, Params: raw}, bar.event)
+	bar.finish()
+	if res == nil || len(res.Result) == 0 {
+		if runErr == nil {
+			runErr = fmt.Errorf("%s: the run produced no result", name)
+		}
+		return runErr
+	}
+	if jsonOut {
+		doc, err := decorate(res)
+		if err != nil {
+			return err
+		}
+		if _, err := c.App.Writer.Write(doc); err != nil {
+			return err
+		}
+	} else if err := render(c.App.Writer, res); err != nil {
+		return err
+	}
+	if runErr != nil && errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("%s: cancelled", name)
+	}
+	return runErr
+}
+
+// decorate adds "engine" and "run_id" to an experiment's JSON document.
+func decorate(res *ipc.RunResult) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(res.Result, &doc); err != nil {
+		return nil, fmt.Errorf("result of %s is not a JSON object: %w", res.Experiment, err)
+	}
+	doc["engine"], _ = json.Marshal(res.Engine)
+	doc["run_id"], _ = json.Marshal(res.RunID)
+	if _, ok := doc["kind"]; !ok {
+		doc["kind"], _ = json.Marshal(res.Experiment)
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	return append(out, '\n'), err
+}
+
+// progress draws a bar on stderr for runs that report progress, only when
+// stdout is a terminal and the output is not JSON.
+type progress struct {
+	mu  sync.Mutex // events arrive from several goroutines
+	on  bool
+	bar *progressbar.ProgressBar
+}
+
+func newProgress(allowed bool) *progress {
+	return &progress{on: allowed && term.IsTerminal(int(os.Stdout.Fd())) && term.IsTerminal(int(os.Stderr.Fd()))}
+}
+
+func (p *progress) event(ev ipc.Event) {
+	if !p.on || ev.Type != "progress" || ev.Total <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions64(ev.Total,
+			progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription(ev.Message),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	if ev.Total != p.bar.GetMax64() {
+		p.bar.ChangeMax64(ev.Total)
+	}
+	p.bar.Describe(ev.Message)
+	_ = p.bar.Set64(ev.Done)
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}

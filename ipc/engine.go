@@ -1,0 +1,333 @@
+package ipc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc/worker"
+	"github.com/ipcplay/ipcplay/sockets"
+)
+
+// Experiment is a kind of run the engine knows: race, bench, a demo. The
+// experiments live in package demos; cmd/ipcplay registers them.
+type Experiment struct {
+	Name string
+	// Validate checks params against the limits without side effects and
+	// returns a UsageError for bad input. It runs before anything exists.
+	Validate func(params json.RawMessage, lim Limits) error
+	// Run performs the experiment. It may return a result together with an
+	// error (the table of a race in which a safe counter lost updates).
+	Run func(ctx context.Context, env *Env, params json.RawMessage) (any, error)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Name     string // EngineDaemon or EngineLocal
+	StateDir string // private directory for the ledger and run directories
+	Socket   string // for Status only
+	Version  string
+	Limits   Limits
+	Log      hclog.Logger
+	// Worker overrides how workers start (tests).
+	Worker worker.Options
+}
+
+// Engine runs experiments, one Env per run, at most Limits.MaxRuns at once.
+type Engine struct {
+	cfg      Config
+	log      hclog.Logger
+	ledger   *ledger.Ledger
+	stateDir string
+	started  time.Time
+	slots    chan struct{}
+
+	xmu         sync.RWMutex
+	experiments map[string]Experiment
+
+	mu     sync.Mutex
+	runs   map[string]*runState
+	recent []string // run ids, oldest first
+	wg     sync.WaitGroup
+}
+
+type runState struct {
+	result RunResult
+	cancel context.CancelFunc
+}
+
+const keepRecent = 100
+
+// NewEngine opens the state directory (creating it 0700), its ledger, and
+// removes objects that crashed runs left behind.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Log == nil {
+		cfg.Log = hclog.NewNullLogger()
+	}
+	if cfg.Name == "" {
+		cfg.Name = EngineLocal
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	if err := sockets.EnsurePrivateDir(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg: cfg, log: cfg.Log, ledger: l, stateDir: cfg.StateDir, started: time.Now(),
+		slots:       make(chan struct{}, cfg.Limits.MaxRuns),
+		experiments: map[string]Experiment{},
+		runs:        map[string]*runState{},
+	}
+	reaped, err := Reap(l, false)
+	for _, r := range reaped {
+		e.log.Info("removed object leaked by a crashed run", "object", r.String(), "run_id", r.RunID, "creator_pid", r.CreatorPID)
+	}
+	if err != nil {
+		e.log.Warn("could not remove every leaked object", "error", err)
+	}
+	return e, nil
+}
+
+// Register adds an experiment. It panics on a duplicate name.
+func (e *Engine) Register(x Experiment) {
+	e.xmu.Lock()
+	defer e.xmu.Unlock()
+	if _, dup := e.experiments[x.Name]; dup {
+		panic(fmt.Sprintf("ipc: experiment %q registered twice", x.Name))
+	}
+	e.experiments[x.Name] = x
+}
+
+// Experiments lists the registered experiment names.
+func (e *Engine) Experiments() []string {
+	e.xmu.RLock()
+	defer e.xmu.RUnlock()
+	var out []string
+	for n := range e.experiments {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Ledger is the engine's ledger.
+func (e *Engine) Ledger() *ledger.Ledger { return e.ledger }
+
+// Name is EngineDaemon or EngineLocal.
+func (e *Engine) Name() string { return e.cfg.Name }
+
+// NewRunID returns a fresh run id: "r-" and 10 hex digits.
+func NewRunID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return "r-" + hex.EncodeToString(b[:])
+}
+
+// Run validates req, waits for a free run slot, runs the experiment and
+// removes every object it created. onEvent (may be nil) receives progress.
+// The returned error is the run's failure; the RunResult is returned too
+// whenever the run started.
+func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (*RunResult, error) {
+	e.xmu.RLock()
+	x, ok := e.experiments[req.Experiment]
+	e.xmu.RUnlock()
+	if !ok {
+		return nil, Usagef("unknown experiment %q: known are %v", req.Experiment, e.Experiments())
+	}
+	if x.Validate != nil {
+		if err := x.Validate(req.Params, e.cfg.Limits); err != nil {
+			return nil, AsUsage(err)
+		}
+	}
+	if onEvent == nil {
+		onEvent = func(Event) {}
+	}
+	id := NewRunID()
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
+	defer cancel()
+	st := &runState{cancel: cancel, result: RunResult{
+		RunID: id, Experiment: req.Experiment, Engine: e.cfg.Name, State: StateQueued, Started: time.Now().UTC(),
+	}}
+	e.mu.Lock()
+	e.runs[id] = st
+	e.recent = append(e.recent, id)
+	if len(e.recent) > keepRecent {
+		delete(e.runs, e.recent[0])
+		e.recent = e.recent[1:]
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	log := e.log.Named("run").With("run_id", id, "experiment", req.Experiment)
+	onEvent(Event{RunID: id, Type: "state", State: StateQueued})
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return e.finish(st, nil, ctx.Err(), log)
+	}
+	defer func() { <-e.slots }()
+	e.setState(st, StateRunning)
+	onEvent(Event{RunID: id, Type: "state", State: StateRunning})
+	log.Info("run started")
+
+	env := &Env{RunID: id, Log: log, Limits: e.cfg.Limits, engine: e, emit: onEvent, workerO: e.cfg.Worker}
+	res, runErr := e.runExperiment(ctx, x, env, req.Params)
+	if err := env.close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("cleanup: %w", err))
+	}
+	if ctx.Err() != nil && runErr != nil && !errors.Is(runErr, ctx.Err()) {
+		runErr = fmt.Errorf("%w (%v)", ctx.Err(), runErr)
+	}
+	return e.finish(st, res, runErr, log)
+}
+
+// runExperiment calls x.Run, turning a panic into an error so that the
+// run's objects are still removed.
+func (e *Engine) runExperiment(ctx context.Context, x Experiment, env *Env, params json.RawMessage) (res any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("experiment %s panicked: %v", x.Name, p)
+		}
+	}()
+	return x.Run(ctx, env, params)
+}
+
+func (e *Engine) setState(st *runState, state string) {
+	e.mu.Lock()
+	st.result.State = state
+	e.mu.Unlock()
+}
+
+func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (*RunResult, error) {
+	var doc json.RawMessage
+	if res != nil {
+		b, err := json.Marshal(res)
+		if err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("encode result: %w", err))
+		} else {
+			doc = b
+		}
+	}
+	e.mu.Lock()
+	r := &st.result
+	r.Result = doc
+	r.ElapsedNs = time.Since(r.Started).Nanoseconds()
+	switch {
+	case runErr == nil:
+		r.State = StateOK
+	case errors.Is(runErr, context.Canceled):
+		r.State, r.Error = StateCancelled, runErr.Error()
+	case errors.Is(runErr, context.DeadlineExceeded):
+		r.State, r.Error = StateFailed, fmt.Sprintf("run timed out after %s (the engine's --run-timeout): %v", e.cfg.Limits.RunTimeout, runErr)
+	default:
+		r.State, r.Error, r.Usage = StateFailed, runErr.Error(), isUsageLike(runErr)
+	}
+	out := *r
+	e.mu.Unlock()
+	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs))
+	return &out, out.Err()
+}
+
+// isUsageLike recognises usage errors, including those that crossed a
+// process boundary (a worker refusing its input).
+func isUsageLike(err error) bool {
+	var u interface{ UsageError() bool }
+	return errors.As(err, &u) && u.UsageError()
+}
+
+// Runs lists recent runs, newest last.
+func (e *Engine) Runs() []RunInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]RunInfo, 0, len(e.recent))
+	for _, id := range e.recent {
+		r := e.runs[id].result
+		elapsed := r.ElapsedNs
+		if r.State == StateRunning || r.State == StateQueued {
+			elapsed = time.Since(r.Started).Nanoseconds()
+		}
+		out = append(out, RunInfo{RunID: r.RunID, Experiment: r.Experiment, State: r.State, Started: r.Started, ElapsedNs: elapsed, Error: r.Error})
+	}
+	return out
+}
+
+// Show returns a recent run's result.
+func (e *Engine) Show(id string) (*RunResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, ok := e.runs[id]
+	if !ok {
+		return nil, Usagef("no run %q among the last %d runs of this engine (see 'ipcplay runs')", id, keepRecent)
+	}
+	r := st.result
+	return &r, nil
+}
+
+// Cancel cancels a queued or running run.
+func (e *Engine) Cancel(id string) error {
+	e.mu.Lock()
+	st, ok := e.runs[id]
+	e.mu.Unlock()
+	if !ok {
+		return Usagef("no run %q (see 'ipcplay runs')", id)
+	}
+	st.cancel()
+	return nil
+}
+
+// Status describes the engine.
+func (e *Engine) Status() Status {
+	e.mu.Lock()
+	active, queued := 0, 0
+	for _, st := range e.runs {
+		switch st.result.State {
+		case StateRunning:
+			active++
+		case StateQueued:
+			queued++
+		}
+	}
+	e.mu.Unlock()
+	entries, _ := e.ledger.Entries()
+	return Status{
+		Engine: e.cfg.Name, PID: os.Getpid(), Version: e.cfg.Version,
+		UptimeNs: time.Since(e.started).Nanoseconds(), ActiveRuns: active, QueuedRuns: queued,
+		Limits: e.cfg.Limits, StateDir: e.stateDir, Socket: e.cfg.Socket, Ledger: len(entries),
+	}
+}
+
+// Clean removes the objects of crashed runs (or lists them, with dryRun).
+func (e *Engine) Clean(dryRun bool) ([]ledger.Entry, error) {
+	return Reap(e.ledger, dryRun)
+}
+
+// Close cancels every run and waits until their objects are removed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	for _, st := range e.runs {
+		st.cancel()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
+}
+

@@ -1,0 +1,106 @@
+package ipc
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Engine names, as in the "engine" field of every JSON document.
+const (
+	EngineDaemon = "daemon"
+	EngineLocal  = "local"
+)
+
+// RunRequest asks the engine to run one experiment.
+type RunRequest struct {
+	Experiment string          `json:"experiment"`
+	Params     json.RawMessage `json:"params,omitempty"`
+}
+
+// Run states.
+const (
+	StateQueued    = "queued"
+	StateRunning   = "running"
+	StateOK        = "ok"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// RunResult is what a run produced. Result is the experiment's document;
+// it may be present for a failed run too (a race whose safe counter lost
+// updates still has its table).
+type RunResult struct {
+	RunID      string          `json:"run_id"`
+	Experiment string          `json:"experiment"`
+	Engine     string          `json:"engine"`
+	State      string          `json:"state"`
+	Error      string          `json:"error,omitempty"`
+	Usage      bool            `json:"usage,omitempty"` // the error is bad input
+	Result     json.RawMessage `json:"result,omitempty"`
+	Started    time.Time       `json:"started"`
+	ElapsedNs  int64           `json:"elapsed_ns"`
+}
+
+// Err returns the run's failure as an error (a UsageError for bad input),
+// or nil when it succeeded.
+func (r *RunResult) Err() error {
+	switch r.State {
+	case StateOK:
+		return nil
+	case StateCancelled:
+		return fmt.Errorf("run %s cancelled", r.RunID)
+	}
+	if r.Usage {
+		return Usagef("%s", r.Error)
+	}
+	return fmt.Errorf("%s", r.Error)
+}
+
+// RunInfo is a line of `ipcplay runs`.
+type RunInfo struct {
+	RunID      string    `json:"run_id"`
+	Experiment string    `json:"experiment"`
+	State      string    `json:"state"`
+	Started    time.Time `json:"started"`
+	ElapsedNs  int64     `json:"elapsed_ns"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Event is progress of a run, streamed to the client.
+type Event struct {
+	RunID   string          `json:"run_id"`
+	Type    string          `json:"type"` // "state", "progress", "data"
+	State   string          `json:"state,omitempty"`
+	Done    int64           `json:"done,omitempty"`
+	Total   int64           `json:"total,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Status describes an engine.
+type Status struct {
+	Engine     string `json:"engine"`
+	PID        int    `json:"pid"`
+	Version    string `json:"version,omitempty"`
+	UptimeNs   int64  `json:"uptime_ns"`
+	ActiveRuns int    `json:"active_runs"`
+	QueuedRuns int    `json:"queued_runs"`
+	Limits     Limits `json:"limits"`
+	StateDir   string `json:"state_dir"`
+	Socket     string `json:"socket,omitempty"`
+	Ledger     int    `json:"ledger_entries"`
+}
+
+// Object is one IPC object as `ipcplay objects` lists it.
+type Object struct {
+	Type       string  `json:"type"`
+	ID         int     `json:"id"`
+	Name       string  `json:"name"`
+	OwnerUID   int     `json:"owner_uid"`
+	Mode       string  `json:"mode"`
+	Size       int64   `json:"size"`
+	CreatorPID int     `json:"creator_pid"`
+	RunID      *string `json:"run_id"`
+	Stale      bool    `json:"stale"`
+}
