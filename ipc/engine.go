@@ -330,4 +330,3 @@ func (e *Engine) Close() error {
 	e.wg.Wait()
 	return nil
 }
-

@@ -144,4 +144,3 @@ func usageArgs(c *cli.Context, min, max int, what string) error {
 	}
 	return nil
 }
-
