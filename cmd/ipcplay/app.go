@@ -28,6 +28,7 @@ func globalFlags() []cli.Flag {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand,
+		doctorCommand,
 	}
 }
 
