@@ -29,6 +29,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand,
 		doctorCommand,
+		completionCommand,
 	}
 }
 
