@@ -38,7 +38,10 @@
 // [Conn.SendFDs] sends descriptors with at least one byte of data;
 // [Conn.RecvFDs] receives them with MSG_CMSG_CLOEXEC, so received descriptors
 // never leak into children, and closes everything it received when the
-// message or its control data was truncated ([ErrTruncated]).
+// message or its control data was truncated ([ErrTruncated]). On a stream
+// socket the kernel delivers descriptors with the bytes they were sent with,
+// and one read may also return bytes sent before them: exchange descriptors
+// in a request/response rhythm, or on a seqpacket socket.
 //
 // # Framing
 //
@@ -49,6 +52,15 @@
 // allocating or reading the body. Framing is meant for SOCK_STREAM; on
 // SOCK_SEQPACKET and SOCK_DGRAM every message already has boundaries, so read
 // whole messages instead (a short read buffer truncates a message).
+//
+// # Latency
+//
+// A [Conn] is a net.Conn: its descriptor is non-blocking and a goroutine
+// waiting to read is parked on the Go netpoller (epoll), which costs a failed
+// read, an epoll wake-up and a goroutine switch per message. For latency
+// measurements use the blocking descriptors of [Pair] directly with
+// unix.Read and unix.Write, as a C program would; the benchmarks in this
+// package measure both.
 //
 // The package never logs, prints or exits: all failures are returned as
 // errors. Syscall failures keep their errno, so errors.Is(err, unix.ENOENT)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,10 +63,13 @@ func abstractName(t testing.TB, suffix string) string {
 	return n
 }
 
-// startHelper starts the helper child name, with its stdout collected in the
-// returned buffer unless the caller set cmd.Stdout.
+// startHelper starts a helper child made by ipctest.Helper and kills it at
+// the end of the test if it is still running. Under the race detector the
+// child would sleep a second at exit (atexit_sleep_ms defaults to 1000): it
+// is told not to.
 func startHelper(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
+	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start helper: %v", err)
 	}
