@@ -27,6 +27,13 @@ type Spec struct {
 	Spec  any        // JSON-encoded and given to the child (Child.Spec)
 	Files []*os.File // handed over as fds FileFD(0), FileFD(1)...; the caller keeps ownership
 	CPUs  []int      // pin the child to these CPUs (nil: no pinning)
+	// Credential, when set, runs the child as another user (uid, gid and
+	// supplementary groups; an empty Groups clears them). The parent must
+	// be allowed to switch (root, or CAP_SETUID and CAP_SETGID). The
+	// child starts from /proc/self/exe, which needs only execute
+	// permission on the binary itself, but any path it opens later must be
+	// reachable by that user.
+	Credential *syscall.Credential
 }
 
 // Options tune a group.
@@ -209,7 +216,9 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 		cmd.Env = append(cmd.Env, "IPCPLAY_WORKER_CPUS="+strings.Join(cpus, ","))
 	}
 	cmd.ExtraFiles = append([]*os.File{childEnd, barrier}, s.Files...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	// Go sets Pdeathsig after switching credentials (a change of uid
+	// clears it), so it holds for a child of another user too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		parentEnd.Close()

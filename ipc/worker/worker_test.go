@@ -60,6 +60,9 @@ func init() {
 	Register("test-fail", func(ctx context.Context, c *Child) (any, error) {
 		return nil, errors.New("deliberate failure")
 	})
+	Register("test-whoami", func(ctx context.Context, c *Child) (any, error) {
+		return []int{os.Getuid(), os.Getgid(), os.Geteuid()}, nil
+	})
 	Register("test-readfile", func(ctx context.Context, c *Child) (any, error) {
 		f := c.File(0)
 		if f == nil {
@@ -221,6 +224,29 @@ func TestFilesAreHandedOver(t *testing.T) {
 	}
 	if string(res[0].Data) != `"hello child"` {
 		t.Fatalf("child read %s", res[0].Data)
+	}
+}
+
+func TestCredentialRunsChildAsAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a child as another uid")
+	}
+	const nobody = 65534
+	cred := &syscall.Credential{Uid: nobody, Gid: nobody}
+	// The default executable, /proc/self/exe, needs only execute permission
+	// on the binary; its path (a 0700 go-build directory) need not be
+	// reachable by the other user.
+	opts := testOpts()
+	opts.Executable = ""
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-whoami", Credential: cred}, {Kind: "test-whoami"}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res[0].Data); got != "[65534,65534,65534]" {
+		t.Errorf("child with Credential runs as uid,gid,euid %s, want [65534,65534,65534]", got)
+	}
+	if got := string(res[1].Data); got != "[0,0,0]" {
+		t.Errorf("child without Credential runs as %s, want [0,0,0]", got)
 	}
 }
 
