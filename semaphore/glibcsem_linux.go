@@ -46,6 +46,7 @@ func (g gsem) wait(ctx context.Context) error {
 	// value word while it is zero.
 	d := atomic.AddUint64(g.data, semOneWaiter)
 	var stop func() bool
+	var slice unix.Timespec
 	defer func() {
 		if stop != nil {
 			stop()
@@ -68,7 +69,7 @@ func (g gsem) wait(ctx context.Context) error {
 		}
 		// nil (woken), EAGAIN (the value changed first), EINTR and
 		// ETIMEDOUT (end of a slice) all mean: look again.
-		switch err := futexWait(g.word(), 0, sliceFor(ctx)); err {
+		switch err := futexWait(g.word(), 0, sliceFor(ctx, &slice)); err {
 		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
 		default:
 			g.unregister()

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) { ipctest.Main(m, helpers) }
 // Layout of the shared page tests hand to children as fd 3.
 const (
 	pageSize   = 4096
-	offPrim    = 0   // an Unnamed or a Mutex
+	offPrim    = 0    // an Unnamed or a Mutex
 	offCounter = 512  // the unprotected counter the children increment
 	offReady   = 1024 // start barrier: children that are ready
 )

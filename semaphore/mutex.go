@@ -30,6 +30,8 @@ type Mutex struct {
 	owner    *uint64
 	start    *uint64
 	recovers *uint32
+	me       uint64 // this process's owner word
+	meStart  uint64 // this process's start time
 }
 
 // MutexSize is the number of bytes a Mutex occupies.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func checkMutexMem(op string, mem []byte) error {
@@ -19,11 +21,14 @@ func checkMutexMem(op string, mem []byte) error {
 
 func mutexAt(mem []byte) *Mutex {
 	p := unsafe.Pointer(&mem[0])
+	me := self()
 	return &Mutex{
 		state:    (*uint32)(unsafe.Add(p, mxOffState)),
 		owner:    (*uint64)(unsafe.Add(p, mxOffOwner)),
 		start:    (*uint64)(unsafe.Add(p, mxOffStart)),
 		recovers: (*uint32)(unsafe.Add(p, mxOffRecover)),
+		me:       ownerWord(me.pid, me.start),
+		meStart:  me.start,
 	}
 }
 
@@ -87,6 +92,7 @@ func (m *Mutex) LockRecover(ctx context.Context) error {
 
 func (m *Mutex) lockSlow(ctx context.Context, recoverDead bool) error {
 	var stop func() bool
+	var slice unix.Timespec
 	defer func() {
 		if stop != nil {
 			stop()
@@ -110,7 +116,7 @@ func (m *Mutex) lockSlow(ctx context.Context, recoverDead bool) error {
 		}
 		// Any outcome (woken, EAGAIN because the state changed, EINTR, end
 		// of a slice) means: try again.
-		_ = futexWait(m.state, 2, sliceFor(ctx))
+		_ = futexWait(m.state, 2, sliceFor(ctx, &slice))
 	}
 }
 
@@ -126,20 +132,18 @@ func (m *Mutex) takeOver() bool {
 	if processAlive(int(o>>32), uint32(o)) {
 		return false
 	}
-	me := self()
-	if !atomic.CompareAndSwapUint64(m.owner, o, ownerWord(me.pid, me.start)) {
+	if !atomic.CompareAndSwapUint64(m.owner, o, m.me) {
 		return false
 	}
-	atomic.StoreUint64(m.start, me.start)
+	atomic.StoreUint64(m.start, m.meStart)
 	atomic.StoreUint32(m.state, 2) // others may be waiting
 	atomic.AddUint32(m.recovers, 1)
 	return true
 }
 
 func (m *Mutex) setOwner() {
-	me := self()
-	atomic.StoreUint64(m.owner, ownerWord(me.pid, me.start))
-	atomic.StoreUint64(m.start, me.start)
+	atomic.StoreUint64(m.owner, m.me)
+	atomic.StoreUint64(m.start, m.meStart)
 }
 
 // TryLock acquires the mutex if it is free and reports whether it did.
@@ -154,9 +158,7 @@ func (m *Mutex) TryLock() bool {
 // Unlock releases the mutex and wakes one waiter. It fails with an error
 // wrapping ErrNotOwner when this process does not hold it.
 func (m *Mutex) Unlock() error {
-	me := self()
-	w := ownerWord(me.pid, me.start)
-	if atomic.LoadUint32(m.state) == 0 || !atomic.CompareAndSwapUint64(m.owner, w, 0) {
+	if atomic.LoadUint32(m.state) == 0 || !atomic.CompareAndSwapUint64(m.owner, m.me, 0) {
 		return &opError{op: "unlock " + m.desc(), err: ErrNotOwner}
 	}
 	atomic.StoreUint64(m.start, 0)

@@ -146,11 +146,8 @@ func OpenNamed(name string) (*Named, error) {
 	return &Named{name: n, mem: mem, g: newGsem(mem)}, nil
 }
 
-func (n *Named) usable(op string) error {
-	if n.closed.Load() {
-		return invalid(op+" "+n.desc(), "semaphore is closed")
-	}
-	return nil
+func (n *Named) closedErr(op string) error {
+	return invalid(op+" "+n.desc(), "semaphore is closed")
 }
 
 // Wait takes one token, blocking while the value is zero (sem_wait). It
@@ -158,8 +155,8 @@ func (n *Named) usable(op string) error {
 // (context.DeadlineExceeded once the deadline passed). A token that is
 // available is taken even if ctx is already done.
 func (n *Named) Wait(ctx context.Context) error {
-	if err := n.usable("wait"); err != nil {
-		return err
+	if n.closed.Load() {
+		return n.closedErr("wait")
 	}
 	if err := n.g.wait(ctx); err != nil {
 		return &opError{op: "wait " + n.desc(), err: err}
@@ -170,8 +167,8 @@ func (n *Named) Wait(ctx context.Context) error {
 // TryWait takes a token if there is one (sem_trywait); otherwise it
 // returns an error wrapping unix.EAGAIN.
 func (n *Named) TryWait() error {
-	if err := n.usable("trywait"); err != nil {
-		return err
+	if n.closed.Load() {
+		return n.closedErr("trywait")
 	}
 	if !n.g.tryWait() {
 		return &opError{op: "trywait " + n.desc(), why: "would block: the value is 0", err: unix.EAGAIN}
@@ -182,8 +179,8 @@ func (n *Named) TryWait() error {
 // Post adds a token and wakes a waiter (sem_post). At SEM_VALUE_MAX it
 // fails with an error wrapping unix.EOVERFLOW.
 func (n *Named) Post() error {
-	if err := n.usable("post"); err != nil {
-		return err
+	if n.closed.Load() {
+		return n.closedErr("post")
 	}
 	if err := n.g.post(); err != nil {
 		return postErr("post "+n.desc(), err)

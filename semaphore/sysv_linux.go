@@ -195,71 +195,108 @@ func undoFlag(undo bool) int16 {
 // the semaphore is available P succeeds even if ctx is already done.
 func (s *Set) P(ctx context.Context, i int, undo bool) error {
 	if i < 0 || i >= s.n {
-		return s.checkIndex(fmt.Sprintf("semop P set %d sem %d", s.id, i), i)
+		return s.checkIndex(s.opName(i, "P"), i)
 	}
-	ops := [1]Sembuf{{Num: uint16(i), Op: -1, Flg: undoFlag(undo)}}
-	return s.op(ctx, ops[:], i, "P")
+	// First a try that cannot sleep, through the cheaper raw system call;
+	// the kernel grants it exactly when it would grant a blocking one.
+	ops := [1]Sembuf{{Num: uint16(i), Op: -1, Flg: undoFlag(undo) | NoWait}}
+	err := semopNoBlock(s.id, ops[:])
+	for err == unix.EINTR {
+		err = semopNoBlock(s.id, ops[:])
+	}
+	switch err {
+	case nil:
+		return nil
+	case unix.EAGAIN:
+		ops[0].Flg &^= NoWait
+		return s.wait(ctx, ops[:], func() string { return s.opName(i, "P") })
+	}
+	return setErr(s.opName(i, "P"), "semtimedop", err)
 }
 
 // TryP is P that never blocks (IPC_NOWAIT): when the semaphore is zero it
 // returns an error wrapping unix.EAGAIN.
 func (s *Set) TryP(i int, undo bool) error {
 	if i < 0 || i >= s.n {
-		return s.checkIndex(fmt.Sprintf("semop P set %d sem %d", s.id, i), i)
+		return s.checkIndex(s.opName(i, "P"), i)
 	}
 	ops := [1]Sembuf{{Num: uint16(i), Op: -1, Flg: undoFlag(undo) | NoWait}}
-	return s.op(context.Background(), ops[:], i, "P")
+	return s.noBlock(ops[:], func() string { return s.opName(i, "P") })
 }
 
 // V increments semaphore i (semop +1), waking a waiter if there is one.
 // With undo the kernel subtracts 1 again when this process exits.
 func (s *Set) V(i int, undo bool) error {
 	if i < 0 || i >= s.n {
-		return s.checkIndex(fmt.Sprintf("semop V set %d sem %d", s.id, i), i)
+		return s.checkIndex(s.opName(i, "V"), i)
 	}
 	ops := [1]Sembuf{{Num: uint16(i), Op: 1, Flg: undoFlag(undo)}}
-	return s.op(context.Background(), ops[:], i, "V")
+	return s.noBlock(ops[:], func() string { return s.opName(i, "V") })
+}
+
+func (s *Set) opName(i int, what string) string {
+	return fmt.Sprintf("semop %s set %d sem %d", what, s.id, i)
 }
 
 // Op performs ops atomically: all of them or none (semtimedop(2)). It
-// blocks, unless an operation has NoWait, until all can proceed or ctx is
-// done, like [Set.P].
+// blocks until all can proceed or ctx is done, like [Set.P]. If any
+// operation has NoWait, the whole call is non-blocking: it fails at once
+// with an error wrapping unix.EAGAIN when any operation would wait (the
+// kernel itself only honours IPC_NOWAIT on the operation that would wait).
 func (s *Set) Op(ctx context.Context, ops []Sembuf) error {
-	return s.op(ctx, ops, -1, "")
-}
-
-// op runs semtimedop in context slices. sem and what only shape the error
-// message (sem < 0: a general Op).
-func (s *Set) op(ctx context.Context, ops []Sembuf, sem int, what string) error {
-	name := func() string {
-		if sem < 0 {
-			return fmt.Sprintf("semop set %d (%d ops)", s.id, len(ops))
-		}
-		return fmt.Sprintf("semop %s set %d sem %d", what, s.id, sem)
-	}
+	name := func() string { return fmt.Sprintf("semop set %d (%d ops)", s.id, len(ops)) }
 	if len(ops) == 0 {
 		return invalid(name(), "no operations")
 	}
-	nowait := false
+	anyNoWait, canSleep := false, false
 	for _, o := range ops {
 		if int(o.Num) >= s.n {
 			return invalid(name(), fmt.Sprintf("index %d outside the set's 0..%d", o.Num, s.n-1))
 		}
-		nowait = nowait || o.Flg&NoWait != 0
+		anyNoWait = anyNoWait || o.Flg&NoWait != 0
+		canSleep = canSleep || (o.Op <= 0 && o.Flg&NoWait == 0)
 	}
-	if nowait {
-		ctx = context.Background()
+	if !canSleep {
+		return s.noBlock(ops, name)
 	}
+	if anyNoWait {
+		all := make([]Sembuf, len(ops))
+		for i, o := range ops {
+			all[i] = Sembuf{Num: o.Num, Op: o.Op, Flg: o.Flg | NoWait}
+		}
+		return s.noBlock(all, name)
+	}
+	return s.wait(ctx, ops, name)
+}
+
+// noBlock performs operations that cannot sleep.
+func (s *Set) noBlock(ops []Sembuf, name func() string) error {
 	for {
-		ts := sliceFor(ctx)
+		switch err := semopNoBlock(s.id, ops); err {
+		case nil:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return sysErr(name(), "semtimedop", err, "would block")
+		default:
+			return setErr(name(), "semtimedop", err)
+		}
+	}
+}
+
+// wait runs semtimedop in context slices until ops succeed or ctx is done.
+// name only shapes the error message.
+func (s *Set) wait(ctx context.Context, ops []Sembuf, name func() string) error {
+	var slice unix.Timespec
+	for {
+		ts := sliceFor(ctx, &slice)
 		err := semtimedop(s.id, ops, ts)
 		switch {
 		case err == nil:
 			return nil
 		case err == unix.EINTR:
 			continue
-		case err == unix.EAGAIN && nowait:
-			return sysErr(name(), "semtimedop", err, "would block")
 		case err == unix.EAGAIN && ts != nil:
 			// This slice of the wait expired.
 			if cerr := doneErr(ctx); cerr != nil {

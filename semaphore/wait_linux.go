@@ -16,8 +16,9 @@ const waitSlice = 50 * time.Millisecond
 // sliceFor returns the relative timeout for the next blocking call made on
 // behalf of ctx: nil (no limit) when ctx can never be done, zero when it is
 // done already (the call then only tries once without blocking), else the
-// smaller of waitSlice and the time left before the deadline.
-func sliceFor(ctx context.Context) *unix.Timespec {
+// smaller of waitSlice and the time left before the deadline. The timeout
+// is stored in *ts, which the caller keeps (on its stack).
+func sliceFor(ctx context.Context, ts *unix.Timespec) *unix.Timespec {
 	if ctx.Done() == nil {
 		return nil
 	}
@@ -30,8 +31,8 @@ func sliceFor(ctx context.Context) *unix.Timespec {
 	if ctx.Err() != nil {
 		d = 0
 	}
-	ts := unix.NsecToTimespec(int64(d))
-	return &ts
+	*ts = unix.NsecToTimespec(int64(d))
+	return ts
 }
 
 // doneErr reports why ctx is over: its error, or context.DeadlineExceeded
