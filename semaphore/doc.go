@@ -27,6 +27,28 @@
 // context is cancelled. A wait that can succeed at once succeeds even with
 // a context that is already done. EINTR is retried.
 //
+// System V waits are slices of semtimedop, so a waiter that sleeps longer
+// than one slice goes back to the end of the kernel's queue each time: do
+// not rely on FIFO order among System V waiters. A P, a V or an operation
+// with NoWait first goes through a raw system call that cannot sleep,
+// which brings the Go cost of an uncontended P+V within about 15% of C's.
+//
+// # Compatibility with C
+//
+// [Named] and [Unnamed] use glibc's 64-bit sem_t: a uint64 holding the
+// value (low 32 bits, the futex word) and the number of blocked waiters
+// (high 32 bits), then an int that is 128 (FUTEX_PRIVATE_FLAG, glibc's
+// FUTEX_SHARED) for a process-shared semaphore; 32 bytes in all. A named
+// semaphore is the file /dev/shm/sem.NAME, created, like glibc does, by
+// linking a fully written temporary file to its name. Tests check both
+// directions against glibc (testdata/semtool.c): values, blocked waiters
+// seen from the other side, and wake-ups. Other C libraries (musl) use
+// another layout and are not compatible.
+//
+// semctl is called without the IPC_64 flag: amd64 and arm64 kernels always
+// use struct semid64_ds (whose layout differs between the two: amd64 pads
+// each time field) and reject the flag.
+//
 // # Errors
 //
 // Errors read like

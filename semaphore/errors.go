@@ -53,7 +53,7 @@ func (e *opError) Error() string {
 	switch {
 	case e.err != nil:
 		s += ": " + e.err.Error()
-	case e.sentinel != nil:
+	case e.sentinel != nil && e.why == "":
 		s += ": " + e.sentinel.Error()
 	}
 	return s

@@ -106,7 +106,7 @@ func (m *Mutex) lockSlow(ctx context.Context, recoverDead bool) error {
 			return nil
 		}
 		if recoverDead && m.takeOver() {
-			return &opError{op: "lock " + m.desc(), err: ErrOwnerDead}
+			return &opError{op: "lock " + m.desc(), why: "took the lock over from a process that died holding it", sentinel: ErrOwnerDead}
 		}
 		if err := doneErr(ctx); err != nil {
 			return &opError{op: "lock " + m.desc(), err: err}
@@ -114,9 +114,16 @@ func (m *Mutex) lockSlow(ctx context.Context, recoverDead bool) error {
 		if stop == nil {
 			stop = wakeOnDone(ctx, m.state)
 		}
+		ts := sliceFor(ctx, &slice)
+		if recoverDead && ts == nil {
+			// Look at the owner again from time to time even when ctx
+			// can never be done.
+			slice = unix.NsecToTimespec(int64(waitSlice))
+			ts = &slice
+		}
 		// Any outcome (woken, EAGAIN because the state changed, EINTR, end
 		// of a slice) means: try again.
-		_ = futexWait(m.state, 2, sliceFor(ctx, &slice))
+		_ = futexWait(m.state, 2, ts)
 	}
 }
 
@@ -159,7 +166,7 @@ func (m *Mutex) TryLock() bool {
 // wrapping ErrNotOwner when this process does not hold it.
 func (m *Mutex) Unlock() error {
 	if atomic.LoadUint32(m.state) == 0 || !atomic.CompareAndSwapUint64(m.owner, m.me, 0) {
-		return &opError{op: "unlock " + m.desc(), err: ErrNotOwner}
+		return &opError{op: "unlock " + m.desc(), why: "not held by this process", sentinel: ErrNotOwner}
 	}
 	atomic.StoreUint64(m.start, 0)
 	if atomic.AddUint32(m.state, ^uint32(0)) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -100,7 +101,16 @@ func TestMutexDeadOwner(t *testing.T) {
 	if m.TryLock() {
 		t.Fatal("TryLock took a dead owner's mutex")
 	}
-	err := m.LockRecover(ctxTimeout(t, 10*time.Second))
+	// With a context that is never done, LockRecover still looks at the
+	// owner while it waits.
+	got := make(chan error, 1)
+	go func() { got <- m.LockRecover(context.Background()) }()
+	var err error
+	select {
+	case err = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("LockRecover(Background) did not take over from the dead owner")
+	}
 	if !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("LockRecover: %v, want ErrOwnerDead", err)
 	}
@@ -195,5 +205,33 @@ func TestProcStatOddName(t *testing.T) {
 	}
 	if state != 'R' && state != 'S' || start == 0 {
 		t.Errorf("procStat(self) = %c, %d", state, start)
+	}
+}
+
+// TestMutexOwnerDiesWhileWaiting: LockRecover, with a context that is
+// never done, is already waiting when the holder is killed.
+func TestMutexOwnerDiesWhileWaiting(t *testing.T) {
+	page := newSharedPage(t)
+	m := newMutex(t, page)
+	holder := startHolder(t, page, "mutex")
+	got := make(chan error, 1)
+	go func() { got <- m.LockRecover(context.Background()) }()
+	eventually(t, "LockRecover to wait", func() bool { return atomic.LoadUint32(m.state) == 2 })
+	select {
+	case err := <-got:
+		t.Fatalf("LockRecover returned %v while the owner lives", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	killAndReap(t, holder)
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrOwnerDead) {
+			t.Fatalf("LockRecover: %v, want ErrOwnerDead", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("LockRecover did not notice the owner's death")
+	}
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -242,7 +242,7 @@ func UnlinkNamed(name string) error {
 		return err
 	}
 	if len(n) < len(reapPrefix) || n[:len(reapPrefix)] != reapPrefix {
-		return invalid(op, "refusing a name that does not start with "+reapPrefix+": not ipcplay's")
+		return invalid(op, fmt.Sprintf("refusing to remove a name that does not start with %q", reapPrefix))
 	}
 	return unlinkNamed(op, n)
 }

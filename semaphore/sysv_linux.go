@@ -50,14 +50,15 @@ func CreateSet(n int) (*Set, error) {
 	}
 	id, err := semget(unix.IPC_PRIVATE, n, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 	if err != nil {
-		why := ""
 		switch {
 		case errors.Is(err, unix.ENOSPC):
-			why = "the system-wide limit of sets (SEMMNI) or semaphores (SEMMNS) is reached (sysctl kernel.sem)"
+			return nil, sysErr(op, "semget", err, "the system-wide limit of sets (SEMMNI) or semaphores (SEMMNS) is reached (sysctl kernel.sem)")
 		case errors.Is(err, unix.EINVAL):
-			why = "the kernel refuses this many semaphores per set (SEMMSL, sysctl kernel.sem)"
+			e := sysErr(op, "semget", err, "the kernel refuses this many semaphores per set (SEMMSL, sysctl kernel.sem)").(*opError)
+			e.sentinel = ErrInvalid
+			return nil, e
 		}
-		return nil, sysErr(op, "semget", err, why)
+		return nil, sysErr(op, "semget", err, "")
 	}
 	return &Set{id: id, n: n}, nil
 }
