@@ -83,7 +83,8 @@ func RemoveObject(e ledger.Entry) error {
 	default:
 		return fmt.Errorf("unknown object type %q in the ledger", e.Type)
 	}
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIDRM) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIDRM) ||
+		errors.Is(err, shm.ErrNotFound) || errors.Is(err, semaphore.ErrNotFound) {
 		return nil
 	}
 	return err
