@@ -23,7 +23,11 @@ type Client interface {
 	Runs(ctx context.Context) ([]RunInfo, error)
 	Show(ctx context.Context, runID string) (*RunResult, error)
 	Cancel(ctx context.Context, runID string) error
+	// Objects lists live objects (all: the whole system's). With an error
+	// and a non-nil list, the list is partial.
 	Objects(ctx context.Context, all bool) ([]Object, error)
+	// Clean removes (dryRun: lists) the objects of crashed runs. With an
+	// error, the list still says what was removed.
 	Clean(ctx context.Context, dryRun bool) ([]ledger.Entry, error)
 	Close() error
 }
@@ -100,10 +104,19 @@ func Connect(ctx context.Context, o ConnectOptions) (Client, error) {
 		if err == nil {
 			return c, nil
 		}
-		if o.RequireDaemon {
-			return nil, fmt.Errorf("--require-daemon: %w on %s: %w", ErrNoDaemon, o.Socket, err)
+		noDaemon := errors.Is(err, ErrNoDaemon)
+		switch {
+		case o.RequireDaemon && noDaemon:
+			return nil, fmt.Errorf("--require-daemon: %w", err)
+		case o.RequireDaemon:
+			return nil, fmt.Errorf("--require-daemon: the daemon on %s: %w", o.Socket, err)
+		case noDaemon:
+			o.Log.Debug("no daemon, running the engine in-process", "socket", o.Socket, "error", err)
+		default:
+			// Something answers but not as it should (another user's
+			// daemon, another protocol version, a hung daemon): say so.
+			o.Log.Warn("the daemon did not serve us; running the engine in-process", "socket", o.Socket, "error", err)
 		}
-		o.Log.Debug("no daemon, running the engine in-process", "socket", o.Socket, "error", err)
 	}
 	e, err := o.NewLocal()
 	if err != nil {

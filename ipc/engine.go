@@ -41,6 +41,10 @@ type Config struct {
 	Log      hclog.Logger
 	// Worker overrides how workers start (tests).
 	Worker worker.Options
+	// NoReap skips the removal of crashed runs' objects at start: for
+	// commands that only look (objects, status) and for clean, which reaps
+	// itself (and must not with --dry-run).
+	NoReap bool
 }
 
 // Engine runs experiments, one Env per run, at most Limits.MaxRuns at once.
@@ -95,6 +99,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		slots:       make(chan struct{}, cfg.Limits.MaxRuns),
 		experiments: map[string]Experiment{},
 		runs:        map[string]*runState{},
+	}
+	if cfg.NoReap {
+		return e, nil
 	}
 	reaped, err := Reap(l, false)
 	for _, r := range reaped {
@@ -282,13 +289,22 @@ func (e *Engine) Show(id string) (*RunResult, error) {
 	return &r, nil
 }
 
-// Cancel cancels a queued or running run.
+// Cancel cancels a queued or running run. It returns at once; the run
+// ends (and its objects are removed) soon after. A run that already ended
+// is an error.
 func (e *Engine) Cancel(id string) error {
 	e.mu.Lock()
 	st, ok := e.runs[id]
+	state := ""
+	if ok {
+		state = st.result.State
+	}
 	e.mu.Unlock()
 	if !ok {
-		return Usagef("no run %q (see 'ipcplay runs')", id)
+		return Usagef("no run %q among the last %d runs of this engine (see 'ipcplay runs')", id, keepRecent)
+	}
+	if state != StateQueued && state != StateRunning {
+		return fmt.Errorf("run %s already ended (%s): nothing to cancel", id, state)
 	}
 	st.cancel()
 	return nil

@@ -10,7 +10,8 @@ import (
 
 // Objects lists ipcplay's own live objects (from the ledger), or with all
 // every IPC object on the machine, marking ipcplay's with their run id and
-// whether their creator is gone (stale).
+// whether their creator is gone (stale). With an error and a non-nil list,
+// the list is partial: what could be read.
 func (e *Engine) Objects(all bool) ([]Object, error) {
 	entries, err := e.ledger.Entries()
 	if err != nil {
@@ -21,7 +22,7 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 	for _, en := range entries {
 		byKey[en.Key()] = en
 	}
-	var out []Object
+	out := []Object{}
 	seen := map[string]bool{}
 	for _, o := range sys {
 		key := objectKey(o)

@@ -1,0 +1,34 @@
+package ipc
+
+import "github.com/ipcplay/ipcplay/ipc/ledger"
+
+// Bodies of the daemon's results (package proto carries them as raw JSON).
+
+// Pong is the daemon's answer to a ping.
+type Pong struct {
+	Engine  string `json:"engine"`
+	PID     int    `json:"pid"`
+	Version string `json:"version,omitempty"`
+	Proto   int    `json:"proto"`
+}
+
+type runsBody struct {
+	Runs []RunInfo `json:"runs"`
+}
+
+type cancelBody struct {
+	RunID string `json:"run_id"`
+}
+
+// objectsBody carries a listing that may be partial: Warning says what
+// could not be read.
+type objectsBody struct {
+	Objects []Object `json:"objects"`
+	Warning string   `json:"warning,omitempty"`
+}
+
+// cleanBody carries what was (or would be) removed, and what failed.
+type cleanBody struct {
+	Objects []ledger.Entry `json:"objects"`
+	Error   string         `json:"error,omitempty"`
+}
