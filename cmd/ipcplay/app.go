@@ -30,6 +30,13 @@ func commands() []*cli.Command {
 		versionCommand,
 		doctorCommand,
 		completionCommand,
+		daemonCommand,
+		statusCommand,
+		runsCommand,
+		showCommand,
+		cancelCommand,
+		objectsCommand,
+		cleanCommand,
 	}
 }
 

@@ -37,13 +37,17 @@ func engineConfig(c *cli.Context, name string) ipc.Config {
 	}
 }
 
+// extraExperiments are registered after experiments(): the tests of this
+// package add theirs (a daemon started by a test must know them).
+var extraExperiments []ipc.Experiment
+
 // newEngine builds an engine with every experiment registered.
 func newEngine(cfg ipc.Config) (*ipc.Engine, error) {
 	e, err := ipc.NewEngine(cfg)
 	if err != nil {
 		return nil, err
 	}
-	for _, x := range experiments() {
+	for _, x := range append(experiments(), extraExperiments...) {
 		e.Register(x)
 	}
 	return e, nil

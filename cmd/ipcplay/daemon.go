@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/sockets"
+)
+
+// shutdownTimeout bounds the daemon's shutdown: runs are cancelled, their
+// workers get their stop grace and are then killed, objects removed.
+const shutdownTimeout = 30 * time.Second
+
+var daemonCommand = &cli.Command{
+	Name:  "daemon",
+	Usage: "serve the engine on the control socket (foreground; for a terminal or systemd)",
+	UsageText: `ipcplay daemon [--socket PATH] [--state-dir DIR] [--max-procs N] [--max-shm BYTES] [--max-runs N] [--run-timeout D]
+
+Examples:
+   ipcplay daemon                                # on the default socket
+   ipcplay daemon --max-runs 2 --max-shm 512M    # tighter limits for a shared lab machine`,
+	Description: `The daemon runs the experiments the CLI asks for while it answers on the
+socket; the CLI uses it when it answers and runs the engine in-process
+otherwise. SIGINT or SIGTERM cancel every run, stop its workers, remove
+every object and the socket, and exit 0. SIGHUP is logged and ignored.
+Runs beyond --max-runs wait in a queue.`,
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
+		&cli.IntFlag{Name: "max-procs", Value: ipc.DefaultLimits().MaxProcs, Usage: fmt.Sprintf("worker processes per run (%d to %d)", ipc.MinProcs, ipc.MaxProcsLimit)},
+		&cli.StringFlag{Name: "max-shm", Value: formatBytes(ipc.DefaultLimits().MaxShmBytes), Usage: "shared memory per run, in `BYTES` or with a unit: 512M, 1G (4K to 1T)"},
+		&cli.IntFlag{Name: "max-runs", Value: ipc.DefaultLimits().MaxRuns, Usage: fmt.Sprintf("runs at once; more wait in a queue (%d to %d)", ipc.MinRuns, ipc.MaxRunsLimit)},
+		&cli.DurationFlag{Name: "run-timeout", Value: ipc.DefaultLimits().RunTimeout, Usage: fmt.Sprintf("longest a run may take (%s to %s)", ipc.MinRunTimeout, ipc.MaxRunTimeout)},
+		// A daemon logs what it does by default.
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error|off", EnvVars: []string{"IPCPLAY_LOG_LEVEL"}},
+	},
+	Action: runDaemon,
+}
+
+func runDaemon(c *cli.Context) error {
+	// SIGINT and SIGTERM end c.Context (main); SIGHUP must not kill us.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	if err := usageArgs(c, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	lim, err := daemonLimits(c)
+	if err != nil {
+		return err
+	}
+	socket := socketPath(c)
+	stateDir := c.String("state-dir")
+	if stateDir == "" {
+		stateDir = ipc.DefaultStateDir(socket)
+	}
+	log := logger.Named("daemon")
+
+	// Nothing exists before the limits are checked; now the socket.
+	if !strings.HasPrefix(socket, "@") {
+		if err := sockets.EnsurePrivateDir(filepath.Dir(socket)); err != nil {
+			return fmt.Errorf("socket directory: %w", err)
+		}
+	}
+	l, err := sockets.Listen(sockets.Stream, socket)
+	if errors.Is(err, sockets.ErrInUse) {
+		return fmt.Errorf("another daemon is already serving %s (stop it first, or give this one another --socket)", socket)
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	cfg := engineConfig(c, ipc.EngineDaemon)
+	cfg.StateDir, cfg.Socket, cfg.Limits = stateDir, socket, lim
+	e, err := newEngine(cfg) // removes what crashed runs leaked
+	if err != nil {
+		return err
+	}
+	srv := ipc.NewServer(e, logger.Named("server"))
+
+	go func() {
+		for range hup {
+			log.Info("SIGHUP received: reload is not supported; ignored (restart the daemon to change its flags)")
+		}
+	}()
+	log.Info("serving", "socket", socket, "state_dir", stateDir, "pid", os.Getpid(), "version", version(), "limits", lim.String())
+	serveErr := srv.Serve(c.Context, l)
+	log.Info("shutting down: cancelling runs, stopping workers, removing objects")
+
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error("connections still open after the shutdown timeout; closed them", "timeout", shutdownTimeout)
+	}
+	closeErr := e.Close()
+	l.Close()
+	if left, err := e.Ledger().Entries(); err == nil && len(left) > 0 {
+		log.Warn("objects still recorded in the ledger; 'ipcplay clean' removes them", "count", len(left))
+	}
+	log.Info("stopped")
+	return errors.Join(serveErr, closeErr)
+}
+
+// daemonLimits reads and checks the limit flags.
+func daemonLimits(c *cli.Context) (ipc.Limits, error) {
+	shm, err := parseBytes(c.String("max-shm"))
+	if err != nil {
+		return ipc.Limits{}, ipc.Usagef("--max-shm %q: %v", c.String("max-shm"), err)
+	}
+	lim := ipc.Limits{
+		MaxProcs:    c.Int("max-procs"),
+		MaxShmBytes: shm,
+		MaxRuns:     c.Int("max-runs"),
+		RunTimeout:  c.Duration("run-timeout"),
+	}
+	return lim, lim.Validate()
+}
+
+// parseBytes reads a size: a number of bytes, or a number with a binary
+// unit K, M, G or T (optionally followed by "B" or "iB"): 512M, 1GiB.
+func parseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "IB"), "B")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || v < 0 {
+		return 0, errors.New("not a size: give bytes, or a number with K, M, G or T (512M, 1G)")
+	}
+	if v > (1<<62)/mult {
+		return 0, errors.New("far too large")
+	}
+	return v * mult, nil
+}
+
+// formatBytes is the inverse of parseBytes for exact multiples.
+func formatBytes(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
+)
+
+// Helpers of the commands that look at an engine: status, runs, show,
+// cancel, objects, clean. (The `ipcplay inspect` command is objinspect.go.)
+
+// connectToLook is connect for these commands. An embedded engine started
+// for them does not reap at start: objects must still show stale objects,
+// clean --dry-run must not remove them, and clean reports what it removes.
+func connectToLook(c *cli.Context) (ipc.Client, error) {
+	return ipc.Connect(c.Context, ipc.ConnectOptions{
+		Socket:        socketPath(c),
+		Local:         globalBool(c, "local"),
+		RequireDaemon: globalBool(c, "require-daemon"),
+		Log:           logger,
+		NewLocal: func() (*ipc.Engine, error) {
+			cfg := engineConfig(c, ipc.EngineLocal)
+			cfg.NoReap = true
+			return newEngine(cfg)
+		},
+	})
+}
+
+// writeDoc writes the one JSON document of a command that is not a run:
+// body's fields plus "kind", "engine" and "run_id" (null unless given).
+func writeDoc(w io.Writer, kind, engine string, runID *string, body any) error {
+	doc := map[string]any{}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return err
+		}
+	}
+	doc["kind"], doc["engine"], doc["run_id"] = kind, engine, runID
+	return writeJSON(w, doc)
+}
+
+// newTable returns a tabwriter for aligned columns; Flush it.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// dash shows an empty value as "-".
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// fmtNs renders nanoseconds as a duration rounded for people.
+func fmtNs(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+// engineNote says where the answer came from, for text output.
+func engineNote(client ipc.Client, socket string) string {
+	if client.Engine() == ipc.EngineDaemon {
+		return "answering on " + socket
+	}
+	return fmt.Sprintf("embedded in this process (no daemon answers on %s)", socket)
+}
+
+// noSuchRun explains a run id that an embedded engine cannot know.
+func noSuchRun(c *cli.Context, id string) error {
+	return ipc.Usagef("no run %q: no daemon answers on %s, and the runs of an embedded engine are known only to the CLI that ran them", id, socketPath(c))
+}

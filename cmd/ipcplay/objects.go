@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+)
+
+var objectsCommand = &cli.Command{
+	Name:  "objects",
+	Usage: "list live IPC objects: ipcplay's own, or with --all every one on the machine",
+	UsageText: `ipcplay objects [--all] [--json]
+
+Examples:
+   ipcplay objects          # what ipcplay's runs hold now; STALE marks leaks of crashed runs
+   ipcplay objects --all    # System V, POSIX shm/sem/mq and Unix sockets of everyone`,
+	Description: "STALE objects belong to a run whose process is gone: 'ipcplay clean' removes them.",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "all", Usage: "list every IPC object of the machine, not only ipcplay's"},
+	},
+	Action: func(c *cli.Context) error {
+		if err := usageArgs(c, 0, 0, "no arguments"); err != nil {
+			return err
+		}
+		client, err := connectToLook(c)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		all := c.Bool("all")
+		objs, err := client.Objects(c.Context, all)
+		if objs == nil {
+			return err
+		}
+		if err != nil {
+			logger.Warn("the listing is incomplete", "error", err)
+		}
+		if globalBool(c, "json") {
+			return writeDoc(c.App.Writer, "objects", client.Engine(), nil, map[string]any{"objects": objs})
+		}
+		if len(objs) == 0 {
+			if all {
+				fmt.Fprintln(c.App.Writer, "no IPC objects")
+			} else {
+				fmt.Fprintln(c.App.Writer, "no ipcplay objects (--all lists every IPC object of the machine)")
+			}
+			return nil
+		}
+		tw := newTable(c.App.Writer)
+		fmt.Fprintln(tw, "TYPE\tID\tNAME\tOWNER\tMODE\tSIZE\tCREATOR\tRUN\tSTALE")
+		for _, o := range objs {
+			id, creator, run, stale := "-", "-", "-", ""
+			if o.ID >= 0 && (o.Name == "" || o.Type == "sysv-shm" || o.Type == "sysv-sem" || o.Type == "sysv-msg") {
+				id = strconv.Itoa(o.ID)
+			}
+			if o.CreatorPID > 0 {
+				creator = strconv.Itoa(o.CreatorPID)
+			}
+			if o.RunID != nil {
+				run = *o.RunID
+			}
+			if o.Stale {
+				stale = "stale"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", o.Type, id, dash(o.Name), o.OwnerUID, dash(o.Mode), o.Size, creator, run, stale)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return nil
+	},
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
+)
+
+var showCommand = &cli.Command{
+	Name:      "show",
+	Usage:     "show one run of the daemon: its state and its result",
+	UsageText: "ipcplay show RUN_ID [--json]",
+	Action: func(c *cli.Context) error {
+		if err := usageArgs(c, 1, 1, "RUN_ID"); err != nil {
+			return err
+		}
+		id := c.Args().First()
+		client, err := connectToLook(c)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if client.Engine() == ipc.EngineLocal {
+			return noSuchRun(c, id)
+		}
+		r, err := client.Show(c.Context, id)
+		if err != nil {
+			return err
+		}
+		if globalBool(c, "json") {
+			return writeDoc(c.App.Writer, "run", r.Engine, &r.RunID, r)
+		}
+		tw := newTable(c.App.Writer)
+		fmt.Fprintf(tw, "run\t%s\n", r.RunID)
+		fmt.Fprintf(tw, "experiment\t%s\n", r.Experiment)
+		fmt.Fprintf(tw, "engine\t%s\n", r.Engine)
+		fmt.Fprintf(tw, "state\t%s\n", r.State)
+		fmt.Fprintf(tw, "started\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(tw, "elapsed\t%s\n", fmtNs(r.ElapsedNs))
+		if r.Error != "" {
+			fmt.Fprintf(tw, "error\t%s\n", r.Error)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(r.Result) > 0 {
+			var out bytes.Buffer
+			if json.Indent(&out, r.Result, "  ", "  ") == nil {
+				fmt.Fprintf(c.App.Writer, "result:\n  %s\n", out.String())
+			}
+		}
+		return nil
+	},
+}
