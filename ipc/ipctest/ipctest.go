@@ -43,6 +43,11 @@ func Main(m *testing.M, helpers map[string]func()) {
 		fn()
 		os.Exit(0)
 	}
+	// Race-detector builds sleep 1 s at exit by default; every re-executed
+	// child (helpers and workers inherit this environment) would pay it.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	code := m.Run()
 	ccDirs.Range(func(dir, _ any) bool { os.RemoveAll(dir.(string)); return true })
 	if leaks := Leaks(); len(leaks) > 0 {
