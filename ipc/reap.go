@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc/mq"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
 )
@@ -66,13 +67,13 @@ func RemoveObject(e ledger.Entry) error {
 		if !sysvOurs("msg", e) {
 			return nil
 		}
-		err = msgRemove(e.ID)
+		err = mq.RemoveSysV(e.ID)
 	case ledger.POSIXShm:
 		err = shm.RemovePOSIX(e.Name)
 	case ledger.POSIXSem:
 		err = semaphore.UnlinkNamed(e.Name)
 	case ledger.POSIXMQ:
-		err = mqUnlink(e.Name)
+		err = mq.UnlinkPOSIX(e.Name)
 	case ledger.UnixSocket, ledger.File:
 		err = removeIf(e.Name, func(fi os.FileInfo) bool { return fi.Mode()&(os.ModeDir|os.ModeSymlink) == 0 })
 	case ledger.Dir:
@@ -84,7 +85,7 @@ func RemoveObject(e ledger.Entry) error {
 		return fmt.Errorf("unknown object type %q in the ledger", e.Type)
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIDRM) ||
-		errors.Is(err, shm.ErrNotFound) || errors.Is(err, semaphore.ErrNotFound) {
+		errors.Is(err, shm.ErrNotFound) || errors.Is(err, semaphore.ErrNotFound) || errors.Is(err, mq.ErrNotFound) {
 		return nil
 	}
 	return err

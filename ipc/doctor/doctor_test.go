@@ -42,14 +42,14 @@ func TestMachineChecksAndProbes(t *testing.T) {
 	}
 	for _, want := range []string{"kernel", "/dev/shm", "sysv shm limits", "sysv sem limits", "sysv msg limits",
 		"/dev/mqueue", "posix mq limits", "logind RemoveIPC", "shm memfd", "shm posix", "shm sysv", "shm file",
-		"sysv semaphores", "posix semaphores", "futex", "daemon", "leftovers"} {
+		"sysv semaphores", "posix semaphores", "sysv message queues", "posix message queues", "futex", "daemon", "leftovers"} {
 		if _, ok := names[want]; !ok {
 			t.Errorf("no %q check", want)
 		}
 	}
 	// This machine (and CI) supports every call; a failure here is real.
 	for _, c := range r.Checks {
-		if strings.HasPrefix(c.Name, "shm ") || strings.Contains(c.Name, "semaphores") || c.Name == "futex" {
+		if strings.HasPrefix(c.Name, "shm ") || strings.Contains(c.Name, "semaphores") || strings.Contains(c.Name, "queues") || c.Name == "futex" {
 			if c.Status != OK {
 				t.Errorf("%s: %s %s", c.Name, c.Status, c.Detail)
 			}

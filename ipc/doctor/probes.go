@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc/mq"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
 )
@@ -69,6 +71,41 @@ func callChecks(ctx context.Context, env *ipc.Env) []Check {
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		return s.Wait(wctx)
+	})
+	try("sysv message queues", "msgget, msgsnd, msgrcv", func() error {
+		q, err := mq.CreateSysV()
+		if err != nil {
+			return err
+		}
+		if err := env.Track(ledger.Entry{Type: ledger.SysVMsg, ID: q.ID()}, q.Remove); err != nil {
+			_ = q.Remove()
+			return err
+		}
+		m := mq.NewMsg(8)
+		if err := q.Send(m, 8, mq.NoWait); err != nil {
+			return err
+		}
+		_, err = q.Receive(m, 0, mq.NoWait)
+		return err
+	})
+	try("posix message queues", "mq_open, mq_send, mq_receive", func() error {
+		name := env.Name("doctor-mq")
+		q, err := mq.CreatePOSIX(name, 1, 64)
+		if err != nil {
+			return err
+		}
+		if err := env.Track(ledger.Entry{Type: ledger.POSIXMQ, Name: name}, func() error {
+			return errors.Join(q.Close(), q.Unlink())
+		}); err != nil {
+			_ = q.Close()
+			_ = q.Unlink()
+			return err
+		}
+		if err := q.SendTimeout([]byte("ping"), 0, time.Second); err != nil {
+			return err
+		}
+		_, err = q.ReceiveTimeout(make([]byte, 64), time.Second)
+		return err
 	})
 	try("futex", "futex wait/wake in shared memory", func() error {
 		r, err := env.CreateRegion(shm.Spec{Kind: shm.Memfd, Size: 4096})
