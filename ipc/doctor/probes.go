@@ -82,6 +82,7 @@ func callChecks(ctx context.Context, env *ipc.Env) []Check {
 			return err
 		}
 		m := mq.NewMsg(8)
+		m.SetType(1)
 		if err := q.Send(m, 8, mq.NoWait); err != nil {
 			return err
 		}
