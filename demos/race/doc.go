@@ -1,0 +1,85 @@
+// Package race is ipcplay's race lab (`ipcplay race`): N workers each add 1
+// to one shared counter M times, and the lab shows how many updates were
+// lost, why, and what each way of making the increment safe costs.
+//
+// # Modes
+//
+// Every mode increments the same 8-byte counter in a shared memory region
+// (shm.Spec{Kind: --shm}), except the two thread-only modes that use an
+// ordinary Go variable:
+//
+//	unsafe             a load and a separate store: atomic.LoadUint64 (a
+//	                   plain MOV on amd64, LDAR on arm64), then a plain
+//	                   store of value+1. The load is a real memory access the
+//	                   compiler may not cache or merge with the store (an
+//	                   atomic load is an ordering point for it); the store
+//	                   is an ordinary MOV/STR. The pair is NOT atomic: this
+//	                   is what C's `volatile counter++` compiles to.
+//	atomic             atomic.AddUint64: LOCK XADD on amd64, LDADDAL (or an
+//	                   LL/SC loop) on arm64.
+//	sysv-sem           a System V binary semaphore, P and V with semop(2)
+//	                   (SEM_UNDO unless --undo=false) around the increment.
+//	posix-sem          a named POSIX semaphore (semaphore.Named, glibc's
+//	                   sem_wait/sem_post algorithm on /dev/shm/sem.NAME).
+//	posix-sem-unnamed  the same algorithm on a sem_t placed in the region.
+//	futex              semaphore.Mutex, a three-state futex mutex in the region.
+//	flock              flock(2) LOCK_EX / LOCK_UN on a file in the run's
+//	                   private directory. Each worker (each thread) opens the
+//	                   file itself: flock locks belong to the open file
+//	                   description, so locks taken through one shared
+//	                   descriptor would never conflict.
+//	socket-token       a one-byte token goes round a ring of Unix socketpairs
+//	                   (worker i receives it from i-1, increments, sends it to
+//	                   i+1): message passing serialises the increments.
+//
+// Inside every lock the increment is the same unsafe load and store: the lock
+// alone makes it correct. With --unit thread the same modes run as goroutines
+// locked to OS threads (runtime.LockOSThread) inside one worker process, plus
+//
+//	mutex              sync.Mutex around x++ on an ordinary Go variable.
+//	unsafe-go          x++ on an ordinary Go variable, through a pointer (the
+//	                   compiler emits one ADD/INC on memory, or LDR/ADD/STR on
+//	                   arm64: no LOCK prefix, so updates are lost across CPUs;
+//	                   with --window or --yield it is a separate load and
+//	                   store).
+//
+// unsafe-go is a data race by design. The functions that perform it carry
+// //go:norace, so that `go test -race` of this package (and of the commands
+// that embed it) checks everything else and does not report the race the
+// lab exists to show.
+//
+// # Widening the window
+//
+// --window D waits D between the load and the store (a busy wait below 1 ms,
+// a sleep from 1 ms on); --yield calls sched_yield(2) there (runtime.Gosched
+// would not give the CPU to another process). Either makes the race visible
+// on one CPU too (--cpus 0): the scheduler runs another worker while one
+// holds a stale value. The same gap is put between the load and the store
+// inside every lock, where it changes the cost, never the count.
+//
+// # Measurement
+//
+// Workers leave the start barrier together; each records CLOCK_MONOTONIC
+// before its first and after its last increment. elapsed_ns is the last end
+// minus the first start, ns_per_op is elapsed_ns divided by the increments of
+// all workers (procs × iters): the wall time one increment costs the system
+// as a whole. Every worker also stores its progress in a per-worker tally
+// slot of the region (shm.SlotOffset, one cache line each, or all on one line
+// with --same-line to show false sharing).
+//
+// # Witnesses
+//
+// With --explain or --trace every worker records, for its first --record
+// increments once all workers are running, the value it read, the value it
+// wrote and two CLOCK_MONOTONIC timestamps: t1 right after the load and t2
+// right before the store, so load < t1 and t2 < store. The records live in
+// the worker's own area of the region and are read after the trial.
+// FindWitnesses then looks for increments of different workers that read the
+// same value v and wrote v+1 with max(t1) < min(t2): then every one of those
+// loads happened before every one of those stores, k increments produced one
+// value, and k-1 updates were lost. Nothing is inferred beyond the records.
+//
+// --trace FILE turns the records into Chrome trace JSON (Perfetto, or
+// chrome://tracing): one track per worker, one slice per increment from t1
+// to t2, lost updates marked.
+package race

@@ -1,0 +1,308 @@
+package race
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// thread is one racer: a goroutine locked to its OS thread, alone in its
+// process with --unit process.
+type thread struct {
+	sh      *shared
+	index   int // among all threads of the run
+	tid     int
+	iters   int64
+	counter *uint64 // in the region, or goCounter
+	tally   *uint64 // this thread's progress slot in the region
+	started *uint32
+	procs   uint32
+	window  int64
+	yield   bool
+	gap     bool // window or yield
+	undo    bool
+	rec     []record // this thread's records in the region; nil: no recording
+	nrec    int
+	lockFD  int // flock
+	in, out int // socket-token ring
+	first   bool
+}
+
+// chunk is how many increments run between two checks of the context.
+const chunk = 4096
+
+// sleepFrom is the --window from which the gap sleeps instead of spinning.
+const sleepFrom = int64(time.Millisecond)
+
+// run performs the thread's increments and reports its timing.
+func (t *thread) run(ctx context.Context) (threadResult, error) {
+	if err := t.startLine(ctx); err != nil {
+		return threadResult{Index: t.index, Tid: t.tid}, err
+	}
+	start := nanotime()
+	var err error
+	done := int64(0)
+	for done < t.iters {
+		n := min(chunk, t.iters-done)
+		if err = t.loop(done, done+n); err != nil {
+			break
+		}
+		done += n
+		if err = ctx.Err(); err != nil {
+			break
+		}
+	}
+	if err == nil && t.sh.mode == ModeSocketToken && t.first {
+		// The last increment of the run sends the token back to the
+		// first thread: take it, so no byte stays in a socket.
+		var b [1]byte
+		err = readToken(t.in, b[:])
+	}
+	end := nanotime()
+	res := threadResult{Index: t.index, Tid: t.tid, StartNs: start, EndNs: end, Ops: done, Recorded: t.nrec}
+	if err != nil {
+		return res, fmt.Errorf("%s thread %d after %d increments: %w", t.sh.mode, t.index, done, err)
+	}
+	return res, nil
+}
+
+// startLine waits until every thread of the run, in every process, has
+// arrived: the workers' wake-ups from the start barrier are spread over
+// hundreds of microseconds, longer than a whole small run, so without it
+// the first worker would be done before the last one begins. The wait
+// yields the CPU, so that on one CPU the late ones can arrive.
+func (t *thread) startLine(ctx context.Context) error {
+	atomic.AddUint32(t.started, 1)
+	for n := 1; atomic.LoadUint32(t.started) < t.procs; n++ {
+		schedYield()
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loop performs increments from..to-1 (the tally counts them from 1).
+func (t *thread) loop(from, to int64) error {
+	tally := t.tally
+	switch t.sh.mode {
+	case ModeUnsafe, ModeUnsafeGo:
+		t.loopUnsafe(from, to)
+	case ModeAtomic:
+		p := t.counter
+		for i := from; i < to; i++ {
+			atomic.AddUint64(p, 1)
+			*tally = uint64(i + 1)
+		}
+	case ModeMutex:
+		for i := from; i < to; i++ {
+			goMu.Lock()
+			t.inc()
+			goMu.Unlock()
+			*tally = uint64(i + 1)
+		}
+	case ModeSysVSem:
+		set, undo, bg := t.sh.set, t.undo, context.Background()
+		for i := from; i < to; i++ {
+			// A background context: P is one semop system call.
+			if err := set.P(bg, 0, undo); err != nil {
+				return err
+			}
+			t.inc()
+			if err := set.V(0, undo); err != nil {
+				return err
+			}
+			*tally = uint64(i + 1)
+		}
+	case ModePosixSem:
+		s, bg := t.sh.named, context.Background()
+		for i := from; i < to; i++ {
+			if err := s.Wait(bg); err != nil {
+				return err
+			}
+			t.inc()
+			if err := s.Post(); err != nil {
+				return err
+			}
+			*tally = uint64(i + 1)
+		}
+	case ModePosixSemUnnamed:
+		s, bg := t.sh.unnamed, context.Background()
+		for i := from; i < to; i++ {
+			if err := s.Wait(bg); err != nil {
+				return err
+			}
+			t.inc()
+			if err := s.Post(); err != nil {
+				return err
+			}
+			*tally = uint64(i + 1)
+		}
+	case ModeFutex:
+		m, bg := t.sh.mutex, context.Background()
+		for i := from; i < to; i++ {
+			if err := m.Lock(bg); err != nil {
+				return err
+			}
+			t.inc()
+			if err := m.Unlock(); err != nil {
+				return err
+			}
+			*tally = uint64(i + 1)
+		}
+	case ModeFlock:
+		fd := t.lockFD
+		for i := from; i < to; i++ {
+			if err := flock(fd, unix.LOCK_EX); err != nil {
+				return err
+			}
+			t.inc()
+			if err := flock(fd, unix.LOCK_UN); err != nil {
+				return err
+			}
+			*tally = uint64(i + 1)
+		}
+	case ModeSocketToken:
+		var b [1]byte
+		for i := from; i < to; i++ {
+			if !t.first || i > 0 {
+				if err := readToken(t.in, b[:]); err != nil {
+					return err
+				}
+			}
+			t.inc()
+			if err := writeToken(t.out, b[:]); err != nil {
+				return err
+			}
+			*tally = uint64(i + 1)
+		}
+	default:
+		return fmt.Errorf("unknown mode %q", t.sh.mode)
+	}
+	return nil
+}
+
+// loopUnsafe is the race itself. Without a gap or records it is the
+// tightest loop: for the region a MOV load (atomic.LoadUint64, which the
+// compiler may neither cache across iterations nor fuse with the store)
+// and a plain MOV store; for unsafe-go a plain x++ through a pointer.
+//
+// The norace directive: unsafe-go is a data race on purpose (see the
+// package doc).
+//
+//go:norace
+func (t *thread) loopUnsafe(from, to int64) {
+	p, tally := t.counter, t.tally
+	if !t.gap && t.rec == nil {
+		if t.sh.mode == ModeUnsafeGo {
+			for i := from; i < to; i++ {
+				*p++
+				*tally = uint64(i + 1)
+			}
+			return
+		}
+		for i := from; i < to; i++ {
+			v := atomic.LoadUint64(p)
+			*p = v + 1
+			*tally = uint64(i + 1)
+		}
+		return
+	}
+	for i := from; i < to; i++ {
+		t.inc()
+		*tally = uint64(i + 1)
+	}
+}
+
+// inc is the unsafe increment: load, the optional gap, store. Inside a
+// lock it is safe because of the lock. The first len(rec) increments are
+// recorded, with t1 taken right after the load and t2 right before the
+// store.
+//
+//go:norace
+func (t *thread) inc() {
+	p := t.counter
+	if t.nrec < len(t.rec) {
+		v := atomic.LoadUint64(p)
+		t1 := nanotime()
+		if t.gap {
+			t.pause(t1)
+		}
+		t2 := nanotime()
+		*p = v + 1
+		t.rec[t.nrec] = record{Read: v, T1: t1, T2: t2, Wrote: v + 1}
+		t.nrec++
+		return
+	}
+	v := atomic.LoadUint64(p)
+	if t.gap {
+		t.pause(nanotime())
+	}
+	*p = v + 1
+}
+
+// pause is the gap between load and store: sched_yield, then the window
+// (spinning on the clock, or sleeping from sleepFrom on).
+func (t *thread) pause(from int64) {
+	if t.yield {
+		schedYield()
+	}
+	if t.window > 0 {
+		if t.window >= sleepFrom {
+			time.Sleep(time.Duration(t.window))
+			return
+		}
+		for nanotime()-from < t.window {
+		}
+	}
+}
+
+func flock(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if err != unix.EINTR {
+			if err != nil {
+				return os.NewSyscallError("flock", err)
+			}
+			return nil
+		}
+	}
+}
+
+// errRingBroken: the neighbour of the socket-token ring went away.
+var errRingBroken = errors.New("socket-token ring broken: a neighbouring worker is gone")
+
+func readToken(fd int, b []byte) error {
+	for {
+		n, err := unix.Read(fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return os.NewSyscallError("read", err)
+		case n == 0:
+			return errRingBroken
+		}
+		return nil
+	}
+}
+
+func writeToken(fd int, b []byte) error {
+	for {
+		_, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("write", err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,138 @@
+package race
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Render writes res as the table `ipcplay race` prints: one line per mode,
+// then one line of explanation per mode, then the witnesses.
+func Render(w io.Writer, res *Result) error {
+	var b strings.Builder
+	if len(res.Results) == 0 {
+		fmt.Fprintln(&b, "race: no mode ran")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	first := res.Results[0]
+	who := "worker processes"
+	if first.Unit == UnitThread {
+		who = "threads in one worker process"
+	}
+	fmt.Fprintf(&b, "race: %d %s × %d increments, counter in %s shared memory", first.Procs, who, first.Iters, first.Shm)
+	if len(first.CPUs) > 0 {
+		fmt.Fprintf(&b, ", pinned to CPU %s", FormatCPUList(first.CPUs))
+	}
+	fmt.Fprintf(&b, ", %d CPUs online", res.CPUsOnline)
+	var gap []string
+	if first.WindowNs > 0 {
+		gap = append(gap, "a "+time.Duration(first.WindowNs).String()+" window")
+	}
+	if first.Yield {
+		gap = append(gap, "sched_yield")
+	}
+	if len(gap) > 0 {
+		fmt.Fprintf(&b, ", %s between load and store", strings.Join(gap, " and "))
+	}
+	if first.SameLine {
+		b.WriteString(", tallies on one cache line")
+	}
+	b.WriteString("\n\n")
+
+	trials := first.Trials.Count
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	head := "MODE\tUNIT\tPROCS\tITERS\tEXPECTED\tACTUAL\tLOST\tNS/OP\tOPS/S"
+	if trials > 1 {
+		head += "\tLOSSY TRIALS\tLOST MIN/MED/MAX"
+	}
+	fmt.Fprintln(tw, head)
+	for _, m := range res.Results {
+		lost := fmt.Sprintf("%d (%s)", m.Lost, pct(m.LostPct))
+		if m.Broken {
+			lost += " FAIL"
+		}
+		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s", m.Mode, m.Unit, m.Procs, m.Iters, m.Expected, m.Actual, lost, nsPerOp(m.NsPerOp), rate(m.OpsPerSec))
+		if trials > 1 {
+			line += fmt.Sprintf("\t%d/%d\t%d/%d/%d", m.Trials.Lossy, m.Trials.Count, m.Trials.LostMin, m.Trials.LostMedian, m.Trials.LostMax)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+	if trials > 1 {
+		fmt.Fprintf(&b, "(%d trials: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", trials)
+	}
+	b.WriteString("\n")
+
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, m := range res.Results {
+		fmt.Fprintf(tw, "%s\t%s\n", m.Mode, m.Explanation)
+	}
+	tw.Flush()
+
+	for _, m := range res.Results {
+		if m.Broken {
+			fmt.Fprintf(&b, "\n%s is a safe mode but lost updates in %d of %d trials: the lock did not serialise the increment.\n", m.Mode, m.Trials.Lossy, m.Trials.Count)
+		}
+	}
+	for _, m := range res.Results {
+		if m.Recorded == 0 || (len(m.Witnesses) == 0 && m.Safe) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s: each worker recorded %d increments per trial; ", m.Mode, m.Recorded)
+		switch {
+		case m.WitnessesFound == 0 && m.Lost > 0:
+			fmt.Fprintf(&b, "no lost update happened among them (the %d lost ones fell outside the records: try --record or --yield)\n", m.Lost)
+		case m.WitnessesFound == 0:
+			fmt.Fprintf(&b, "no lost update among them\n")
+		default:
+			fmt.Fprintf(&b, "they show %d lost-update interleavings (%d updates lost); the first %d:\n", m.WitnessesFound, m.WitnessedLost, len(m.Witnesses))
+			for _, wi := range m.Witnesses {
+				if trials > 1 {
+					fmt.Fprintf(&b, "  trial %d: %s\n", wi.Trial, wi.Text)
+				} else {
+					fmt.Fprintf(&b, "  %s\n", wi.Text)
+				}
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func pct(p float64) string {
+	switch {
+	case p == 0:
+		return "0%"
+	case p < 0.1:
+		return fmt.Sprintf("%.3f%%", p)
+	default:
+		return fmt.Sprintf("%.1f%%", p)
+	}
+}
+
+func nsPerOp(ns float64) string {
+	switch {
+	case ns >= 100:
+		return fmt.Sprintf("%.0f", ns)
+	case ns >= 10:
+		return fmt.Sprintf("%.1f", ns)
+	default:
+		return fmt.Sprintf("%.2f", ns)
+	}
+}
+
+func rate(r float64) string {
+	switch {
+	case r >= 1e9:
+		return fmt.Sprintf("%.2fG", r/1e9)
+	case r >= 1e6:
+		return fmt.Sprintf("%.1fM", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1fk", r/1e3)
+	default:
+		return fmt.Sprintf("%.0f", r)
+	}
+}
