@@ -37,6 +37,7 @@ func commands() []*cli.Command {
 		cancelCommand,
 		objectsCommand,
 		cleanCommand,
+		raceCommand,
 	}
 }
 

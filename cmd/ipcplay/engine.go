@@ -14,13 +14,16 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
 )
 
 // experiments lists what the engine can run. Each lab adds its entry here;
 // ipc never imports demos, cmd injects them.
 func experiments() []ipc.Experiment {
-	return []ipc.Experiment{}
+	return []ipc.Experiment{
+		race.Experiment,
+	}
 }
 
 // engineConfig is the configuration of an engine started by this process

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/demos/race"
+	"github.com/ipcplay/ipcplay/ipc"
+)
+
+var raceCommand = &cli.Command{
+	Name:  "race",
+	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
+	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
+       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--json]
+
+Examples:
+   ipcplay race                                       every mode, one process per CPU
+   ipcplay race --mode unsafe,atomic,sysv-sem --procs 4 --iters 1000000
+   ipcplay race --mode unsafe --procs 2 --cpus 0 --yield --explain=3 --trace race.json
+   ipcplay race --unit thread --mode unsafe,unsafe-go,mutex,futex`,
+	Description: `Each worker adds 1 to one counter --iters times. A lost update is an increment
+whose result another worker overwrote: expected minus actual. Modes:
+  unsafe             a load and a separate store
+  atomic             atomic add (LOCK XADD)
+  sysv-sem           System V semaphore P/V around the increment (--undo: SEM_UNDO)
+  posix-sem          named POSIX semaphore; posix-sem-unnamed: one in the shared region
+  futex              futex mutex in the shared region
+  flock              flock(2) on a file each worker opens itself
+  socket-token       a token passed around a ring of Unix socketpairs
+  mutex, unsafe-go   (--unit thread only) sync.Mutex and x++ on a Go variable
+--window and --yield widen the gap between load and store, so the race shows
+on one CPU too (--cpus 0). --explain prints lost updates reconstructed from
+per-worker records; --trace writes them as Chrome trace JSON (ui.perfetto.dev).
+Exit status 1 when a safe mode loses an update.`,
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "mode", Value: "all", Usage: "`MODES` to run: all, or a comma list of the modes above"},
+		&cli.IntFlag{Name: "procs", Value: defaultRaceProcs(), Usage: "`N` workers: processes, or threads with --unit thread", DefaultText: "the number of CPUs, at least 2"},
+		&cli.Int64Flag{Name: "iters", Value: race.DefaultIters, Usage: fmt.Sprintf("`M` increments per worker (at most %d)", race.MaxIters)},
+		&cli.StringFlag{Name: "unit", Value: race.UnitProcess, Usage: "who races (`UNIT`): process (one process per worker) or thread (OS threads of one process)"},
+		&cli.StringFlag{Name: "shm", Value: "memfd", Usage: "shared memory `BACKEND` of the counter: memfd, posix, sysv or file"},
+		&cli.IntFlag{Name: "trials", Value: 1, Usage: fmt.Sprintf("repeat each mode `K` times and show min/median/max lost (at most %d)", race.MaxTrials)},
+		&cli.StringFlag{Name: "cpus", Usage: "pin worker i to the i-th CPU of `LIST` (round robin), e.g. 0 or 0,1 or 0-3"},
+		&cli.DurationFlag{Name: "window", Usage: fmt.Sprintf("wait `D` between load and store (spin below 1ms, sleep from 1ms; at most %s)", race.MaxWindow)},
+		&cli.BoolFlag{Name: "yield", Usage: "call sched_yield(2) between load and store"},
+		&cli.BoolFlag{Name: "undo", Value: true, Usage: "sysv-sem: SEM_UNDO on P and V (--undo=false to turn off)"},
+		&cli.BoolFlag{Name: "same-line", Usage: "put the per-worker tallies on one cache line (false sharing)"},
+		&cli.BoolFlag{Name: "separate-lines", Usage: "one cache line per per-worker tally (the default)"},
+		&cli.GenericFlag{Name: "explain", Value: &explainFlag{}, Usage: fmt.Sprintf("print up to `K` lost-update witnesses per mode (--explain alone: %d; write --explain=K)", defaultExplain)},
+		&cli.StringFlag{Name: "trace", Usage: "write the recorded loads and stores as Chrome trace JSON to `FILE`"},
+		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("`N` increments each worker records for --explain and --trace (at most %d)", race.MaxRecord)},
+	},
+	Action: raceAction,
+}
+
+const defaultExplain = 3
+
+func defaultRaceProcs() int { return max(2, runtime.NumCPU()) }
+
+// explainFlag is --explain with an optional value: "--explain" alone is a
+// boolean flag to the flag package (IsBoolFlag), "--explain=K" sets K.
+type explainFlag struct{ k int }
+
+func (f *explainFlag) IsBoolFlag() bool { return true }
+
+func (f *explainFlag) String() string {
+	if f == nil || f.k == 0 {
+		return ""
+	}
+	return strconv.Itoa(f.k)
+}
+
+func (f *explainFlag) Set(s string) error {
+	switch s {
+	case "true":
+		f.k = defaultExplain
+	case "false":
+		f.k = 0
+	default:
+		k, err := strconv.Atoi(s)
+		if err != nil || k < 0 {
+			return fmt.Errorf("--explain=%s: want a number of witnesses", s)
+		}
+		f.k = k
+	}
+	return nil
+}
+
+// raceParams builds the experiment's parameters from the flags.
+func raceParams(c *cli.Context) (race.Params, error) {
+	p := race.Params{
+		Modes:    strings.Split(c.String("mode"), ","),
+		Unit:     c.String("unit"),
+		Procs:    c.Int("procs"),
+		Iters:    c.Int64("iters"),
+		Shm:      c.String("shm"),
+		WindowNs: c.Duration("window").Nanoseconds(),
+		Yield:    c.Bool("yield"),
+		Trials:   c.Int("trials"),
+		SameLine: c.Bool("same-line"),
+		Trace:    c.String("trace") != "",
+		Record:   c.Int("record"),
+	}
+	undo := c.Bool("undo")
+	p.Undo = &undo
+	if c.Bool("same-line") && c.Bool("separate-lines") {
+		return p, ipc.Usagef("--same-line and --separate-lines: choose one")
+	}
+	if c.IsSet("trials") && p.Trials == 0 {
+		return p, ipc.Usagef("--trials 0: must be between 1 and %d", race.MaxTrials)
+	}
+	if c.IsSet("record") && p.Record == 0 {
+		return p, ipc.Usagef("--record 0: must be between 1 and %d increments per worker", race.MaxRecord)
+	}
+	if c.IsSet("explain") {
+		if f, ok := c.Generic("explain").(*explainFlag); ok {
+			p.Explain = f.k
+		}
+	}
+	if c.IsSet("record") && p.Explain == 0 && !p.Trace {
+		return p, ipc.Usagef("--record: only with --explain or --trace, which use the records")
+	}
+	cpus, err := race.ParseCPUList(c.String("cpus"))
+	if err != nil {
+		return p, err
+	}
+	if c.IsSet("cpus") && len(cpus) == 0 {
+		return p, ipc.Usagef("--cpus %q: give at least one CPU", c.String("cpus"))
+	}
+	p.CPUs = cpus
+	return p, nil
+}
+
+// anyLimits accepts whatever an engine could allow: the CLI checks the
+// parameters before it connects, and the engine checks them again against
+// its own limits.
+func anyLimits() ipc.Limits {
+	return ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
+}
+
+func raceAction(c *cli.Context) error {
+	if c.Args().Present() {
+		a := c.Args().First()
+		if _, err := strconv.Atoi(a); err == nil {
+			return ipc.Usagef("race: unexpected argument %q: to ask for %s witnesses write --explain=%s", a, a, a)
+		}
+		return ipc.Usagef("race: unexpected argument %q (see 'ipcplay race --help')", a)
+	}
+	p, err := raceParams(c)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := race.Validate(raw, anyLimits()); err != nil {
+		return ipc.AsUsage(err)
+	}
+	traceFile := c.String("trace")
+	if traceFile != "" {
+		if traceFile, err = filepath.Abs(traceFile); err != nil {
+			return ipc.Usagef("--trace %q: %v", c.String("trace"), err)
+		}
+		if st, err := os.Stat(filepath.Dir(traceFile)); err != nil || !st.IsDir() {
+			return ipc.Usagef("--trace %s: the directory %s does not exist", c.String("trace"), filepath.Dir(traceFile))
+		}
+	}
+	var traced *race.Trace
+	render := func(w io.Writer, res *ipc.RunResult) error {
+		var r race.Result
+		if err := json.Unmarshal(res.Result, &r); err != nil {
+			return fmt.Errorf("race: result: %w", err)
+		}
+		traced = r.Trace
+		if err := race.Render(w, &r); err != nil {
+			return err
+		}
+		if traceFile != "" && r.Trace != nil {
+			fmt.Fprintf(w, "\ntrace: %s (%d tracks; open it in https://ui.perfetto.dev or chrome://tracing)\n", c.String("trace"), len(r.Trace.Tracks))
+		}
+		return nil
+	}
+	if traceFile == "" {
+		return runExperiment(c, race.Name, p, render)
+	}
+	if !globalBool(c, "json") {
+		runErr := runExperiment(c, race.Name, p, render)
+		if traced == nil {
+			return runErr
+		}
+		return joinErr(runErr, writeTrace(traceFile, traced))
+	}
+	// --json: the document travels through a buffer so that the trace can
+	// go to its file instead of stdout.
+	out := c.App.Writer
+	var buf bytes.Buffer
+	c.App.Writer = &buf
+	runErr := runExperiment(c, race.Name, p, render)
+	c.App.Writer = out
+	if buf.Len() == 0 {
+		return runErr
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		_, _ = out.Write(buf.Bytes())
+		return joinErr(runErr, fmt.Errorf("race: result: %w", err))
+	}
+	var traceErr error
+	if t, ok := doc["trace"]; ok {
+		var tr race.Trace
+		if err := json.Unmarshal(t, &tr); err != nil {
+			traceErr = fmt.Errorf("race: trace: %w", err)
+		} else {
+			traceErr = writeTrace(traceFile, &tr)
+		}
+		delete(doc, "trace")
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return joinErr(runErr, err)
+	}
+	if _, err := out.Write(append(b, '\n')); err != nil {
+		return joinErr(runErr, err)
+	}
+	return joinErr(runErr, traceErr)
+}
+
+// writeTrace writes t as Chrome trace JSON to path, replacing it.
+func writeTrace(path string, t *race.Trace) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write trace: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := race.WriteChromeTrace(tmp, t); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write trace %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write trace %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write trace %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write trace: %w", err)
+	}
+	return nil
+}
+
+// joinErr keeps the run's error (and its exit status) first.
+func joinErr(runErr, err error) error {
+	switch {
+	case err == nil:
+		return runErr
+	case runErr == nil:
+		return err
+	}
+	return fmt.Errorf("%w; %v", runErr, err)
+}
