@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// raceDoc is the part of `ipcplay race --json` the tests read.
+type raceDoc struct {
+	Kind    string `json:"kind"`
+	Engine  string `json:"engine"`
+	RunID   string `json:"run_id"`
+	Results []struct {
+		Mode        string  `json:"mode"`
+		Unit        string  `json:"unit"`
+		Procs       int     `json:"procs"`
+		Iters       int64   `json:"iters"`
+		Shm         string  `json:"shm"`
+		Expected    int64   `json:"expected"`
+		Actual      int64   `json:"actual"`
+		Lost        int64   `json:"lost"`
+		ElapsedNs   int64   `json:"elapsed_ns"`
+		NsPerOp     float64 `json:"ns_per_op"`
+		Witnesses   []any   `json:"witnesses"`
+		Explanation string  `json:"explanation"`
+		CPUs        []int   `json:"cpus"`
+	} `json:"results"`
+}
+
+// noRunLeftovers checks that the state directory holds no run directory
+// and an empty ledger, and that /dev/shm has no ipcplay object that was
+// not there before.
+func noRunLeftovers(t *testing.T, dir string, shmBefore []os.DirEntry) {
+	t.Helper()
+	if entries := ledgerEntries(t, dir); len(entries) != 0 {
+		t.Errorf("ledger entries left: %+v", entries)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			t.Errorf("run directory left: %s", filepath.Join(dir, e.Name()))
+		}
+	}
+	after, _ := os.ReadDir("/dev/shm")
+	seen := map[string]bool{}
+	for _, e := range shmBefore {
+		seen[e.Name()] = true
+	}
+	for _, e := range after {
+		if strings.Contains(e.Name(), "ipcplay.r-") && !seen[e.Name()] {
+			t.Errorf("/dev/shm/%s appeared", e.Name())
+		}
+	}
+}
+
+func TestRaceJSON(t *testing.T) {
+	dir := newStateDir(t)
+	shmBefore, _ := os.ReadDir("/dev/shm")
+	r := runCLI(t, "race", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"),
+		"--mode", "unsafe,atomic,sysv-sem,posix-sem,flock,socket-token", "--procs", "2", "--iters", "2000", "--shm", "posix")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	var doc raceDoc
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, r.stdout)
+	}
+	if doc.Kind != "race" || doc.Engine != "local" || !strings.HasPrefix(doc.RunID, "r-") || len(doc.Results) != 6 {
+		t.Fatalf("document %+v", doc)
+	}
+	for _, m := range doc.Results {
+		if m.Unit != "process" || m.Procs != 2 || m.Iters != 2000 || m.Shm != "posix" || m.Expected != 4000 ||
+			m.ElapsedNs <= 0 || m.NsPerOp <= 0 || m.Witnesses == nil || m.Explanation == "" {
+			t.Errorf("%s: %+v", m.Mode, m)
+		}
+		if m.Mode != "unsafe" && (m.Actual != 4000 || m.Lost != 0) {
+			t.Errorf("%s lost updates: %+v", m.Mode, m)
+		}
+	}
+	var raw map[string]any
+	json.Unmarshal([]byte(r.stdout), &raw)
+	if _, ok := raw["trace"]; ok {
+		t.Error("the document carries a trace without --trace")
+	}
+	noRunLeftovers(t, dir, shmBefore)
+}
+
+func TestRaceTextAndTrace(t *testing.T) {
+	dir := newStateDir(t)
+	trace := filepath.Join(dir, "race.json")
+	r := runCLI(t, "race", "--local", "--socket", filepath.Join(dir, "d.sock"),
+		"--mode", "unsafe,futex", "--procs", "2", "--iters", "500", "--cpus", "0", "--yield", "--explain=2", "--trace", trace)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"MODE", "NS/OP", "unsafe", "futex", "load and store are separate instructions", "→ one increment lost", "trace: "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	checkTraceFile(t, trace)
+
+	// With --json the trace goes to the file, not into the document.
+	trace2 := filepath.Join(dir, "race2.json")
+	r = runCLI(t, "race", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"),
+		"--mode", "unsafe", "--unit", "thread", "--procs", "2", "--iters", "300", "--trace", trace2)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+		t.Fatalf("stdout: %v\n%s", err, r.stdout)
+	}
+	if _, ok := raw["trace"]; ok || raw["run_id"] == nil {
+		t.Errorf("document keys: %v", keys(raw))
+	}
+	checkTraceFile(t, trace2)
+}
+
+func checkTraceFile(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TraceEvents []struct {
+			Ph  string `json:"ph"`
+			Pid int    `json:"pid"`
+			Tid int    `json:"tid"`
+		} `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s is not JSON: %v", path, err)
+	}
+	tracks := map[[2]int]bool{}
+	for _, e := range doc.TraceEvents {
+		if e.Ph == "X" {
+			tracks[[2]int{e.Pid, e.Tid}] = true
+		}
+	}
+	if len(tracks) < 2 {
+		t.Errorf("%s: %d tracks with slices, want one per worker", path, len(tracks))
+	}
+}
+
+func TestRaceBadInputExits2(t *testing.T) {
+	dir := newStateDir(t)
+	socket := filepath.Join(dir, "d.sock")
+	shmBefore, _ := os.ReadDir("/dev/shm")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--procs", "0"}, "--procs"},
+		{[]string{"--procs", "100000"}, "--procs"},
+		{[]string{"--iters", "0"}, "--iters"},
+		{[]string{"--iters", "5000000000"}, "--iters"},
+		{[]string{"--mode", "unsafe,nope"}, "--mode"},
+		{[]string{"--mode", "mutex"}, "--mode"},
+		{[]string{"--shm", "ramdisk"}, "--shm"},
+		{[]string{"--unit", "fiber"}, "--unit"},
+		{[]string{"--cpus", "0-x"}, "--cpus"},
+		{[]string{"--cpus", "1000"}, "--cpus"},
+		{[]string{"--window", "1h"}, "--window"},
+		{[]string{"--trials", "0"}, "--trials"},
+		{[]string{"--same-line", "--separate-lines"}, "--same-line"},
+		{[]string{"--explain", "3"}, "--explain=3"},
+		{[]string{"--explain=x"}, "explain"},
+		{[]string{"--trace", "/no/such/dir/t.json"}, "--trace"},
+		{[]string{"--record", "10"}, "--record"},
+	} {
+		args := append([]string{"race", "--local", "--socket", socket}, tc.args...)
+		r := runCLI(t, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || !strings.HasPrefix(r.stderr, "ipcplay: ") || r.stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q: want exit 2 naming %s", tc.args, r.code, r.stderr, r.stdout, tc.want)
+		}
+	}
+	noRunLeftovers(t, dir, shmBefore)
+}
