@@ -18,6 +18,9 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 		return nil, err
 	}
 	sys, sysErr := listSystem()
+	if !all {
+		sysErr = withoutMqueue(sysErr)
+	}
 	byKey := map[string]ledger.Entry{}
 	for _, en := range entries {
 		byKey[en.Key()] = en

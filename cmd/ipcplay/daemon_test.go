@@ -496,6 +496,17 @@ func TestLookingCommandsThroughDaemonAndEmbedded(t *testing.T) {
 					t.Fatalf("object %v, want run %s, not stale", o, note.RunID)
 				}
 			}
+			allDoc := jsonDoc(t, runCLI(t, "objects", "--all", "--json", flag, "--socket", d.socket).stdout)
+			all, _ := allDoc["objects"].([]any)
+			ours := 0
+			for _, o := range all {
+				if o.(map[string]any)["run_id"] == note.RunID {
+					ours++
+				}
+			}
+			if len(all) < len(list) || ours != len(list) {
+				t.Fatalf("objects --all has %d objects, %d of the run; objects has %d", len(all), ours, len(list))
+			}
 			text := runCLI(t, "objects", flag, "--socket", d.socket)
 			if text.code != 0 || !strings.Contains(text.stdout, "TYPE") || !strings.Contains(text.stdout, note.RunID) {
 				t.Fatalf("objects:\n%s%s", text.stdout, text.stderr)
