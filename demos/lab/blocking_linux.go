@@ -1,0 +1,383 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/worker"
+	"github.com/ipcplay/ipcplay/sockets"
+)
+
+// BlockingParams are the blocking lab's parameters.
+type BlockingParams struct {
+	Delay   time.Duration `json:"delay_ns"` // how long the writer waits before writing
+	Sockets int           `json:"sockets"`  // sockets watched with epoll
+}
+
+// BlockingRow is one call and how long it took.
+type BlockingRow struct {
+	Call     string `json:"call"`
+	Result   string `json:"result"`
+	TimeNs   int64  `json:"time_ns"`
+	Expected string `json:"expected"`
+	Matches  bool   `json:"matches"`
+}
+
+// BlockingResult is the blocking lab's document.
+type BlockingResult struct {
+	Header
+	DelayNs   int64         `json:"delay_ns"`
+	Sockets   int           `json:"sockets"`
+	Written   []int         `json:"written"` // epoll sockets the writer wrote to
+	Ready     []int         `json:"ready"`   // epoll sockets reported ready
+	ReaderPID int           `json:"reader_pid"`
+	WriterPID int           `json:"writer_pid"`
+	Rows      []BlockingRow `json:"rows"`
+}
+
+var blockingLab = Info{
+	Name:    "blocking",
+	Summary: "a blocking read waits, a non-blocking read says EAGAIN at once, epoll waits on many sockets",
+	Example: "ipcplay demo blocking --delay 200ms --sockets 4",
+	Flags: []Flag{
+		{Name: "delay", Usage: "how long the writer process waits before each write", Default: 200 * time.Millisecond},
+		{Name: "sockets", Usage: "sockets watched with epoll (the writer writes to every other one)", Default: 4},
+	},
+	Experiment: ipc.Experiment{Name: ExperimentPrefix + "blocking", Validate: validateBlocking, Run: runBlocking},
+}
+
+type blockingSpec struct {
+	Delay   time.Duration `json:"delay_ns"`
+	Sockets int           `json:"sockets"`
+	Chosen  []int         `json:"chosen"` // epoll sockets the writer writes to
+}
+
+type blockingOut struct {
+	BlockingNs  int64  `json:"blocking_ns"`
+	BlockingGot int    `json:"blocking_got"`
+	BlockingErr string `json:"blocking_err,omitempty"`
+	NonblockNs  int64  `json:"nonblock_ns"`
+	NonblockErr string `json:"nonblock_err"` // the errno's name, "EAGAIN"
+	EpollNs     int64  `json:"epoll_ns"`     // until the first wake-up
+	FirstWake   []int  `json:"first_wake"`
+	Ready       []int  `json:"ready"` // ready at the end (level-triggered)
+}
+
+// Descriptors of the socket ends in both workers: the sync socket first,
+// then the non-blocking one, then the epoll set.
+const (
+	blockSync    = 0
+	blockNonblk  = 1
+	blockEpoll0  = 2
+	blockMaxWait = 10 * time.Second
+)
+
+func init() {
+	worker.Register("lab-block-reader", blockReader)
+	worker.Register("lab-block-writer", blockWriter)
+	renderers["blocking"] = renderBlocking
+}
+
+func blockingParams(raw json.RawMessage) (BlockingParams, error) {
+	p := BlockingParams{Delay: 200 * time.Millisecond, Sockets: 4}
+	if err := decodeParams(raw, &p); err != nil {
+		return p, err
+	}
+	if err := checkDur("delay", p.Delay, time.Millisecond, 10*time.Second); err != nil {
+		return p, err
+	}
+	return p, checkInt("sockets", p.Sockets, 2, 64)
+}
+
+func validateBlocking(raw json.RawMessage, lim ipc.Limits) error {
+	_, err := blockingParams(raw)
+	return err
+}
+
+func runBlocking(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
+	p, err := blockingParams(raw)
+	if err != nil {
+		return nil, err
+	}
+	res := &BlockingResult{
+		Header: newHeader("blocking", "A blocking read puts the process to sleep in the kernel until data arrives, so it lasts as long as the writer takes. "+
+			"With O_NONBLOCK the same read returns at once with EAGAIN (\"try again\") when there is nothing to read, and the program must come back later. "+
+			"epoll lets one thread sleep on many descriptors at once and tells it which became ready: the basis of every event loop, Go's netpoller included."),
+		DelayNs: p.Delay.Nanoseconds(), Sockets: p.Sockets,
+	}
+	for i := 1; i < p.Sockets; i += 2 {
+		res.Written = append(res.Written, i)
+	}
+	var readerFiles, writerFiles []*os.File
+	defer func() {
+		for _, f := range append(readerFiles, writerFiles...) {
+			f.Close()
+		}
+	}()
+	for i := 0; i < blockEpoll0+p.Sockets; i++ {
+		a, b, err := sockets.Pair(sockets.Stream)
+		if err != nil {
+			return nil, err
+		}
+		readerFiles, writerFiles = append(readerFiles, a), append(writerFiles, b)
+	}
+	spec := blockingSpec{Delay: p.Delay, Sockets: p.Sockets, Chosen: res.Written}
+	bctx, cancel := phase(ctx, 3*blockMaxWait+2*p.Delay)
+	defer cancel()
+	rs, err := env.RunWorkers(bctx, []worker.Spec{
+		{Kind: "lab-block-reader", Name: "reader", Spec: spec, Files: readerFiles},
+		{Kind: "lab-block-writer", Name: "writer", Spec: spec, Files: writerFiles},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo blocking: %w", err)
+	}
+	var out blockingOut
+	if err := rs[0].Decode(&out); err != nil {
+		return nil, err
+	}
+	res.ReaderPID, res.WriterPID, res.Ready = rs[0].Pid, rs[1].Pid, out.Ready
+	half := p.Delay.Nanoseconds() / 2
+
+	got := fmt.Sprintf("%d byte, after sleeping in the kernel", out.BlockingGot)
+	if out.BlockingErr != "" {
+		got = out.BlockingErr
+	}
+	res.Rows = append(res.Rows, BlockingRow{Call: "read(2), blocking", Result: got, TimeNs: out.BlockingNs,
+		Expected: "waits about the writer's delay (" + dur(p.Delay.Nanoseconds()) + ")",
+		Matches:  out.BlockingGot == 1 && out.BlockingNs >= half})
+	res.Rows = append(res.Rows, BlockingRow{Call: "read(2), O_NONBLOCK, nothing written", Result: out.NonblockErr, TimeNs: out.NonblockNs,
+		Expected: "EAGAIN at once", Matches: out.NonblockErr == "EAGAIN" && out.NonblockNs < half})
+	res.Rows = append(res.Rows, BlockingRow{Call: fmt.Sprintf("epoll_wait(2) on %d sockets", p.Sockets),
+		Result:   "woke with " + socketList(out.FirstWake) + " ready; in the end " + socketList(out.Ready),
+		TimeNs:   out.EpollNs,
+		Expected: "wakes after the delay; ready: " + socketList(res.Written),
+		Matches:  slices.Equal(out.Ready, res.Written) && out.EpollNs >= half})
+
+	var problems []string
+	for _, r := range res.Rows {
+		if !r.Matches {
+			problems = append(problems, fmt.Sprintf("%s: %s in %s, expected %s", r.Call, r.Result, dur(r.TimeNs), r.Expected))
+		}
+	}
+	return res, res.verdict(problems)
+}
+
+func socketList(ix []int) string {
+	if len(ix) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ix))
+	for i, x := range ix {
+		s[i] = "#" + strconv.Itoa(x)
+	}
+	return "sockets " + strings.Join(s, ",")
+}
+
+// sockFD is the descriptor of the i-th socket end in a blocking worker.
+func sockFD(i int) int { return worker.FileFD(i) }
+
+// readTimeout makes blocking reads on fd give up (EAGAIN) after d.
+func readTimeout(fd int, d time.Duration) error {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	return os.NewSyscallError("setsockopt", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+}
+
+// readByte reads one byte from the blocking socket fd, giving up after d.
+func readByte(fd int, d time.Duration) error {
+	if err := readTimeout(fd, d); err != nil {
+		return err
+	}
+	var b [1]byte
+	for {
+		n, err := unix.Read(fd, b[:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return fmt.Errorf("no byte within %s", d)
+		case err != nil:
+			return os.NewSyscallError("read", err)
+		case n == 0:
+			return io.EOF
+		}
+		return nil
+	}
+}
+
+// errnoName is "EAGAIN" for an error wrapping that errno, else the error's text.
+func errnoName(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if n := unix.ErrnoName(errno); n != "" {
+			return n
+		}
+	}
+	return err.Error()
+}
+
+func writeByte(fd int, b byte) error {
+	_, err := unix.Write(fd, []byte{b})
+	return os.NewSyscallError("write", err)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func blockWriter(ctx context.Context, c *worker.Child) (any, error) {
+	var s blockingSpec
+	if err := c.Spec(&s); err != nil {
+		return nil, err
+	}
+	if err := c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	syncFD := sockFD(blockSync)
+	// 1: the reader is blocked in read; answer after the delay.
+	if err := sleepCtx(ctx, s.Delay); err != nil {
+		return nil, err
+	}
+	if err := writeByte(syncFD, 'x'); err != nil {
+		return nil, err
+	}
+	// 3: the reader says when it sleeps in epoll_wait.
+	if err := readByte(syncFD, blockMaxWait+s.Delay); err != nil {
+		return nil, fmt.Errorf("wait for the reader's epoll: %w", err)
+	}
+	if err := sleepCtx(ctx, s.Delay); err != nil {
+		return nil, err
+	}
+	for _, i := range s.Chosen {
+		if err := writeByte(sockFD(blockEpoll0+i), 'y'); err != nil {
+			return nil, err
+		}
+	}
+	// Keep every end open until the reader has looked: a closed end would
+	// make its peer readable (end of file) too.
+	if err := readByte(syncFD, blockMaxWait+s.Delay); err != nil {
+		return nil, fmt.Errorf("wait for the reader to finish: %w", err)
+	}
+	return os.Getpid(), nil
+}
+
+func blockReader(ctx context.Context, c *worker.Child) (any, error) {
+	var s blockingSpec
+	if err := c.Spec(&s); err != nil {
+		return nil, err
+	}
+	syncFD := sockFD(blockSync)
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	defer unix.Close(epfd)
+	for i := 0; i < s.Sockets; i++ {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(i)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, sockFD(blockEpoll0+i), &ev); err != nil {
+			return nil, os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	if err := readTimeout(syncFD, blockMaxWait+s.Delay); err != nil {
+		return nil, err
+	}
+	if err := c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	var out blockingOut
+
+	// 1: a blocking read: the thread sleeps in the kernel until the writer
+	// writes (SO_RCVTIMEO bounds it).
+	var buf [16]byte
+	start := time.Now()
+	n, err := unix.Read(syncFD, buf[:])
+	for errors.Is(err, unix.EINTR) {
+		n, err = unix.Read(syncFD, buf[:])
+	}
+	out.BlockingNs, out.BlockingGot = since(start), n
+	if err != nil {
+		out.BlockingErr = errnoName(err)
+	}
+
+	// 2: the same read on a non-blocking socket nobody wrote to.
+	nb := sockFD(blockNonblk)
+	if err := unix.SetNonblock(nb, true); err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	start = time.Now()
+	_, err = unix.Read(nb, buf[:])
+	out.NonblockNs = since(start)
+	out.NonblockErr = "data (unexpected)"
+	if err != nil {
+		out.NonblockErr = errnoName(err)
+	}
+
+	// 3: epoll_wait on the whole set; tell the writer we are about to sleep.
+	if err := writeByte(syncFD, 'g'); err != nil {
+		return nil, err
+	}
+	events := make([]unix.EpollEvent, s.Sockets)
+	seen := map[int]bool{}
+	start = time.Now()
+	deadline := start.Add(blockMaxWait + s.Delay)
+	for len(seen) < len(s.Chosen) && time.Now().Before(deadline) {
+		ms := int(time.Until(deadline).Milliseconds()) + 1
+		n, err := unix.EpollWait(epfd, events, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, os.NewSyscallError("epoll_wait", err)
+		}
+		if n > 0 && out.FirstWake == nil {
+			out.EpollNs = since(start)
+			for _, ev := range events[:n] {
+				out.FirstWake = append(out.FirstWake, int(ev.Fd))
+			}
+			slices.Sort(out.FirstWake)
+		}
+		for _, ev := range events[:n] {
+			seen[int(ev.Fd)] = true
+		}
+	}
+	// Level-triggered: what is still readable now, without waiting.
+	n, err = unix.EpollWait(epfd, events, 0)
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return nil, os.NewSyscallError("epoll_wait", err)
+	}
+	for _, ev := range events[:max(n, 0)] {
+		out.Ready = append(out.Ready, int(ev.Fd))
+	}
+	slices.Sort(out.Ready)
+	return out, writeByte(syncFD, 'd')
+}
+
+func renderBlocking(w io.Writer, doc json.RawMessage) error {
+	var r BlockingResult
+	if err := decodeDoc(doc, &r); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "A reader process (pid %d) and a writer process (pid %d) share %d socketpairs; the writer waits %s before each write.\n\n",
+		r.ReaderPID, r.WriterPID, r.Sockets+blockEpoll0, dur(r.DelayNs))
+	rows := make([][]string, 0, len(r.Rows))
+	for _, row := range r.Rows {
+		rows = append(rows, []string{row.Call, row.Result, dur(row.TimeNs), row.Expected, yesNo(row.Matches)})
+	}
+	table(w, []string{"CALL", "RESULT", "TIME", "EXPECTED", "MATCHES"}, rows)
+	return nil
+}

@@ -1,0 +1,397 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/worker"
+	"github.com/ipcplay/ipcplay/semaphore"
+	"github.com/ipcplay/ipcplay/shm"
+)
+
+// DeadlockParams are the deadlock lab's parameters.
+type DeadlockParams struct {
+	// Timeout bounds each worker's wait for its second semaphore: the
+	// timed wait that detects the deadlock.
+	Timeout time.Duration `json:"timeout_ns"`
+	// Hold is how long each worker keeps its first semaphore before asking
+	// for the second, so that both hold one.
+	Hold time.Duration `json:"hold_ns"`
+	// Rounds is how many times each worker takes both semaphores in the
+	// ordered version.
+	Rounds int `json:"rounds"`
+}
+
+// SemState is one semaphore as the kernel reports it during the deadlock.
+type SemState struct {
+	Sem     string `json:"sem"`      // "S0"
+	Value   int    `json:"value"`    // GETVAL
+	LastPID int    `json:"last_pid"` // GETPID: the last process that operated on it, the holder
+	Waiting int    `json:"waiting"`  // GETNCNT: processes blocked waiting for it
+}
+
+// DeadlockWorker is one worker of the deadlocked version.
+type DeadlockWorker struct {
+	Name    string `json:"name"` // "P1"
+	PID     int    `json:"pid"`
+	First   string `json:"first"`   // the semaphore it takes first
+	Second  string `json:"second"`  // the one it then waits for
+	Outcome string `json:"outcome"` // "timed out" or "completed"
+	WaitNs  int64  `json:"wait_ns"` // its wait for the second semaphore
+}
+
+// DeadlockResult is the deadlock lab's document.
+type DeadlockResult struct {
+	Header
+	TimeoutNs int64 `json:"timeout_ns"`
+	HoldNs    int64 `json:"hold_ns"`
+	// The kernel's view while both workers waited, and the cycle built from
+	// it: each waiter's edge goes to the holder (GETPID) of what it waits for.
+	Semaphores []SemState         `json:"semaphores"`
+	Cycle      []string           `json:"cycle"` // "P1 (pid 10) holds S0, waits for S1", ...
+	CycleFound bool               `json:"cycle_found"`
+	TimedOut   int                `json:"timed_out"` // workers whose timed wait expired
+	Detected   bool               `json:"detected"`  // cycle seen and a timed wait expired
+	Workers    []DeadlockWorker   `json:"workers"`
+	Ordered    DeadlockOrderedRun `json:"ordered"`
+}
+
+// DeadlockOrderedRun is the same work with a global lock order (S0 before S1).
+type DeadlockOrderedRun struct {
+	Rounds    int   `json:"rounds"` // per worker
+	Completed bool  `json:"completed"`
+	ElapsedNs int64 `json:"elapsed_ns"`
+}
+
+var deadlockLab = Info{
+	Name:    "deadlock",
+	Summary: "two processes take two semaphores in opposite order; the kernel shows the cycle",
+	Example: "ipcplay demo deadlock --timeout 1s --hold 100ms",
+	Flags: []Flag{
+		{Name: "timeout", Usage: "how long each worker waits for its second semaphore (the timed wait that detects the deadlock)", Default: time.Second},
+		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second", Default: 100 * time.Millisecond},
+		{Name: "rounds", Usage: "times each worker takes both semaphores in the ordered version", Default: 50},
+	},
+	Experiment: ipc.Experiment{Name: ExperimentPrefix + "deadlock", Validate: validateDeadlock, Run: runDeadlock},
+}
+
+// deadlockSpec is a deadlock worker's spec.
+type deadlockSpec struct {
+	SetID   int           `json:"set_id"`
+	Board   string        `json:"board"` // handle of the status board
+	Index   int           `json:"index"`
+	First   int           `json:"first"`
+	Second  int           `json:"second"`
+	Hold    time.Duration `json:"hold_ns"`
+	Timeout time.Duration `json:"timeout_ns"`
+	Rounds  int           `json:"rounds"` // > 0: the ordered version
+}
+
+type deadlockOut struct {
+	Outcome string `json:"outcome"`
+	WaitNs  int64  `json:"wait_ns"`
+}
+
+// The status board: one 64-byte slot per worker in shared memory, where a
+// worker writes its pid and the semaphore it waits for (index+1; 0: none).
+// The kernel says who holds a semaphore (GETPID) and how many wait (GETNCNT)
+// but not who waits; the board fills that in.
+const (
+	boardSlot     = 64
+	boardPID      = 0
+	boardWantsOff = 4
+)
+
+func init() {
+	worker.Register("lab-deadlock", deadlockWorker)
+	renderers["deadlock"] = renderDeadlock
+}
+
+func deadlockParams(raw json.RawMessage) (DeadlockParams, error) {
+	p := DeadlockParams{Timeout: time.Second, Hold: 100 * time.Millisecond, Rounds: 50}
+	if err := decodeParams(raw, &p); err != nil {
+		return p, err
+	}
+	if err := checkDur("timeout", p.Timeout, 100*time.Millisecond, time.Minute); err != nil {
+		return p, err
+	}
+	if err := checkDur("hold", p.Hold, time.Millisecond, 10*time.Second); err != nil {
+		return p, err
+	}
+	return p, checkInt("rounds", p.Rounds, 1, 100000)
+}
+
+func validateDeadlock(raw json.RawMessage, lim ipc.Limits) error {
+	_, err := deadlockParams(raw)
+	return err
+}
+
+func semName(i int) string { return "S" + strconv.Itoa(i) }
+
+func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
+	p, err := deadlockParams(raw)
+	if err != nil {
+		return nil, err
+	}
+	res := &DeadlockResult{
+		Header: newHeader("deadlock", "Each worker holds one semaphore and waits for the one the other holds, so neither can go on: a cycle in the wait-for graph is a deadlock. "+
+			"The kernel shows it: the holder of each semaphore is the last process that operated on it (GETPID) and GETNCNT counts its waiters. "+
+			"A timed wait detects the deadlock and backs off; taking locks in one global order (S0 before S1) makes the cycle impossible."),
+		TimeoutNs: p.Timeout.Nanoseconds(),
+		HoldNs:    p.Hold.Nanoseconds(),
+	}
+	set, err := env.CreateSemSet(2)
+	if err != nil {
+		return nil, err
+	}
+	board, err := env.CreateRegion(shm.Spec{Kind: shm.Memfd, Size: 4096})
+	if err != nil {
+		return nil, err
+	}
+	files := []*os.File{board.File()}
+	handle := board.HandleAt(worker.FileFD(0))
+	reset := func() error {
+		clear(board.Bytes())
+		return errors.Join(set.SetVal(0, 1), set.SetVal(1, 1))
+	}
+
+	// The deadlock: P1 takes S0 then S1, P2 takes S1 then S0.
+	if err := reset(); err != nil {
+		return nil, err
+	}
+	env.Progress(0, 2, "opposite order")
+	specs := []worker.Spec{
+		{Kind: "lab-deadlock", Name: "P1", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 0, First: 0, Second: 1, Hold: p.Hold, Timeout: p.Timeout}},
+		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout}},
+	}
+	dctx, cancel := phase(ctx, 30*time.Second+2*(p.Hold+p.Timeout))
+	defer cancel()
+	g, err := env.StartWorkers(dctx, specs)
+	if err != nil {
+		return nil, err
+	}
+	g.Go()
+	pids := g.Pids()
+	res.Semaphores, res.Cycle, res.CycleFound = watchForCycle(dctx, set, board, pids, p.Hold+p.Timeout)
+	rs, err := g.Wait(dctx)
+	if err != nil {
+		return res, fmt.Errorf("demo deadlock: %w", err)
+	}
+	for i, r := range rs {
+		var out deadlockOut
+		if err := r.Decode(&out); err != nil {
+			return res, err
+		}
+		s := specs[i].Spec.(deadlockSpec)
+		res.Workers = append(res.Workers, DeadlockWorker{Name: r.Name, PID: r.Pid, First: semName(s.First), Second: semName(s.Second), Outcome: out.Outcome, WaitNs: out.WaitNs})
+		if out.Outcome == "timed out" {
+			res.TimedOut++
+		}
+	}
+	res.Detected = res.CycleFound && res.TimedOut > 0
+
+	// The same work in one global order: both take S0, then S1.
+	if err := reset(); err != nil {
+		return res, err
+	}
+	env.Progress(1, 2, "global order")
+	res.Ordered.Rounds = p.Rounds
+	for i := range specs {
+		s := specs[i].Spec.(deadlockSpec)
+		s.First, s.Second, s.Rounds = 0, 1, p.Rounds
+		s.Hold = 0
+		specs[i].Spec = s
+	}
+	octx, cancel2 := phase(ctx, 30*time.Second+time.Duration(2*p.Rounds)*p.Timeout)
+	defer cancel2()
+	start := time.Now()
+	_, err = env.RunWorkers(octx, specs)
+	res.Ordered.ElapsedNs = since(start)
+	res.Ordered.Completed = err == nil
+	env.Progress(2, 2, "done")
+
+	var problems []string
+	if !res.CycleFound {
+		problems = append(problems, "no wait-for cycle was seen in the kernel's semaphore state")
+	}
+	if res.TimedOut == 0 {
+		problems = append(problems, "no timed wait expired: the workers did not deadlock")
+	}
+	if !res.Ordered.Completed {
+		problems = append(problems, fmt.Sprintf("the ordered version did not complete: %v", err))
+	}
+	return res, res.verdict(problems)
+}
+
+// watchForCycle polls the kernel until both semaphores are taken and each
+// has a waiter, then builds the wait-for edges: a worker waiting for S goes
+// to the holder of S (the last process that operated on it, GETPID). It
+// gives up after limit.
+func watchForCycle(ctx context.Context, set *semaphore.Set, board *shm.Region, pids []int, limit time.Duration) ([]SemState, []string, bool) {
+	deadline := time.Now().Add(limit)
+	var sems []SemState
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		sems = sems[:0]
+		blocked := true
+		for i := 0; i < set.Len(); i++ {
+			v, err1 := set.Val(i)
+			pid, err2 := set.LastPID(i)
+			n, err3 := set.NCount(i)
+			if err := errors.Join(err1, err2, err3); err != nil {
+				return sems, nil, false
+			}
+			sems = append(sems, SemState{Sem: semName(i), Value: v, LastPID: pid, Waiting: n})
+			if v != 0 || n == 0 {
+				blocked = false
+			}
+		}
+		if blocked {
+			if cycle, ok := waitForCycle(sems, board, pids); ok {
+				return sems, cycle, true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return sems, nil, false
+}
+
+// waitForCycle follows the wait-for edges from the first worker and reports
+// the cycle if it comes back to it.
+func waitForCycle(sems []SemState, board *shm.Region, pids []int) ([]string, bool) {
+	name := map[int]string{}
+	wants := map[int]int{} // pid -> semaphore index it waits for
+	for i, pid := range pids {
+		name[pid] = "P" + strconv.Itoa(i+1)
+		slotPID := int(atomic.LoadUint32(board.Uint32(i*boardSlot + boardPID)))
+		w := int(atomic.LoadUint32(board.Uint32(i*boardSlot + boardWantsOff)))
+		if slotPID != pid || w == 0 {
+			return nil, false
+		}
+		wants[pid] = w - 1
+	}
+	holds := map[int]int{} // pid -> semaphore index it holds
+	for i, s := range sems {
+		holds[s.LastPID] = i
+	}
+	var cycle []string
+	seen := map[int]bool{}
+	pid := pids[0]
+	for !seen[pid] {
+		seen[pid] = true
+		h, ok := holds[pid]
+		w, ok2 := wants[pid]
+		if !ok || !ok2 {
+			return nil, false
+		}
+		cycle = append(cycle, fmt.Sprintf("%s (pid %d) holds %s, waits for %s", name[pid], pid, semName(h), semName(w)))
+		pid = sems[w].LastPID // the holder of what pid waits for
+		if _, known := name[pid]; !known {
+			return nil, false
+		}
+	}
+	return cycle, pid == pids[0]
+}
+
+func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
+	var s deadlockSpec
+	if err := c.Spec(&s); err != nil {
+		return nil, err
+	}
+	set, err := semaphore.OpenSet(s.SetID)
+	if err != nil {
+		return nil, err
+	}
+	board, err := shm.Open(s.Board)
+	if err != nil {
+		return nil, err
+	}
+	defer board.Close()
+	wants := board.Uint32(s.Index*boardSlot + boardWantsOff)
+	atomic.StoreUint32(board.Uint32(s.Index*boardSlot+boardPID), uint32(os.Getpid()))
+	if err := c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	// SEM_UNDO everywhere: a worker that dies holding a semaphore gives it
+	// back (see the crash lab).
+	take := func(i int) (int64, error) {
+		tctx, cancel := context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+		atomic.StoreUint32(wants, uint32(i+1))
+		defer atomic.StoreUint32(wants, 0)
+		start := time.Now()
+		err := set.P(tctx, i, true)
+		return since(start), err
+	}
+	if s.Rounds > 0 {
+		for r := 0; r < s.Rounds; r++ {
+			if _, err := take(s.First); err != nil {
+				return nil, fmt.Errorf("round %d: %w", r, err)
+			}
+			if _, err := take(s.Second); err != nil {
+				return nil, fmt.Errorf("round %d: %w", r, err)
+			}
+			if err := errors.Join(set.V(s.Second, true), set.V(s.First, true)); err != nil {
+				return nil, err
+			}
+		}
+		return deadlockOut{Outcome: "completed"}, nil
+	}
+	if _, err := take(s.First); err != nil {
+		return nil, fmt.Errorf("first semaphore: %w", err)
+	}
+	select {
+	case <-time.After(s.Hold):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	wait, err := take(s.Second)
+	switch {
+	case err == nil:
+		// The other one backed off: we got both.
+		return deadlockOut{Outcome: "completed", WaitNs: wait}, errors.Join(set.V(s.Second, true), set.V(s.First, true))
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		// Detected: back off, releasing what we hold.
+		return deadlockOut{Outcome: "timed out", WaitNs: wait}, set.V(s.First, true)
+	default:
+		return nil, err
+	}
+}
+
+func renderDeadlock(w io.Writer, doc json.RawMessage) error {
+	var r DeadlockResult
+	if err := decodeDoc(doc, &r); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Opposite order: P1 takes S0 then S1, P2 takes S1 then S0, each holding its first for %s.\n", dur(r.HoldNs))
+	fmt.Fprintln(w, "The kernel's view while they waited (System V semctl):")
+	fmt.Fprintln(w)
+	rows := make([][]string, 0, len(r.Semaphores))
+	for _, s := range r.Semaphores {
+		rows = append(rows, []string{s.Sem, strconv.Itoa(s.Value), strconv.Itoa(s.LastPID), strconv.Itoa(s.Waiting)})
+	}
+	table(w, []string{"SEMAPHORE", "GETVAL", "GETPID (holder)", "GETNCNT (waiters)"}, rows)
+	fmt.Fprintln(w)
+	if r.CycleFound {
+		fmt.Fprintf(w, "Wait-for cycle: %s → cycle\n\n", strings.Join(r.Cycle, " · "))
+	} else {
+		fmt.Fprint(w, "Wait-for cycle: not seen\n\n")
+	}
+	rows = rows[:0]
+	for _, wk := range r.Workers {
+		rows = append(rows, []string{wk.Name, strconv.Itoa(wk.PID), wk.First + " then " + wk.Second, wk.Outcome, dur(wk.WaitNs)})
+	}
+	table(w, []string{"WORKER", "PID", "ORDER", "SECOND WAIT", "WAITED"}, rows)
+	fmt.Fprintf(w, "\nDetected (cycle in the kernel's state and a timed wait of %s expired): %s\n", dur(r.TimeoutNs), yesNo(r.Detected))
+	fmt.Fprintf(w, "Global order (both take S0, then S1), %d rounds each: completed %s in %s\n",
+		r.Ordered.Rounds, yesNo(r.Ordered.Completed), dur(r.Ordered.ElapsedNs))
+	return nil
+}

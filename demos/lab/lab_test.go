@@ -1,0 +1,435 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/ipctest"
+	"github.com/ipcplay/ipcplay/ipc/worker"
+)
+
+func TestMain(m *testing.M) {
+	worker.Dispatch() // the labs' workers are this test binary, re-executed
+	ipctest.Main(m, nil)
+}
+
+// runLab runs a lab through an engine on a temporary state directory, checks
+// that the run left nothing behind, and returns the decoded document, the
+// text rendering and the run's error.
+func runLab(t *testing.T, name string, params any, doc any) (string, error) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ipcplay-lab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	e, err := ipc.NewEngine(ipc.Config{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range Experiments() {
+		e.Register(x)
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, runErr := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + name, Params: raw}, nil)
+	if cerr := e.Close(); cerr != nil {
+		t.Errorf("engine close: %v", cerr)
+	}
+	if res == nil || len(res.Result) == 0 {
+		t.Fatalf("demo %s: no result (error %v)", name, runErr)
+	}
+	assertNothingLeft(t, e, dir, res.RunID)
+	if err := json.Unmarshal(res.Result, doc); err != nil {
+		t.Fatalf("decode %s: %v", res.Result, err)
+	}
+	var h Header
+	if err := json.Unmarshal(res.Result, &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Kind != Kind || h.Lab != name || h.Explanation == "" {
+		t.Errorf("header = %+v, want kind %q, lab %q and an explanation", h, Kind, name)
+	}
+	if h.OK != (runErr == nil) {
+		t.Errorf("ok = %v but the run's error is %v", h.OK, runErr)
+	}
+	var text bytes.Buffer
+	if err := Render(&text, res.Result); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	if !strings.Contains(text.String(), "Why: ") {
+		t.Errorf("rendering has no explanation:\n%s", text.String())
+	}
+	t.Logf("\n%s", text.String())
+	return text.String(), runErr
+}
+
+// assertNothingLeft checks the engine's ledger, the test's leak check,
+// /dev/shm (names of this run) and the state directory.
+func assertNothingLeft(t *testing.T, e *ipc.Engine, dir, runID string) {
+	t.Helper()
+	entries, err := e.Ledger().Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("ledger still has %d entries: %+v", len(entries), entries)
+	}
+	if leaks := ipctest.Leaks(); len(leaks) != 0 {
+		t.Errorf("leaks: %v", leaks)
+	}
+	ents, _ := os.ReadDir("/dev/shm")
+	for _, en := range ents {
+		if strings.Contains(en.Name(), "ipcplay."+runID) {
+			t.Errorf("left behind: /dev/shm/%s", en.Name())
+		}
+	}
+	runs, _ := os.ReadDir(dir)
+	for _, en := range runs {
+		if en.Name() == runID {
+			t.Errorf("run directory left behind: %s", en.Name())
+		}
+	}
+}
+
+func TestCrash(t *testing.T) {
+	var r CrashResult
+	_, err := runLab(t, "crash", CrashParams{Timeout: 200 * time.Millisecond}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != len(crashPrims) {
+		t.Fatalf("%d rows, want %d", len(r.Rows), len(crashPrims))
+	}
+	for _, row := range r.Rows {
+		if !row.Matches || row.Happened != row.Expected {
+			t.Errorf("%s: happened %s, expected %s", row.Primitive, row.Happened, row.Expected)
+		}
+		if row.HolderPID <= 0 || row.TakerPID <= 0 || row.HolderPID == row.TakerPID {
+			t.Errorf("%s: holder pid %d, taker pid %d", row.Primitive, row.HolderPID, row.TakerPID)
+		}
+	}
+}
+
+func TestDeadlock(t *testing.T) {
+	var r DeadlockResult
+	_, err := runLab(t, "deadlock", DeadlockParams{Timeout: 500 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 20}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.CycleFound || len(r.Cycle) != 2 || !r.Detected || r.TimedOut == 0 {
+		t.Errorf("cycle %v (found %v), timed out %d, detected %v", r.Cycle, r.CycleFound, r.TimedOut, r.Detected)
+	}
+	if len(r.Workers) != 2 || r.Workers[0].PID == r.Workers[1].PID {
+		t.Fatalf("workers %+v", r.Workers)
+	}
+	for i, s := range r.Semaphores {
+		if s.Value != 0 || s.Waiting != 1 || s.LastPID != r.Workers[i].PID {
+			t.Errorf("%s: %+v, want value 0, 1 waiter, held by %d", s.Sem, s, r.Workers[i].PID)
+		}
+	}
+	if !r.Ordered.Completed {
+		t.Error("the ordered version did not complete")
+	}
+}
+
+func TestThreadsVsProcesses(t *testing.T) {
+	var r ThreadsResult
+	_, err := runLab(t, "threads-vs-processes", ThreadsParams{Count: 200, Procs: 5, Workers: 2}, &r)
+	if err != nil && !strings.Contains(err.Error(), "did not cost less") {
+		t.Fatal(err)
+	} else if err != nil {
+		t.Logf("timing surprise on a busy machine (not a failure of the test): %v", err)
+	}
+	units := map[string]CreationRow{}
+	for _, c := range r.Creation {
+		units[c.Unit] = c
+	}
+	for _, u := range []string{"goroutine", "os-thread", "process", "ipcplay-worker"} {
+		c, ok := units[u]
+		if !ok || (c.MeanNs <= 0 && c.Skipped == "") {
+			t.Errorf("creation row %s: %+v", u, c)
+		}
+	}
+	if len(r.Visibility) != 4 {
+		t.Fatalf("%d visibility rows, want 4", len(r.Visibility))
+	}
+	for _, v := range r.Visibility {
+		if !v.Matches {
+			t.Errorf("%s write to %s: read %d, seen %v, expected %v", v.Writer, v.Memory, v.Read, v.Seen, v.Expected)
+		}
+		if v.Writer == "thread" && (v.WriterPID != v.ReaderPID || v.WriterTID == v.ReaderTID) {
+			t.Errorf("thread row: writer %d/%d reader %d/%d: want one process, two threads", v.WriterPID, v.WriterTID, v.ReaderPID, v.ReaderTID)
+		}
+		if v.Writer == "process" && v.WriterPID == v.ReaderPID {
+			t.Errorf("process row: writer and reader are both pid %d", v.WriterPID)
+		}
+	}
+}
+
+func TestPool(t *testing.T) {
+	var r PoolResult
+	_, err := runLab(t, "pool", PoolParams{Workers: 3, Tasks: 24, Size: 2000, Empty: 50}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Pools) != 2 || r.Pools[0].Pool != "processes" || r.Pools[1].Pool != "goroutines" {
+		t.Fatalf("pools %+v", r.Pools)
+	}
+	want := uint64(0)
+	for _, n := range sievePrimes(24, 2000) {
+		want += n
+	}
+	for _, p := range r.Pools {
+		if !p.Correct || p.Primes != want || p.Workers != 3 {
+			t.Errorf("%s pool: primes %d (want %d), correct %v, workers %d", p.Pool, p.Primes, want, p.Correct, p.Workers)
+		}
+		served := 0
+		for _, n := range p.Served {
+			served += n
+		}
+		if served != 24 {
+			t.Errorf("%s pool served %d tasks, want 24: %v", p.Pool, served, p.Served)
+		}
+	}
+}
+
+// timingSurprise accepts a lab's "did not behave as explained" caused by
+// timing on a busy machine: tests assert behaviour, not speed.
+func timingSurprise(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if !strings.Contains(err.Error(), ErrUnexpected.Error()) {
+		t.Fatal(err)
+	}
+	t.Logf("timing differed from the explanation (a busy machine?); not a test failure: %v", err)
+}
+
+func TestParallelism(t *testing.T) {
+	var r ParallelismResult
+	_, err := runLab(t, "parallelism", ParallelismParams{Tasks: 4, Size: 20000, IOTasks: 5, IOWait: 20 * time.Millisecond, Trials: 2}, &r)
+	timingSurprise(t, err)
+	if len(r.Rows) != 6 {
+		t.Fatalf("%d rows, want 6", len(r.Rows))
+	}
+	if r.Rows[1].GOMAXPROCS != 1 || r.Rows[5].GOMAXPROCS != 1 {
+		t.Errorf("GOMAXPROCS=1 rows ran with %d and %d", r.Rows[1].GOMAXPROCS, r.Rows[5].GOMAXPROCS)
+	}
+	if r.Rows[2].CPUs != 1 || len(r.Rows[2].PinnedTo) != 1 {
+		t.Errorf("pinned row: %d CPUs, pinned to %v; want 1 CPU", r.Rows[2].CPUs, r.Rows[2].PinnedTo)
+	}
+	for _, row := range r.Rows {
+		if row.ElapsedNs <= 0 {
+			t.Errorf("%s %s: elapsed %d", row.Work, row.Label, row.ElapsedNs)
+		}
+	}
+	// The one timing that is a lower bound, not a speed: five 20ms waits
+	// one after another take at least 100ms.
+	if r.Rows[4].ElapsedNs < (100 * time.Millisecond).Nanoseconds() {
+		t.Errorf("sequential I/O took %s, less than the sum of its waits", dur(r.Rows[4].ElapsedNs))
+	}
+}
+
+func TestBlocking(t *testing.T) {
+	var r BlockingResult
+	_, err := runLab(t, "blocking", BlockingParams{Delay: 50 * time.Millisecond, Sockets: 5}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 3 {
+		t.Fatalf("%d rows, want 3", len(r.Rows))
+	}
+	for _, row := range r.Rows {
+		if !row.Matches {
+			t.Errorf("%s: %s in %s, expected %s", row.Call, row.Result, dur(row.TimeNs), row.Expected)
+		}
+	}
+	if r.Rows[1].Result != "EAGAIN" {
+		t.Errorf("non-blocking read: %s, want EAGAIN", r.Rows[1].Result)
+	}
+	if want := []int{1, 3}; len(r.Ready) != 2 || r.Ready[0] != want[0] || r.Ready[1] != want[1] {
+		t.Errorf("epoll ready %v, want %v", r.Ready, want)
+	}
+}
+
+func TestSyncAsync(t *testing.T) {
+	var r SyncAsyncResult
+	_, err := runLab(t, "sync-async", SyncAsyncParams{Requests: 8, Delay: 10 * time.Millisecond}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 2 || r.Rows[0].Mode != "sync" || r.Rows[1].Mode != "async" {
+		t.Fatalf("rows %+v", r.Rows)
+	}
+	for _, row := range r.Rows {
+		if row.Answered != 8 || !row.Matches {
+			t.Errorf("%s: answered %d of 8, matches %v", row.Mode, row.Answered, row.Matches)
+		}
+	}
+	if r.Served != 16 || r.ServerPID <= 0 {
+		t.Errorf("server pid %d served %d requests, want 16", r.ServerPID, r.Served)
+	}
+}
+
+func TestFDPassing(t *testing.T) {
+	var r FDPassingResult
+	_, err := runLab(t, "fd-passing", FDPassingParams{Source: "both"}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 2 || r.Rows[0].Source != "file" || r.Rows[1].Source != "memfd" {
+		t.Fatalf("rows %+v", r.Rows)
+	}
+	for _, row := range r.Rows {
+		if !row.Matches || !row.SameInode || row.Read == "" || row.ReadBack != row.Written+row.Appended {
+			t.Errorf("%s: %+v", row.Source, row)
+		}
+		if row.SenderPID == row.ReceiverPID {
+			t.Errorf("%s: one process on both sides", row.Source)
+		}
+	}
+	if !strings.HasPrefix(r.Rows[1].ReceiverLink, "/memfd:") {
+		t.Errorf("memfd seen by the receiver as %q", r.Rows[1].ReceiverLink)
+	}
+}
+
+func TestPeerCred(t *testing.T) {
+	var r PeerCredResult
+	_, err := runLab(t, "peercred", PeerCredParams{UID: 65534}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(r.Rows))
+	}
+	same := r.Rows[0]
+	if !same.Matches || !same.CredMatches || same.Decision != "served" || same.PeerUID != os.Geteuid() || same.PeerPID == os.Getpid() {
+		t.Errorf("same user: %+v", same)
+	}
+	other := r.Rows[1]
+	if os.Geteuid() != 0 {
+		if other.Skipped == "" || !other.Matches {
+			t.Errorf("another user without root: %+v, want a skipped row", other)
+		}
+		return
+	}
+	if other.Skipped != "" || other.PeerUID != 65534 || other.ClientUID != 65534 || other.Decision != "refused" ||
+		!strings.Contains(other.Reply, "permission denied") || !other.Matches {
+		t.Errorf("another user: %+v", other)
+	}
+}
+
+func TestLabsAreDescribedAndNamed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, l := range Labs() {
+		if seen[l.Name] {
+			t.Errorf("lab %s listed twice", l.Name)
+		}
+		seen[l.Name] = true
+		if l.Experiment.Name != ExperimentPrefix+l.Name || l.Experiment.Run == nil || l.Experiment.Validate == nil {
+			t.Errorf("lab %s: experiment %q (run %v, validate %v)", l.Name, l.Experiment.Name, l.Experiment.Run != nil, l.Experiment.Validate != nil)
+		}
+		if l.Summary == "" || !strings.HasPrefix(l.Example, "ipcplay demo "+l.Name) {
+			t.Errorf("lab %s: summary %q, example %q", l.Name, l.Summary, l.Example)
+		}
+		if _, ok := renderers[l.Name]; !ok {
+			t.Errorf("lab %s has no renderer", l.Name)
+		}
+		// The defaults, given explicitly as the CLI would, are valid.
+		params := map[string]any{}
+		for _, f := range l.Flags {
+			switch d := f.Default.(type) {
+			case int, string, bool:
+				params[f.Key()] = d
+			case time.Duration:
+				params[f.Key()] = d.Nanoseconds()
+			default:
+				t.Errorf("lab %s: flag --%s has type %T", l.Name, f.Name, f.Default)
+			}
+		}
+		raw, _ := json.Marshal(params)
+		if err := l.Experiment.Validate(raw, ipc.DefaultLimits()); err != nil {
+			t.Errorf("lab %s: defaults %s refused: %v", l.Name, raw, err)
+		}
+		if err := l.Experiment.Validate(nil, ipc.DefaultLimits()); err != nil {
+			t.Errorf("lab %s: no parameters refused: %v", l.Name, err)
+		}
+	}
+	if len(Experiments()) != len(Labs()) || len(Names()) != len(Labs()) {
+		t.Error("Experiments, Names and Labs disagree")
+	}
+}
+
+func TestBadParametersAreUsageErrors(t *testing.T) {
+	cases := []struct {
+		lab, params, flag string
+	}{
+		{"crash", `{"timeout_ns":1}`, "--timeout"},
+		{"crash", `{"timeuot_ns":1}`, "unknown field"},
+		{"deadlock", `{"rounds":0}`, "--rounds"},
+		{"threads-vs-processes", `{"procs":0}`, "--procs"},
+		{"pool", `{"workers":100000}`, "--workers"},
+		{"pool", `{"tasks":100000,"size":10000}`, "--tasks"},
+		{"parallelism", `{"io_wait_ns":0}`, "--io-wait"},
+		{"blocking", `{"sockets":1}`, "--sockets"},
+		{"sync-async", `{"requests":10000,"delay_ns":1000000000}`, "--requests"},
+		{"fd-passing", `{"source":"pipe"}`, "--source"},
+		{"peercred", `{"uid":-1}`, "--uid"},
+		{"peercred", `"x"`, "bad parameters"},
+	}
+	for _, c := range cases {
+		l, ok := Lookup(c.lab)
+		if !ok {
+			t.Fatalf("no lab %s", c.lab)
+		}
+		err := l.Experiment.Validate(json.RawMessage(c.params), ipc.DefaultLimits())
+		if !ipc.IsUsage(err) || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%s %s: %v, want a usage error naming %s", c.lab, c.params, err, c.flag)
+		}
+	}
+}
+
+func TestFlagKey(t *testing.T) {
+	for _, c := range []struct {
+		f    Flag
+		want string
+	}{
+		{Flag{Name: "io-wait", Default: time.Second}, "io_wait_ns"},
+		{Flag{Name: "io-tasks", Default: 1}, "io_tasks"},
+		{Flag{Name: "source", Default: "both"}, "source"},
+	} {
+		if got := c.f.Key(); got != c.want {
+			t.Errorf("%s: key %q, want %q", c.f.Name, got, c.want)
+		}
+	}
+}
+
+func TestVerdictAndRenderOfAMisbehavingLab(t *testing.T) {
+	res := CrashResult{Header: newHeader("crash", "why"), Rows: []CrashRow{{Primitive: "sysv-sem-undo", Happened: stuck, Expected: recovered}}}
+	err := res.verdict([]string{"sysv-sem-undo: stuck, expected recovered"})
+	if !errors.Is(err, ErrUnexpected) || res.OK {
+		t.Fatalf("verdict: %v, ok %v", err, res.OK)
+	}
+	doc, _ := json.Marshal(res)
+	var b bytes.Buffer
+	if err := Render(&b, doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Behaved as explained: NO") || !strings.Contains(b.String(), "stuck, expected recovered") {
+		t.Errorf("rendering does not say what went wrong:\n%s", b.String())
+	}
+	if err := Render(&b, json.RawMessage(`{"kind":"demo","lab":"nosuch"}`)); err == nil {
+		t.Error("an unknown lab rendered without error")
+	}
+}
