@@ -38,6 +38,7 @@ func commands() []*cli.Command {
 		objectsCommand,
 		cleanCommand,
 		raceCommand,
+		demoCommand,
 	}
 }
 

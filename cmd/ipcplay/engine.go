@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ipcplay/ipcplay/demos/lab"
 	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
 )
@@ -21,9 +22,9 @@ import (
 // experiments lists what the engine can run. Each lab adds its entry here;
 // ipc never imports demos, cmd injects them.
 func experiments() []ipc.Experiment {
-	return []ipc.Experiment{
+	return append([]ipc.Experiment{
 		race.Experiment,
-	}
+	}, lab.Experiments()...)
 }
 
 // engineConfig is the configuration of an engine started by this process

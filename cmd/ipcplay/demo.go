@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/demos/lab"
+	"github.com/ipcplay/ipcplay/ipc"
+)
+
+// demoCommand is `ipcplay demo`: the list of labs, and one subcommand per
+// lab (`ipcplay demo crash`), whose flags come from the lab's description.
+var demoCommand = &cli.Command{
+	Name:      "demo",
+	Usage:     "labs: crashes, deadlocks, threads vs processes, pools, blocking I/O, fd passing, peer credentials",
+	UsageText: "ipcplay demo                 list the labs\n   ipcplay demo NAME [flags]    run one (--json for a JSON document; ipcplay demo NAME --help for its flags)",
+	Description: "Each lab makes one idea of a processes-and-IPC course happen on real processes\n" +
+		"and prints the measured outcome beside a short explanation. It exits 0 when it\n" +
+		"behaved as the explanation says and 1 when it did not.",
+	Subcommands: demoSubcommands(),
+	Action:      demoList,
+}
+
+func demoSubcommands() []*cli.Command {
+	var out []*cli.Command
+	for _, l := range lab.Labs() {
+		out = append(out, &cli.Command{
+			Name:      l.Name,
+			Usage:     l.Summary,
+			UsageText: "ipcplay demo " + l.Name + " [flags] [--json]\n\nExample:\n   " + l.Example,
+			Flags:     labFlags(l),
+			Action:    labAction(l),
+		})
+	}
+	return out
+}
+
+// labFlags turns a lab's parameters into command-line flags.
+func labFlags(l lab.Info) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range l.Flags {
+		switch d := f.Default.(type) {
+		case int:
+			out = append(out, &cli.IntFlag{Name: f.Name, Value: d, Usage: f.Usage})
+		case time.Duration:
+			out = append(out, &cli.DurationFlag{Name: f.Name, Value: d, Usage: f.Usage})
+		case string:
+			out = append(out, &cli.StringFlag{Name: f.Name, Value: d, Usage: f.Usage})
+		case bool:
+			out = append(out, &cli.BoolFlag{Name: f.Name, Value: d, Usage: f.Usage})
+		default:
+			panic(fmt.Sprintf("demo %s: flag --%s has an unsupported type %T", l.Name, f.Name, f.Default))
+		}
+	}
+	return out
+}
+
+// labParams collects the flags the user set; the lab fills in the others.
+func labParams(c *cli.Context, l lab.Info) map[string]any {
+	params := map[string]any{}
+	for _, f := range l.Flags {
+		if !c.IsSet(f.Name) {
+			continue
+		}
+		switch f.Default.(type) {
+		case int:
+			params[f.Key()] = c.Int(f.Name)
+		case time.Duration:
+			params[f.Key()] = c.Duration(f.Name).Nanoseconds()
+		case string:
+			params[f.Key()] = c.String(f.Name)
+		case bool:
+			params[f.Key()] = c.Bool(f.Name)
+		}
+	}
+	return params
+}
+
+// demoLimits are the widest limits: the CLI refuses only what no engine
+// accepts; the engine that runs the lab checks its own limits again.
+func demoLimits() ipc.Limits {
+	return ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
+}
+
+func labAction(l lab.Info) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return ipc.Usagef("demo %s: unexpected argument %q (see 'ipcplay demo %s --help')", l.Name, c.Args().First(), l.Name)
+		}
+		params := labParams(c, l)
+		raw, err := json.Marshal(params)
+		if err != nil {
+			return err
+		}
+		if err := l.Experiment.Validate(raw, demoLimits()); err != nil {
+			return ipc.AsUsage(err)
+		}
+		return runExperiment(c, l.Experiment.Name, params, func(w io.Writer, res *ipc.RunResult) error {
+			return lab.Render(w, res.Result)
+		})
+	}
+}
+
+// demoList prints the labs, or refuses an unknown lab's name.
+func demoList(c *cli.Context) error {
+	if c.Args().Present() {
+		return ipc.Usagef("demo: unknown lab %q: the labs are %s", c.Args().First(), strings.Join(lab.Names(), ", "))
+	}
+	labs := lab.Labs()
+	if globalBool(c, "json") {
+		type entry struct {
+			Name       string `json:"name"`
+			Summary    string `json:"summary"`
+			Experiment string `json:"experiment"`
+			Example    string `json:"example"`
+		}
+		doc := struct {
+			Kind string  `json:"kind"`
+			Labs []entry `json:"labs"`
+		}{Kind: "demo-list"}
+		for _, l := range labs {
+			doc.Labs = append(doc.Labs, entry{l.Name, l.Summary, l.Experiment.Name, l.Example})
+		}
+		return writeJSON(c.App.Writer, doc)
+	}
+	w := c.App.Writer
+	fmt.Fprintln(w, "Labs (run one with: ipcplay demo NAME [flags] [--json]; flags: ipcplay demo NAME --help):")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, l := range labs {
+		fmt.Fprintf(tw, "  %s\t%s\n", l.Name, l.Summary)
+	}
+	return tw.Flush()
+}
