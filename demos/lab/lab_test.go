@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -431,5 +432,63 @@ func TestVerdictAndRenderOfAMisbehavingLab(t *testing.T) {
 	}
 	if err := Render(&b, json.RawMessage(`{"kind":"demo","lab":"nosuch"}`)); err == nil {
 		t.Error("an unknown lab rendered without error")
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestLabsCloseTheirDescriptors runs the labs that open sockets and files in
+// the engine's process twice on one engine: the second run must not leave
+// more descriptors open than the first (which may start runtime pollers).
+func TestLabsCloseTheirDescriptors(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ipcplay-lab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	e, err := ipc.NewEngine(ipc.Config{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, x := range Experiments() {
+		e.Register(x)
+	}
+	runs := []struct {
+		name   string
+		params any
+	}{
+		{"crash", CrashParams{Timeout: 20 * time.Millisecond}},
+		{"pool", PoolParams{Workers: 2, Tasks: 4, Size: 100, Empty: 4}},
+		{"blocking", BlockingParams{Delay: 5 * time.Millisecond, Sockets: 3}},
+		{"sync-async", SyncAsyncParams{Requests: 3, Delay: time.Millisecond}},
+		{"fd-passing", FDPassingParams{Source: "both"}},
+		{"peercred", PeerCredParams{UID: 65534}},
+		{"threads-vs-processes", ThreadsParams{Count: 10, Procs: 1, Workers: 1}},
+	}
+	all := func() {
+		for _, r := range runs {
+			raw, _ := json.Marshal(r.params)
+			if _, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil); err != nil {
+				t.Fatalf("%s: %v", r.name, err)
+			}
+		}
+	}
+	all()
+	// No garbage collection while counting: the finalizer of a forgotten
+	// *os.File would close it and hide the leak.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	before := openFDs(t)
+	all()
+	if after := openFDs(t); after > before {
+		t.Errorf("%d descriptors open after the second round of labs, %d after the first", after, before)
 	}
 }

@@ -59,7 +59,7 @@ var poolLab = Info{
 	Summary: "a process pool with futures over Unix sockets beside a goroutine pool",
 	Example: "ipcplay demo pool --workers 4 --tasks 64",
 	Flags: []Flag{
-		{Name: "workers", Usage: "pool size (processes, and goroutines); 0 means the number of CPUs", Default: 0},
+		{Name: "workers", Usage: "pool size, in processes and in goroutines (default: the number of CPUs)", Default: runtime.NumCPU()},
 		{Name: "tasks", Usage: "CPU-bound tasks (count the primes in a range) submitted to each pool", Default: 64},
 		{Name: "size", Usage: "numbers in each task's range", Default: 30000},
 		{Name: "empty", Usage: "empty tasks sent to measure the per-task overhead", Default: 1000},
