@@ -231,6 +231,16 @@ func writeByte(fd int, b byte) error {
 	return os.NewSyscallError("write", err)
 }
 
+// wakeOnStop shuts down the worker's sockets when ctx ends, so that a
+// read or epoll_wait blocked on them returns at once (end of file).
+func wakeOnStop(ctx context.Context, sockets int) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		for i := 0; i < blockEpoll0+sockets; i++ {
+			_ = unix.Shutdown(sockFD(i), unix.SHUT_RDWR)
+		}
+	})
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	select {
 	case <-time.After(d):
@@ -248,6 +258,7 @@ func blockWriter(ctx context.Context, c *worker.Child) (any, error) {
 	if err := c.Ready(ctx); err != nil {
 		return nil, err
 	}
+	defer wakeOnStop(ctx, s.Sockets)()
 	syncFD := sockFD(blockSync)
 	// 1: the reader is blocked in read; answer after the delay.
 	if err := sleepCtx(ctx, s.Delay); err != nil {
@@ -258,7 +269,7 @@ func blockWriter(ctx context.Context, c *worker.Child) (any, error) {
 	}
 	// 3: the reader says when it sleeps in epoll_wait.
 	if err := readByte(syncFD, blockMaxWait+s.Delay); err != nil {
-		return nil, fmt.Errorf("wait for the reader's epoll: %w", err)
+		return nil, fmt.Errorf("wait for the reader's epoll: %w", errors.Join(ctx.Err(), err))
 	}
 	if err := sleepCtx(ctx, s.Delay); err != nil {
 		return nil, err
@@ -271,7 +282,7 @@ func blockWriter(ctx context.Context, c *worker.Child) (any, error) {
 	// Keep every end open until the reader has looked: a closed end would
 	// make its peer readable (end of file) too.
 	if err := readByte(syncFD, blockMaxWait+s.Delay); err != nil {
-		return nil, fmt.Errorf("wait for the reader to finish: %w", err)
+		return nil, fmt.Errorf("wait for the reader to finish: %w", errors.Join(ctx.Err(), err))
 	}
 	return os.Getpid(), nil
 }
@@ -299,6 +310,7 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 	if err := c.Ready(ctx); err != nil {
 		return nil, err
 	}
+	defer wakeOnStop(ctx, s.Sockets)()
 	var out blockingOut
 
 	// 1: a blocking read: the thread sleeps in the kernel until the writer
@@ -310,6 +322,9 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 		n, err = unix.Read(syncFD, buf[:])
 	}
 	out.BlockingNs, out.BlockingGot = since(start), n
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		out.BlockingErr = errnoName(err)
 	}
@@ -354,6 +369,9 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 		for _, ev := range events[:n] {
 			seen[int(ev.Fd)] = true
 		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	// Level-triggered: what is still readable now, without waiting.
 	n, err = unix.EpollWait(epfd, events, 0)

@@ -129,14 +129,17 @@ type executor struct {
 	seq   atomic.Int64
 }
 
-func newExecutor(members []string, run func(i int, f *future) error) *executor {
+// Once ctx is done, the members fail the tasks left instead of running them.
+func newExecutor(ctx context.Context, members []string, run func(i int, f *future) error) *executor {
 	e := &executor{queue: make(chan *future, 1024)}
 	for i, name := range members {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
 			for f := range e.queue {
-				f.err = run(i, f)
+				if f.err = ctx.Err(); f.err == nil {
+					f.err = run(i, f)
+				}
 				f.by = name
 				f.seq = e.seq.Add(1)
 				close(f.done)
@@ -244,7 +247,7 @@ func runPool(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error
 		members[i] = "goroutine " + strconv.Itoa(i)
 	}
 	start := time.Now()
-	e := newExecutor(members, func(_ int, f *future) error {
+	e := newExecutor(pctx, members, func(_ int, f *future) error {
 		f.count = countPrimes(f.lo, f.hi)
 		return nil
 	})
@@ -328,7 +331,7 @@ func processPool(ctx context.Context, env *ipc.Env, p PoolParams) (PoolRow, []ui
 	for i, pid := range g.Pids() {
 		members[i] = "pid " + strconv.Itoa(pid)
 	}
-	e := newExecutor(members, func(i int, f *future) error {
+	e := newExecutor(ctx, members, func(i int, f *future) error {
 		c := conns[i]
 		if err := c.SetDeadline(time.Now().Add(time.Minute)); err != nil {
 			return err

@@ -111,7 +111,7 @@ func threadsParams(raw json.RawMessage) (ThreadsParams, error) {
 	if err := decodeParams(raw, &p); err != nil {
 		return p, err
 	}
-	if err := checkInt("count", p.Count, 1, 1000000); err != nil {
+	if err := checkInt("count", p.Count, 1, 100000); err != nil {
 		return p, err
 	}
 	if err := checkInt("procs", p.Procs, 1, 10000); err != nil {
@@ -280,6 +280,9 @@ func tvpCreate(ctx context.Context, c *worker.Child) (any, error) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := 0; i < s.Count; i++ {
+		if i%1000 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		wg.Add(1)
 		go wg.Done()
 		wg.Wait()
@@ -293,6 +296,9 @@ func tvpCreate(ctx context.Context, c *worker.Child) (any, error) {
 	ch := make(chan int)
 	start = time.Now()
 	for i := 0; i < s.Count; i++ {
+		if i%100 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		go func() {
 			runtime.LockOSThread()
 			ch <- unix.Gettid()
