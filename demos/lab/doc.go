@@ -29,6 +29,27 @@
 // Render prints it as text. A lab that ran but did not behave as its
 // explanation says returns its document together with an error (exit 1).
 //
+// # Decisions
+//
+// One experiment per lab (not one "demo" experiment with a lab parameter):
+// each lab has its own parameters, validated before anything is created,
+// and its own document, and `ipcplay runs` shows which lab ran.
+//
+// Timing-dependent expectations (parallelism's speed-up, the creation-cost
+// order of threads-vs-processes, sync-async's overlap) use generous bounds,
+// and the parallelism lab keeps the fastest of --trials runs; a machine busy
+// with other programs can still make such a lab report, correctly, that it
+// did not behave as explained (the problem names the load average).
+//
+// peercred listens on an abstract socket ("@ipcplay.RUN.peercred"): it has
+// no file and no permissions, so the SO_PEERCRED check is the only gate,
+// and a client of another uid can reach it without opening up the run's
+// 0700 directory. As root, that client is a worker started with
+// worker.Spec.Credential (uid and gid --uid, no supplementary groups); it
+// starts from /proc/self/exe, which needs only execute permission on the
+// binary, not access to its directory. Without root the row is skipped and
+// says what the rule would decide.
+//
 // Every wait of every lab has a timeout, and every object is created through
 // the run's ipc.Env, so a lab leaves nothing behind however it ends. The
 // package builds on Linux only.
