@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +38,9 @@ func startC(t *testing.T, args ...string) *cproc {
 	bin := ipctest.CompileC(t, "testdata/ipcobjs.c", "-lrt", "-pthread")
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: Linux ties it to the forking thread, which the Go
+	// runtime may end long before this process. If the tests die, stdin
+	// closes (create mode removes its objects) and waiters end by alarm.
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -513,8 +514,7 @@ sys.stdin.read()
 s.close()
 s.unlink()
 `
-	cmd := exec.Command(py, "-c", script, name)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd := exec.Command(py, "-c", script, name) // ends (and unlinks) when stdin closes
 	stdin, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer

@@ -22,7 +22,8 @@
  *   ipcobjs shm-mutex-wait NAME    waits in a futex on offset 64 of posix shm NAME
  *
  * The waiting modes print "waiting" just before they block; a test then
- * polls until ipcplay sees the waiter, and kills the process.
+ * polls until ipcplay sees the waiter, and kills the process. Every mode but
+ * create ends by SIGALRM after two minutes, should the test die first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -158,6 +159,7 @@ static void waiting(void) {
 int main(int argc, char **argv) {
 	if (argc >= 3 && strcmp(argv[1], "create") == 0)
 		return create(argv[2]);
+	alarm(120);
 	if (argc >= 3 && strcmp(argv[1], "sem-wait") == 0) {
 		sem_t *s = sem_open(argv[2], 0);
 		if (s == SEM_FAILED)
