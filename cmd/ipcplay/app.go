@@ -37,6 +37,9 @@ func commands() []*cli.Command {
 		cancelCommand,
 		objectsCommand,
 		cleanCommand,
+		inspectCommand,
+		whoCommand,
+		watchCommand,
 		raceCommand,
 		demoCommand,
 	}
