@@ -20,14 +20,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+	"time"
 )
 
 const (
 	envHelper = "IPCPLAY_TEST_HELPER"
 	envArgs   = "IPCPLAY_TEST_ARGS"
 	envPrefix = "IPCPLAY_TEST_PREFIX"
+	envParent = "IPCPLAY_TEST_PARENT"
 )
 
 // Main is a package's TestMain. In a child started by Helper it runs the
@@ -40,6 +41,7 @@ func Main(m *testing.M, helpers map[string]func()) {
 			fmt.Fprintf(os.Stderr, "ipctest: unknown helper %q\n", name)
 			os.Exit(2)
 		}
+		go exitWithParent()
 		fn()
 		os.Exit(0)
 	}
@@ -64,7 +66,7 @@ func Main(m *testing.M, helpers map[string]func()) {
 
 // Helper returns a command that re-executes the test binary as the helper
 // called name, with args available to it through Args. The child shares
-// Prefix, writes its stderr to ours and is killed if the test process dies.
+// Prefix, writes its stderr to ours and exits if the test process dies.
 func Helper(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	enc, err := json.Marshal(args)
@@ -76,10 +78,26 @@ func Helper(t testing.TB, name string, args ...string) *exec.Cmd {
 		envHelper+"="+name,
 		envArgs+"="+string(enc),
 		envPrefix+"="+Prefix(),
+		envParent+"="+strconv.Itoa(os.Getpid()),
 	)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
+}
+
+// exitWithParent ends a helper whose test process died, so that no helper
+// outlives its test (and keeps objects alive). Pdeathsig is not used: Linux
+// ties it to the forking thread, which in a Go test may be any thread.
+func exitWithParent() {
+	parent, err := strconv.Atoi(os.Getenv(envParent))
+	if err != nil {
+		return
+	}
+	for {
+		if os.Getppid() != parent {
+			os.Exit(3)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Args returns the arguments a helper process was started with.
