@@ -80,4 +80,3 @@ func (r *Report) String() string {
 	}
 	return b.String()
 }
-
