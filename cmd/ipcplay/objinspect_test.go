@@ -338,6 +338,9 @@ func TestObjectCommandsPermissionDenied(t *testing.T) {
 	for _, args := range cases {
 		cmd := cliCmd(t, args...)
 		cmd.Path, cmd.Args[0], cmd.Dir = bin, bin, "/"
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb

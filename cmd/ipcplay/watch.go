@@ -137,6 +137,14 @@ func runWatch(c *cli.Context) error {
 	outFile, _ := out.(*os.File)
 	tty := !asJSON && outFile != nil && term.IsTerminal(int(outFile.Fd()))
 
+	// The first snapshot, before the screen is taken: a named object that
+	// does not exist is bad input.
+	statuses, perr := sysobj.Snapshot(sel)
+	for _, s := range statuses {
+		if s.Gone {
+			return ipc.AsUsage(fmt.Errorf("watch: %s does not exist ('ipcplay objects --all' lists what does)", s.Target()))
+		}
+	}
 	quit := make(chan struct{})
 	refresh := make(chan struct{}, 1)
 	if tty {
@@ -149,13 +157,8 @@ func runWatch(c *cli.Context) error {
 	v := &watchView{out: out, tty: tty, outFile: outFile, interval: interval, users: map[int]string{}}
 	var snaps []watchSnapshot
 	for n := 1; ; n++ {
-		statuses, perr := sysobj.Snapshot(sel)
-		if n == 1 {
-			for _, s := range statuses {
-				if s.Gone {
-					return ipc.AsUsage(fmt.Errorf("watch: %s does not exist ('ipcplay objects --all' lists what does)", s.Target()))
-				}
-			}
+		if n > 1 {
+			statuses, perr = sysobj.Snapshot(sel)
 		}
 		snap := watchSnapshot{TimeNs: time.Now().UnixNano(), Objects: statuses, Warnings: errLines(perr)}
 		if asJSON {
