@@ -24,6 +24,7 @@ var watchCommand = &cli.Command{
 	Description: `Without arguments: every IPC object of the machine except Unix sockets
 (name the type unix-socket to see those). A TYPE alone selects every object
 of that type; a TYPE followed by an ID, NAME or PATH one object.
+
 ` + objectTypesHelp + `
 
 On a terminal the table refreshes in place: changed values in reverse video,

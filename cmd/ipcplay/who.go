@@ -20,6 +20,7 @@ var whoCommand = &cli.Command{
 	UsageText: "ipcplay who PATH [--json]\n   ipcplay who TYPE ID|NAME|PATH [--json]",
 	Description: `The first question when something hangs. PATH is any file (a socket, a
 file in /dev/shm, a lock file...) or @NAME for an abstract socket.
+
 ` + objectTypesHelp + `
 
 HOW a process uses the object:
