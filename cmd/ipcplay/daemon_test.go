@@ -279,6 +279,9 @@ func TestDaemonRefusesAnotherUser(t *testing.T) {
 	bin := copyExecutable(t)
 	cmd := cliCmd(t, "status", "--require-daemon", "--socket", d.socket)
 	cmd.Path, cmd.Args[0], cmd.Dir = bin, bin, "/"
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
 	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
 	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
