@@ -120,14 +120,11 @@ func demoList(c *cli.Context) error {
 			Experiment string `json:"experiment"`
 			Example    string `json:"example"`
 		}
-		doc := struct {
-			Kind string  `json:"kind"`
-			Labs []entry `json:"labs"`
-		}{Kind: "demo-list"}
+		var entries []entry
 		for _, l := range labs {
-			doc.Labs = append(doc.Labs, entry{l.Name, l.Summary, l.Experiment.Name, l.Example})
+			entries = append(entries, entry{l.Name, l.Summary, l.Experiment.Name, l.Example})
 		}
-		return writeJSON(c.App.Writer, doc)
+		return writeDoc(c.App.Writer, "demo-list", ipc.EngineLocal, nil, map[string]any{"labs": entries})
 	}
 	w := c.App.Writer
 	fmt.Fprintln(w, "Labs (run one with: ipcplay demo NAME [flags] [--json]; flags: ipcplay demo NAME --help):")

@@ -192,7 +192,7 @@ func runInspect(c *cli.Context) error {
 		}
 	}
 	if globalBool(ctx, "json") {
-		return writeJSON(c.App.Writer, map[string]any{"kind": "inspect", "object": obj})
+		return writeDoc(c.App.Writer, "inspect", ipc.EngineLocal, nil, map[string]any{"object": obj})
 	}
 	return objRender(c.App.Writer, obj)
 }

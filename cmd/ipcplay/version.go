@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
 )
 
 // buildVersion is set at link time: -ldflags "-X main.buildVersion=v1.2.3".
@@ -27,9 +29,8 @@ var versionCommand = &cli.Command{
 	UsageText: "ipcplay version [--json]",
 	Action: func(c *cli.Context) error {
 		if globalBool(c, "json") {
-			return writeJSON(c.App.Writer, map[string]any{
-				"kind": "version", "version": version(), "go": runtime.Version(),
-				"os": runtime.GOOS, "arch": runtime.GOARCH,
+			return writeDoc(c.App.Writer, "version", ipc.EngineLocal, nil, map[string]any{
+				"version": version(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
 			})
 		}
 		fmt.Fprintf(c.App.Writer, "ipcplay %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)

@@ -193,7 +193,7 @@ func watchDone(asJSON bool, out io.Writer, interval time.Duration, snaps []watch
 	if snaps == nil {
 		snaps = []watchSnapshot{}
 	}
-	return writeJSON(out, map[string]any{"kind": "watch", "interval_ns": interval.Nanoseconds(), "snapshots": snaps})
+	return writeDoc(out, "watch", ipc.EngineLocal, nil, map[string]any{"interval_ns": interval.Nanoseconds(), "snapshots": snaps})
 }
 
 // errLines splits a joined error into its messages.

@@ -78,10 +78,7 @@ func runWho(c *cli.Context) error {
 		return objErr("who", err)
 	}
 	if globalBool(ctx, "json") {
-		return writeJSON(c.App.Writer, struct {
-			Kind string `json:"kind"`
-			*sysobj.WhoResult
-		}{"who", res})
+		return writeDoc(c.App.Writer, "who", ipc.EngineLocal, nil, res)
 	}
 	renderWho(c.App.Writer, res)
 	return nil
