@@ -18,7 +18,13 @@
 //	atomic             atomic.AddUint64: LOCK XADD on amd64, LDADDAL (or an
 //	                   LL/SC loop) on arm64.
 //	sysv-sem           a System V binary semaphore, P and V with semop(2)
-//	                   (SEM_UNDO unless --undo=false) around the increment.
+//	                   (SEM_UNDO unless --undo=false) around the increment:
+//	                   exactly one system call each, as in C. P is
+//	                   Set.Op with one blocking -1: Set.P first tries a
+//	                   non-blocking semop and blocks in a second call when
+//	                   that fails, which under contention lets the
+//	                   releaser take the semaphore back more often and
+//	                   halves the cost C would measure.
 //	posix-sem          a named POSIX semaphore (semaphore.Named, glibc's
 //	                   sem_wait/sem_post algorithm on /dev/shm/sem.NAME).
 //	posix-sem-unnamed  the same algorithm on a sem_t placed in the region.
@@ -67,6 +73,21 @@
 // slot of the region (shm.SlotOffset, one cache line each, or all on one line
 // with --same-line to show false sharing).
 //
+// # Results
+//
+// The document is Result: "kind" "race" and one ModeResult per mode, with
+// the fields DESIGN.md fixes (mode, unit, procs, iters, shm, expected,
+// actual, lost, elapsed_ns, ns_per_op, witnesses) and more: lost_pct,
+// ops_per_sec, CPU time and context switches per increment, the lock and
+// the place of the counter, a one-line explanation, and "trials" (count,
+// lossy, lost_min/median/max and per-trial lost and elapsed_ns). With
+// --trials K, actual and lost are those of the median trial by lost
+// updates, elapsed_ns is the median of the trials' times. A safe mode that
+// loses an update in any trial is marked "broken" and the run returns its
+// table together with an error wrapping ErrLostUpdates that names the mode
+// (exit status 1). Bad parameters are refused by Validate before anything
+// exists (ipc.UsageError, exit status 2).
+//
 // # Witnesses
 //
 // With --explain or --trace every worker records, for its first --record
@@ -79,7 +100,10 @@
 // loads happened before every one of those stores, k increments produced one
 // value, and k-1 updates were lost. Nothing is inferred beyond the records.
 //
-// --trace FILE turns the records into Chrome trace JSON (Perfetto, or
+// The records travel in the result's "trace" field only when Params.Trace
+// is set (bounded to 200,000 increments, the first trial of each mode);
+// the CLI writes them to the --trace file and leaves them out of what it
+// prints. --trace FILE turns the records into Chrome trace JSON (Perfetto, or
 // chrome://tracing): one track per worker, one slice per increment from t1
 // to t2, lost updates marked.
 package race

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/semaphore"
 )
 
 // thread is one racer: a goroutine locked to its OS thread, alone in its
@@ -109,10 +111,19 @@ func (t *thread) loop(from, to int64) error {
 			*tally = uint64(i + 1)
 		}
 	case ModeSysVSem:
+		// P is Set.Op with one blocking semop(-1): exactly one system
+		// call, as C's semop P. (Set.P tries a non-blocking semop first
+		// and blocks in a second one when that fails, which changes how
+		// often the releaser takes the semaphore straight back under
+		// contention: see the package doc.)
 		set, undo, bg := t.sh.set, t.undo, context.Background()
+		var flg int16
+		if undo {
+			flg = semaphore.SemUndo
+		}
+		pOp := []semaphore.Sembuf{{Num: 0, Op: -1, Flg: flg}}
 		for i := from; i < to; i++ {
-			// A background context: P is one semop system call.
-			if err := set.P(bg, 0, undo); err != nil {
+			if err := set.Op(bg, pOp); err != nil {
 				return err
 			}
 			t.inc()

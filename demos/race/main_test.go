@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 // newEngine returns an engine on a private state directory with the race
 // experiment registered. At the end of the test it checks that every run
 // left nothing behind.
-func newEngine(t *testing.T) *ipc.Engine {
+func newEngine(t testing.TB) *ipc.Engine {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ipcplay-race-")
 	if err != nil {
@@ -40,7 +40,7 @@ func newEngine(t *testing.T) *ipc.Engine {
 }
 
 // runRace runs the experiment with p and decodes its document.
-func runRace(t *testing.T, e *ipc.Engine, p Params) (*Result, error) {
+func runRace(t testing.TB, e *ipc.Engine, p Params) (*Result, error) {
 	t.Helper()
 	raw, err := json.Marshal(p)
 	if err != nil {
@@ -59,7 +59,7 @@ func runRace(t *testing.T, e *ipc.Engine, p Params) (*Result, error) {
 
 // assertNoObjects checks that the engine's ledger is empty and that no
 // object of its runs is left in /dev/shm, System V or the state directory.
-func assertNoObjects(t *testing.T, e *ipc.Engine) {
+func assertNoObjects(t testing.TB, e *ipc.Engine) {
 	t.Helper()
 	entries, err := e.Ledger().Entries()
 	if err != nil {

@@ -1,6 +1,7 @@
 package race
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,14 +190,14 @@ func summarize(mr *ModeResult, outs []trialOut, p *Params) {
 	for i := range byLost {
 		byLost[i] = i
 	}
-	slices.SortStableFunc(byLost, func(a, b int) int { return int(outs[a].lost - outs[b].lost) })
+	slices.SortStableFunc(byLost, func(a, b int) int { return cmp.Compare(outs[a].lost, outs[b].lost) })
 	med := outs[byLost[(n-1)/2]]
 	t.LostMin, t.LostMedian, t.LostMax = outs[byLost[0]].lost, med.lost, outs[byLost[n-1]].lost
 	mr.Trials = t
 	mr.Actual, mr.Lost = med.actual, med.lost
 	mr.LostPct = 100 * float64(mr.Lost) / float64(mr.Expected)
 	byElapsed := slices.Clone(outs)
-	slices.SortStableFunc(byElapsed, func(a, b trialOut) int { return int(a.elapsed - b.elapsed) })
+	slices.SortStableFunc(byElapsed, func(a, b trialOut) int { return cmp.Compare(a.elapsed, b.elapsed) })
 	me := byElapsed[(n-1)/2]
 	mr.ElapsedNs = me.elapsed
 	if me.elapsed > 0 {

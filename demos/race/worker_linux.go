@@ -109,8 +109,11 @@ func workerMain(ctx context.Context, c *worker.Child) (any, error) {
 		}()
 	}
 
-	// Every thread locks its OS thread, pins it and waits at go; the
-	// process reports ready once all are in place.
+	// Every thread locks its OS thread, pins it and waits at start; the
+	// process reports ready once all are in place. abort releases them
+	// without running when the preparation fails.
+	ctx, abort := context.WithCancel(ctx)
+	defer abort()
 	prepared := make(chan error, len(threads))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -146,13 +149,13 @@ func workerMain(ctx context.Context, c *worker.Child) (any, error) {
 			prepErr = err
 		}
 	}
-	if prepErr != nil {
-		close(start)
-		return nil, prepErr
+	if prepErr == nil {
+		prepErr = c.Ready(ctx)
 	}
-	if err := c.Ready(ctx); err != nil {
-		close(start)
-		return nil, err
+	if prepErr != nil {
+		abort()
+		wg.Wait()
+		return nil, prepErr
 	}
 	close(start)
 	wg.Wait()
