@@ -33,6 +33,7 @@ type thread struct {
 	lockFD  int // flock
 	in, out int // socket-token ring
 	first   bool
+	spin    bool // spin at the start line (see startLine)
 }
 
 // chunk is how many increments run between two checks of the context.
@@ -76,20 +77,36 @@ func (t *thread) run(ctx context.Context) (threadResult, error) {
 // startLine waits until every thread of the run, in every process, has
 // arrived: the workers' wake-ups from the start barrier are spread over
 // hundreds of microseconds, longer than a whole small run, so without it
-// the first worker would be done before the last one begins. The wait
-// yields the CPU, so that on one CPU the late ones can arrive.
+// the first worker would be done before the last one begins.
+//
+// When every worker may have a CPU of its own (t.spin), the wait first
+// spins without giving up the CPU, for at most spinLine: two workers that
+// the scheduler woke on one CPU then stay runnable side by side, and the
+// load balancer moves one to an idle CPU before the race starts, instead
+// of letting them take turns on one CPU. Otherwise, and after spinLine,
+// the wait yields, so that on one CPU the late ones can arrive.
 func (t *thread) startLine(ctx context.Context) error {
-	atomic.AddUint32(t.started, 1)
-	for n := 1; atomic.LoadUint32(t.started) < t.procs; n++ {
-		schedYield()
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+	deadline := nanotime() + spinLine
+	// Two rounds: every thread has arrived, then every thread has seen
+	// that (so none starts while another that arrived is still descheduled).
+	for round := uint32(1); round <= 2; round++ {
+		atomic.AddUint32(t.started, 1)
+		for n := 1; atomic.LoadUint32(t.started) < round*t.procs; n++ {
+			if !t.spin || nanotime() > deadline {
+				schedYield()
+			}
+			if n%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
 }
+
+// spinLine bounds the spinning at the start line: a few scheduler ticks.
+const spinLine = int64(20 * time.Millisecond)
 
 // loop performs increments from..to-1 (the tally counts them from 1).
 func (t *thread) loop(from, to int64) error {

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/semaphore"
@@ -270,6 +272,7 @@ func (r *runner) specs(mi modeInfo) (_ []worker.Spec, closeFiles func(), retErr 
 		Mode: mi.name, Iters: p.Iters, Layout: r.lay, WindowNs: p.WindowNs, Yield: p.Yield, Undo: p.undo(),
 		LockFile: r.lockFile, TokenIn: -1, TokenOut: -1,
 	}
+	base.Spin = ownCPUs(p.Procs, p.CPUs)
 	if r.set != nil {
 		base.SemID = r.set.ID()
 	}
@@ -438,6 +441,20 @@ func (r *runner) addTrace(tracks []Track) {
 		r.traceEvents += len(tr.Events)
 		r.trace.Tracks = append(r.trace.Tracks, tr)
 	}
+}
+
+// ownCPUs reports whether every one of procs workers can run on a CPU of
+// its own: unpinned on a machine with enough CPUs, or pinned round robin
+// to at least procs distinct CPUs.
+func ownCPUs(procs int, cpus []int) bool {
+	if len(cpus) == 0 {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			return procs <= runtime.NumCPU()
+		}
+		return procs <= set.Count()
+	}
+	return procs <= len(cpus) && len(slices.Compact(slices.Sorted(slices.Values(cpus)))) == len(cpus)
 }
 
 // label names worker i as the table and witnesses show it: P1, P2... for

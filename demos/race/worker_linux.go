@@ -43,6 +43,8 @@ type workerSpec struct {
 	TokenIn  int   `json:"token_in"`
 	TokenOut int   `json:"token_out"`
 	PinCPUs  []int `json:"pin_cpus,omitempty"` // CPU of each thread
+	// Spin: every thread can have a CPU of its own (see startLine).
+	Spin bool `json:"spin"`
 }
 
 // workerResult is what a worker process reports.
@@ -222,7 +224,7 @@ func (sh *shared) newThread(s *workerSpec, index int) (*thread, error) {
 		sh: sh, index: index, iters: s.Iters, counter: sh.counter,
 		tally: (*uint64)(unsafe.Pointer(&sh.mem[sh.lay.tally(index)])), started: sh.started,
 		procs: uint32(sh.lay.Procs), window: s.WindowNs, yield: s.Yield, undo: s.Undo,
-		in: -1, out: -1,
+		in: -1, out: -1, spin: s.Spin,
 	}
 	t.gap = t.window > 0 || t.yield
 	if n := sh.lay.Record; n > 0 && sh.recorded {
