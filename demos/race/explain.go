@@ -55,14 +55,17 @@ func explanation(mode, unit string, lost int64, p *Params) string {
 	}
 	switch mode {
 	case ModeUnsafe, ModeUnsafeGo:
-		what := "load and store are separate instructions" + gap
+		what, between := "load and store are separate instructions"+gap, "between them"
 		if mode == ModeUnsafeGo && !p.Yield && p.WindowNs == 0 {
-			what = "x++ is a read-modify-write without LOCK"
+			what, between = "x++ is one ADD on memory without LOCK, still a read then a write for the CPU", "in between"
+			if runtime.GOARCH == "arm64" {
+				what = "x++ is a load, an add and a store (LDR, ADD, STR)"
+			}
 		}
 		if lost == 0 {
-			return fmt.Sprintf("%s, but no other %s wrote between them this time: try more --iters, --yield or --window", what, other)
+			return fmt.Sprintf("%s, but no other %s wrote %s this time: try more --iters, --yield or --window", what, other, between)
 		}
-		return fmt.Sprintf("%s; another %s wrote between them, and its update was overwritten", what, other)
+		return fmt.Sprintf("%s; another %s wrote %s, and its update was overwritten", what, other, between)
 	case ModeAtomic:
 		return "one atomic read-modify-write: the CPU owns the cache line for the whole add; no system call"
 	case ModeMutex:

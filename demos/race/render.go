@@ -81,14 +81,18 @@ func Render(w io.Writer, res *Result) error {
 		if m.Recorded == 0 || (len(m.Witnesses) == 0 && m.Safe) {
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s: each worker recorded %d increments per trial; ", m.Mode, m.Recorded)
+		fmt.Fprintf(&b, "\n%s: each worker recorded its first %d increments per trial (reading the clock twice in each widens its window); ", m.Mode, m.Recorded)
 		switch {
 		case m.WitnessesFound == 0 && m.Lost > 0:
 			fmt.Fprintf(&b, "no lost update happened among them (the %d lost ones fell outside the records: try --record or --yield)\n", m.Lost)
 		case m.WitnessesFound == 0:
 			fmt.Fprintf(&b, "no lost update among them\n")
 		default:
-			fmt.Fprintf(&b, "they show %d lost-update interleavings (%d updates lost); the first %d:\n", m.WitnessesFound, m.WitnessedLost, len(m.Witnesses))
+			fmt.Fprintf(&b, "they show %s (%s lost)", plural(m.WitnessesFound, "lost-update interleaving"), plural(int(m.WitnessedLost), "update"))
+			if len(m.Witnesses) < m.WitnessesFound {
+				fmt.Fprintf(&b, "; the first %d", len(m.Witnesses))
+			}
+			b.WriteString(":\n")
 			for _, wi := range m.Witnesses {
 				if trials > 1 {
 					fmt.Fprintf(&b, "  trial %d: %s\n", wi.Trial, wi.Text)
@@ -135,4 +139,11 @@ func rate(r float64) string {
 	default:
 		return fmt.Sprintf("%.0f", r)
 	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
