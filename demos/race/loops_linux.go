@@ -36,7 +36,8 @@ type thread struct {
 	spin    bool // spin at the start line (see startLine)
 }
 
-// chunk is how many increments run between two checks of the context.
+// chunk is how many increments run between two checks of the context
+// (without --window).
 const chunk = 4096
 
 // sleepFrom is the --window from which the gap sleeps instead of spinning.
@@ -50,8 +51,12 @@ func (t *thread) run(ctx context.Context) (threadResult, error) {
 	start := nanotime()
 	var err error
 	done := int64(0)
+	step := int64(chunk)
+	if t.window > 0 {
+		step = 1 // each increment takes the window: check at every one
+	}
 	for done < t.iters {
-		n := min(chunk, t.iters-done)
+		n := min(step, t.iters-done)
 		if err = t.loop(done, done+n); err != nil {
 			break
 		}

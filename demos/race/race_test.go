@@ -391,3 +391,20 @@ func TestRenderTable(t *testing.T) {
 		}
 	}
 }
+
+// A cancelled run stops its workers promptly and leaves nothing behind.
+func TestCancelledRun(t *testing.T) {
+	e := newEngine(t)
+	raw, _ := json.Marshal(Params{Modes: []string{ModeFutex}, Procs: 2, Iters: 100000, WindowNs: int64(time.Millisecond)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	rr, err := e.Run(ctx, ipc.RunRequest{Experiment: Name, Params: raw}, nil)
+	if err == nil || rr.State != ipc.StateCancelled {
+		t.Fatalf("state %s, err %v: want cancelled", rr.State, err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+}
