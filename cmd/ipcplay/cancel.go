@@ -18,6 +18,9 @@ var cancelCommand = &cli.Command{
 	Usage: "cancel a queued or running run of the daemon, and wait until its objects are removed",
 	UsageText: `ipcplay cancel RUN_ID [--json]
 
+Example:
+   ipcplay cancel r-3f2a9c01de
+
 Find RUN_ID with 'ipcplay runs'.`,
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 1, 1, "RUN_ID"); err != nil {

@@ -19,7 +19,7 @@ import (
 var demoCommand = &cli.Command{
 	Name:      "demo",
 	Usage:     "labs: crashes, deadlocks, threads vs processes, pools, blocking I/O, fd passing, peer credentials",
-	UsageText: "ipcplay demo                 list the labs\n   ipcplay demo NAME [flags]    run one (--json for a JSON document; ipcplay demo NAME --help for its flags)",
+	UsageText: "ipcplay demo                 list the labs\n   ipcplay demo NAME [flags]    run one (--json for a JSON document; ipcplay demo NAME --help for its flags)\n\nExamples:\n   ipcplay demo crash           # which locks survive a kill -9 of their holder\n   ipcplay demo deadlock --json",
 	Description: "Each lab makes one idea of a processes-and-IPC course happen on real processes\n" +
 		"and prints the measured outcome beside a short explanation. It exits 0 when it\n" +
 		"behaved as the explanation says and 1 when it did not.",

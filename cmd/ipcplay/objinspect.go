@@ -27,7 +27,7 @@ const objectTypesHelp = `TYPE and what follows it:
 var inspectCommand = &cli.Command{
 	Name:      "inspect",
 	Usage:     "show the state of any IPC object on the machine: values, waiters, owner, who maps it",
-	UsageText: "ipcplay inspect TYPE ID|NAME|PATH [--dump [OFFSET:LEN]] [--json]",
+	UsageText: "ipcplay inspect TYPE ID|NAME|PATH [--dump [OFFSET:LEN]] [--json]\n\nExamples:\n   ipcplay inspect sysv-sem 32769          # values, waiters, last pid of every semaphore\n   ipcplay inspect posix-sem /mysem        # value and waiters of a sem_open semaphore\n   ipcplay inspect posix-shm /myshm --dump 0:64",
 	Description: objectTypesHelp + `
 
 Read-only: System V objects are read with IPC_STAT and semctl GET*, POSIX

@@ -13,6 +13,9 @@ var runsCommand = &cli.Command{
 	Usage: "list the recent runs of the daemon (running, queued and finished)",
 	UsageText: `ipcplay runs [--json]
 
+Example:
+   ipcplay runs            # the daemon's recent runs, newest last
+
 The daemon remembers its last 100 runs; see one with 'ipcplay show RUN_ID'.`,
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 0, 0, "no arguments"); err != nil {

@@ -13,7 +13,7 @@ import (
 var showCommand = &cli.Command{
 	Name:      "show",
 	Usage:     "show one run of the daemon: its state and its result",
-	UsageText: "ipcplay show RUN_ID [--json]",
+	UsageText: "ipcplay show RUN_ID [--json]\n\nExample:\n   ipcplay show r-3f2a9c01de --json",
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 1, 1, "RUN_ID"); err != nil {
 			return err

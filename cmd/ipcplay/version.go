@@ -26,7 +26,7 @@ func version() string {
 var versionCommand = &cli.Command{
 	Name:      "version",
 	Usage:     "print the version of ipcplay and the Go toolchain that built it",
-	UsageText: "ipcplay version [--json]",
+	UsageText: "ipcplay version [--json]\n\nExample:\n   ipcplay version --json",
 	Action: func(c *cli.Context) error {
 		if globalBool(c, "json") {
 			return writeDoc(c.App.Writer, "version", ipc.EngineLocal, nil, map[string]any{

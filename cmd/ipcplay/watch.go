@@ -20,7 +20,7 @@ import (
 var watchCommand = &cli.Command{
 	Name:      "watch",
 	Usage:     "a live view of IPC objects, like top: values, waiters, attach counts, queue depths, changes highlighted",
-	UsageText: "ipcplay watch [--interval D] [--count N] [--json] [TYPE [ID|NAME|PATH] ...]",
+	UsageText: "ipcplay watch [--interval D] [--count N] [--json] [TYPE [ID|NAME|PATH] ...]\n\nExamples:\n   ipcplay watch                       # every object, refreshed each second; q quits\n   ipcplay watch sysv-sem 32769 --interval 200ms",
 	Description: `Without arguments: every IPC object of the machine except Unix sockets
 (name the type unix-socket to see those). A TYPE alone selects every object
 of that type; a TYPE followed by an ID, NAME or PATH one object.
