@@ -1,9 +1,11 @@
 package race
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -113,5 +115,23 @@ func TestProgressEvents(t *testing.T) {
 	}
 	if n < 4 || last.Total != 2*2*2*1000 || last.Done != last.Total {
 		t.Errorf("%d progress events, last %+v", n, last)
+	}
+}
+
+// A safe mode that loses an update in any trial is broken, whatever the
+// median says, and the table says so.
+func TestSummarizeBrokenSafeMode(t *testing.T) {
+	p := &Params{Procs: 2, Iters: 100}
+	mr := &ModeResult{Mode: ModeSysVSem, Unit: UnitProcess, Procs: 2, Iters: 100, Expected: 200, Safe: true}
+	summarize(mr, []trialOut{{actual: 200, elapsed: 10}, {actual: 199, lost: 1, elapsed: 30}, {actual: 200, elapsed: 20}}, p)
+	if !mr.Broken || mr.Lost != 0 || mr.Trials.Lossy != 1 || mr.Trials.LostMax != 1 || mr.ElapsedNs != 20 || mr.NsPerOp != 0.1 {
+		t.Fatalf("%+v", mr)
+	}
+	var b bytes.Buffer
+	if err := Render(&b, &Result{Kind: Kind, CPUs: 2, Results: []ModeResult{*mr}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "sysv-sem is a safe mode but lost updates in 1 of 3 trials") {
+		t.Errorf("render:\n%s", b.String())
 	}
 }

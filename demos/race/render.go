@@ -26,7 +26,7 @@ func Render(w io.Writer, res *Result) error {
 	if len(first.CPUs) > 0 {
 		fmt.Fprintf(&b, ", pinned to CPU %s", FormatCPUList(first.CPUs))
 	}
-	fmt.Fprintf(&b, ", %d CPUs online", res.CPUsOnline)
+	fmt.Fprintf(&b, ", %d CPUs available", res.CPUs)
 	var gap []string
 	if first.WindowNs > 0 {
 		gap = append(gap, "a "+time.Duration(first.WindowNs).String()+" window")

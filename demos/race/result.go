@@ -6,9 +6,9 @@ const Kind = "race"
 // Result is the race experiment's document (the CLI adds "engine" and
 // "run_id").
 type Result struct {
-	Kind       string       `json:"kind"` // "race"
-	CPUsOnline int          `json:"cpus_online"`
-	Results    []ModeResult `json:"results"`
+	Kind    string       `json:"kind"` // "race"
+	CPUs    int          `json:"cpus"` // CPUs this engine may use (its affinity mask)
+	Results []ModeResult `json:"results"`
 	// Trace carries the recorded increments when Params.Trace is set; the
 	// CLI writes it to the --trace file (WriteChromeTrace) and drops it
 	// from the printed document.

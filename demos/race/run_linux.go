@@ -61,7 +61,7 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 	if p.Trace {
 		r.trace = &Trace{Tracks: []Track{}}
 	}
-	res := &Result{Kind: Kind, CPUsOnline: runtime.NumCPU(), Results: []ModeResult{}}
+	res := &Result{Kind: Kind, CPUs: runtime.NumCPU(), Results: []ModeResult{}}
 	var broken []error
 	for _, m := range p.Modes {
 		mr, err := r.mode(m)
