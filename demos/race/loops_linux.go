@@ -197,8 +197,8 @@ func (t *thread) loop(from, to int64) error {
 				return err
 			}
 			t.inc()
-			if err := flock(fd, unix.LOCK_UN); err != nil {
-				return err
+			if err := flockUnlock(fd); err != nil {
+				return os.NewSyscallError("flock", err)
 			}
 			*tally = uint64(i + 1)
 		}
