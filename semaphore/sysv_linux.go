@@ -198,21 +198,11 @@ func (s *Set) P(ctx context.Context, i int, undo bool) error {
 	if i < 0 || i >= s.n {
 		return s.checkIndex(s.opName(i, "P"), i)
 	}
-	// First a try that cannot sleep, through the cheaper raw system call;
-	// the kernel grants it exactly when it would grant a blocking one.
-	ops := [1]Sembuf{{Num: uint16(i), Op: -1, Flg: undoFlag(undo) | NoWait}}
-	err := semopNoBlock(s.id, ops[:])
-	for err == unix.EINTR {
-		err = semopNoBlock(s.id, ops[:])
-	}
-	switch err {
-	case nil:
-		return nil
-	case unix.EAGAIN:
-		ops[0].Flg &^= NoWait
-		return s.wait(ctx, ops[:], func() string { return s.opName(i, "P") })
-	}
-	return setErr(s.opName(i, "P"), "semtimedop", err)
+	// One semtimedop, as C's sem P would do: a separate non-blocking try
+	// first would cost a second system call under contention and change
+	// who wins the semaphore, which the race lab measures.
+	ops := [1]Sembuf{{Num: uint16(i), Op: -1, Flg: undoFlag(undo)}}
+	return s.wait(ctx, ops[:], func() string { return s.opName(i, "P") })
 }
 
 // TryP is P that never blocks (IPC_NOWAIT): when the semaphore is zero it
