@@ -1,0 +1,326 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/mq"
+)
+
+func warmup(d time.Duration) *int64 {
+	n := int64(d)
+	return &n
+}
+
+// TestEveryTransportEndToEnd moves verified messages through every
+// transport, both patterns, two sizes, in separate worker processes.
+func TestEveryTransportEndToEnd(t *testing.T) {
+	e := newEngine(t)
+	const count = 300
+	res, _, err := runBench(t, e, Params{Sizes: []int{64, 4096}, Count: count, WarmupNs: warmup(0), Repeat: 2})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Results {
+		seen[r.Transport+"/"+r.Pattern] = true
+		if r.Bad() {
+			t.Errorf("%s %s %d: lost %d corrupt %d reordered %d", r.Transport, r.Pattern, r.Size, r.Lost, r.Corrupt, r.Reordered)
+		}
+		if r.Messages != count || r.Bytes != count*int64(r.Size) || r.ElapsedNs <= 0 || r.MsgsPerS <= 0 || r.Repeats != 2 || r.Spread == nil {
+			t.Errorf("%s %s %d: %+v", r.Transport, r.Pattern, r.Size, r)
+		}
+		if r.Latency.P50 <= 0 || r.Latency.Min > r.Latency.P50 || r.Latency.P50 > r.Latency.P99 || r.Latency.P99 > r.Latency.Max {
+			t.Errorf("%s %s %d: latency %+v", r.Transport, r.Pattern, r.Size, r.Latency)
+		}
+		if r.CPUNsPerMsg <= 0 || r.SenderCPUNsPerMsg+r.ReceiverCPUNsPerMsg <= 0 {
+			t.Errorf("%s %s %d: no CPU time measured: %+v", r.Transport, r.Pattern, r.Size, r)
+		}
+		wantKind := map[string]string{PingPong: "round_trip", Stream: "one_way_sampled"}[r.Pattern]
+		if r.LatencyKind != wantKind {
+			t.Errorf("%s %s: latency kind %q", r.Transport, r.Pattern, r.LatencyKind)
+		}
+		if r.Transport == "eventfd" && (r.Size != 8 || r.Note == "") {
+			t.Errorf("eventfd row: %+v", r)
+		}
+	}
+	for _, name := range TransportNames() {
+		for _, pat := range []string{PingPong, Stream} {
+			if name == "eventfd" && pat == Stream {
+				continue
+			}
+			if !seen[name+"/"+pat] && !skippedAsUnavailable(res, name) {
+				t.Errorf("no result for %s %s", name, pat)
+			}
+		}
+	}
+	if !slices.ContainsFunc(res.Skipped, func(s Skip) bool { return s.Transport == "eventfd" && s.Pattern == Stream }) {
+		t.Errorf("eventfd stream not listed as skipped: %+v", res.Skipped)
+	}
+}
+
+// skippedAsUnavailable reports whether the run skipped transport name
+// because the system lacks it (POSIX queues in some sandboxes).
+func skippedAsUnavailable(res *Result, name string) bool {
+	return slices.ContainsFunc(res.Skipped, func(s Skip) bool {
+		return s.Transport == name && strings.Contains(s.Reason, "unavailable")
+	})
+}
+
+// TestLargeMessages covers sizes beyond the socket and pipe buffers.
+func TestLargeMessages(t *testing.T) {
+	e := newEngine(t)
+	res, _, err := runBench(t, e, Params{
+		Transports: []string{"shm", "shm-sem", "unix-stream", "unix-dgram", "unix-seqpacket", "pipe", "tcp"},
+		Sizes:      []int{1 << 20}, Count: 20, WarmupNs: warmup(0),
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(res.Results) != 14 {
+		t.Errorf("%d results, want 14", len(res.Results))
+	}
+}
+
+// TestFaultsAreCounted damages one message in a hundred on purpose and
+// checks that the receiver's counts see it and the run fails.
+func TestFaultsAreCounted(t *testing.T) {
+	e := newEngine(t)
+	transports := []string{"shm", "pipe", "unix-dgram", "sysv-msgq", "eventfd"}
+	for _, fault := range []string{"corrupt", "drop", "reorder"} {
+		t.Run(fault, func(t *testing.T) {
+			tr := transports
+			if fault == "corrupt" {
+				tr = tr[:4] // an eventfd has no payload to corrupt
+			}
+			res, _, err := runBench(t, e, Params{Transports: tr, Sizes: []int{256}, Count: 300, WarmupNs: warmup(0), Fault: fault})
+			if err == nil || !strings.Contains(err.Error(), "damaged in transit") {
+				t.Fatalf("run error %v, want damaged messages", err)
+			}
+			if res == nil {
+				t.Fatal("no result with the error")
+			}
+			for _, r := range res.Results {
+				// Messages 50, 150 and 250 are damaged; a corrupt ping is
+				// counted again when its echo comes back.
+				var want [3]int64
+				switch fault {
+				case "corrupt":
+					want[1] = 3
+					if r.Pattern == PingPong {
+						want[1] = 6
+					}
+				case "drop":
+					want[0] = 3
+				case "reorder":
+					want[2] = 3
+				}
+				if got := [3]int64{r.Lost, r.Corrupt, r.Reordered}; got != want {
+					t.Errorf("%s %s: lost/corrupt/reordered = %v, want %v", r.Transport, r.Pattern, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBadParamsCreateNothing: every refused parameter is a usage error,
+// returned before the run makes anything.
+func TestBadParamsCreateNothing(t *testing.T) {
+	e := newEngine(t)
+	msgBefore := createdQueues()
+	lim := ipc.DefaultLimits()
+	sysv, _ := mq.ReadSysVLimits()
+	for _, tc := range []struct {
+		p    Params
+		want string
+	}{
+		{Params{Transports: []string{"carrier-pigeon"}}, "--transport"},
+		{Params{Transports: []string{"all", "shm"}}, "--transport"},
+		{Params{Pattern: "broadcast"}, "--pattern"},
+		{Params{Sizes: []int{0}}, "--size"},
+		{Params{Sizes: []int{16}}, "--size"},
+		{Params{Sizes: []int{MaxSize + 1}}, "--size"},
+		{Params{Transports: []string{"sysv-msgq"}, Sizes: []int{sysv.MsgMax + 1}}, "kernel.msgmax"},
+		{Params{Transports: []string{"posix-mq"}, Sizes: []int{1 << 20}}, "msgsize_max"},
+		{Params{Transports: []string{"unix-dgram"}, Sizes: []int{MaxSize}}, "net.core.wmem_max"},
+		{Params{Transports: []string{"eventfd"}, Pattern: Stream}, "eventfd"},
+		{Params{DurationNs: 1}, "--duration"},
+		{Params{DurationNs: int64(2 * time.Hour)}, "--duration"},
+		{Params{DurationNs: int64(time.Second), Count: 10}, "--count"},
+		{Params{Count: -1}, "--count"},
+		{Params{WarmupNs: warmup(-time.Second)}, "--warmup"},
+		{Params{Repeat: -1}, "--repeat"},
+		{Params{Repeat: MaxRepeat + 1}, "--repeat"},
+		{Params{CPUs: []int{0}}, "--cpus"},
+		{Params{CPUs: []int{0, 4096}}, "--cpus"},
+		{Params{Fault: "melt"}, "--fault"},
+		{Params{DurationNs: int64(time.Hour)}, "--run-timeout"},
+	} {
+		raw, _ := json.Marshal(tc.p)
+		err := Validate(raw, lim)
+		if !ipc.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: Validate = %v, want a usage error naming %s", tc.p, err, tc.want)
+		}
+		if _, _, err := runBench(t, e, tc.p); !ipc.IsUsage(err) {
+			t.Errorf("%+v: Run = %v, want a usage error", tc.p, err)
+		}
+	}
+	// The shm rings against a small --max-shm.
+	small := lim
+	small.MaxShmBytes = 1 << 20
+	raw, _ := json.Marshal(Params{Transports: []string{"shm"}, Sizes: []int{1 << 20}})
+	if err := Validate(raw, small); !ipc.IsUsage(err) || !strings.Contains(err.Error(), "--max-shm") {
+		t.Errorf("shm above --max-shm: %v", err)
+	}
+	if runs := e.Runs(); len(runs) != 0 {
+		t.Errorf("refused requests became runs: %+v", runs)
+	}
+	if after := createdQueues(); len(after) > len(msgBefore) {
+		t.Errorf("System V queues appeared: %v -> %v", msgBefore, after)
+	}
+}
+
+// TestAllSkipsWhatDoesNotFit: under "all", sizes beyond a transport's
+// limit are skipped with the limit named, not refused.
+func TestAllSkipsWhatDoesNotFit(t *testing.T) {
+	sysv, err := mq.ReadSysVLimits()
+	if err != nil {
+		t.Skip(err)
+	}
+	p := Params{Sizes: []int{64, sysv.MsgMax * 2}, Count: 1}.withDefaults()
+	raw, _ := json.Marshal(p)
+	if err := Validate(raw, ipc.DefaultLimits()); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	cells, skips := plan(p, ipc.DefaultLimits())
+	var found bool
+	for _, s := range skips {
+		if s.Transport == "sysv-msgq" && s.Size == sysv.MsgMax*2 && strings.Contains(s.Reason, "kernel.msgmax") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("sysv-msgq at %d not skipped with kernel.msgmax: %+v", sysv.MsgMax*2, skips)
+	}
+	for _, c := range cells {
+		if c.t.name == "sysv-msgq" && c.size > sysv.MsgMax {
+			t.Errorf("cell %s planned", c)
+		}
+	}
+	if n := len(slices.DeleteFunc(cells, func(c cell) bool { return c.t.name != "eventfd" })); n != 1 {
+		t.Errorf("%d eventfd cells, want 1 (its size is fixed)", n)
+	}
+}
+
+// TestCancelLeavesNothing cancels runs in the middle of a cell of each
+// transport with named or kernel objects and checks that they are gone.
+func TestCancelLeavesNothing(t *testing.T) {
+	e := newEngine(t)
+	for _, tr := range []string{"shm-sem", "posix-mq", "sysv-msgq", "fifo", "unix-dgram"} {
+		t.Run(tr, func(t *testing.T) {
+			msgBefore := createdQueues()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			raw, _ := json.Marshal(Params{Transports: []string{tr}, Pattern: PingPong, Sizes: []int{64, 128}, DurationNs: int64(20 * time.Second), WarmupNs: warmup(0)})
+			var once sync.Once
+			onEvent := func(ev ipc.Event) {
+				if ev.Type == "progress" && ev.Done == 0 { // in the first cell
+					once.Do(func() { time.AfterFunc(500*time.Millisecond, cancel) })
+				}
+			}
+			start := time.Now()
+			rr, err := e.Run(ctx, ipc.RunRequest{Experiment: Experiment.Name, Params: raw}, onEvent)
+			if !errors.Is(err, context.Canceled) && (rr == nil || rr.State != ipc.StateCancelled) {
+				t.Fatalf("run: %v (%+v), want cancelled", err, rr)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("the cancelled run took %s", d)
+			}
+			if rr != nil && len(rr.Result) > 0 {
+				var res Result
+				if err := json.Unmarshal(rr.Result, &res); err != nil || len(res.Results) != 0 {
+					t.Errorf("partial result: %v %s", err, rr.Result)
+				}
+			}
+			if after := createdQueues(); len(after) > len(msgBefore) {
+				t.Errorf("System V queues left: %v -> %v", msgBefore, after)
+			}
+			assertNoObjects(t, e, "")
+		})
+	}
+}
+
+func TestProgressCoversTheMatrix(t *testing.T) {
+	e := newEngine(t)
+	raw, _ := json.Marshal(Params{Transports: []string{"pipe", "eventfd"}, Sizes: []int{64, 128}, Count: 10, WarmupNs: warmup(0)})
+	var mu sync.Mutex
+	var events []ipc.Event
+	_, err := e.Run(context.Background(), ipc.RunRequest{Experiment: Experiment.Name, Params: raw}, func(ev ipc.Event) {
+		if ev.Type == "progress" {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pipe: 2 sizes x 2 patterns; eventfd: one pingpong cell.
+	if len(events) != 6 || events[0].Total != 5 || events[5].Done != 5 || !strings.Contains(events[0].Message, "pingpong") {
+		t.Errorf("progress events: %+v", events)
+	}
+	for i, ev := range events[:5] {
+		if ev.Done != int64(i) {
+			t.Errorf("event %d: %+v", i, ev)
+		}
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	e := newEngine(t)
+	res, _, err := runBench(t, e, Params{Transports: []string{"pipe"}, Sizes: []int{64}, Count: 500, WarmupNs: warmup(0), Histogram: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Results {
+		var n int64
+		for i, b := range r.Histogram {
+			n += b.Count
+			if i > 0 && b.LeNs <= r.Histogram[i-1].LeNs {
+				t.Errorf("%s: buckets out of order: %+v", r.Pattern, r.Histogram)
+			}
+		}
+		want := r.Messages
+		if r.Pattern == Stream {
+			want = (r.Messages + sampleEvery - 1) / sampleEvery
+		}
+		if n != want || r.Histogram[len(r.Histogram)-1].LeNs < r.Latency.Max {
+			t.Errorf("%s: %d samples in the buckets, want %d; last bound %d, max %d", r.Pattern, n, want, r.Histogram[len(r.Histogram)-1].LeNs, r.Latency.Max)
+		}
+	}
+}
+
+func TestPinnedCPUs(t *testing.T) {
+	e := newEngine(t)
+	for _, cpus := range [][]int{{0, 0}, {0, 1}} {
+		if err := checkCPUs(cpus); err != nil {
+			t.Logf("skipping --cpus %v: %v", cpus, err)
+			continue
+		}
+		res, _, err := runBench(t, e, Params{Transports: []string{"shm-spin", "pipe"}, Pattern: PingPong, Sizes: []int{64}, Count: 200, WarmupNs: warmup(0), CPUs: cpus})
+		if err != nil {
+			t.Fatalf("--cpus %v: %v", cpus, err)
+		}
+		if len(res.Results) != 2 || fmt.Sprint(res.Settings.CPUs) != fmt.Sprint(cpus) {
+			t.Errorf("--cpus %v: %+v", cpus, res)
+		}
+	}
+}

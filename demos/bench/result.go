@@ -1,0 +1,125 @@
+package bench
+
+import "time"
+
+// Result is the document of a bench run (DESIGN.md: `ipcplay bench
+// --json`; the CLI adds "engine" and "run_id").
+type Result struct {
+	Kind     string   `json:"kind"` // "bench"
+	Settings Settings `json:"settings"`
+	Results  []Row    `json:"results"`
+	// Skipped lists what was left out and why (a size above a transport's
+	// limit, eventfd's stream pattern, an unavailable transport).
+	Skipped []Skip `json:"skipped"`
+	// Failed lists cells that could not be measured, with the error.
+	Failed []Failure `json:"failed,omitempty"`
+	WallNs int64     `json:"wall_ns"`
+}
+
+// Settings are the parameters the run used, after defaults.
+type Settings struct {
+	Transports []string `json:"transports"`
+	Patterns   []string `json:"patterns"`
+	Sizes      []int    `json:"sizes"`
+	DurationNs int64    `json:"duration_ns,omitempty"`
+	Count      int64    `json:"count,omitempty"`
+	WarmupNs   int64    `json:"warmup_ns"`
+	Repeat     int      `json:"repeat"`
+	CPUs       []int    `json:"cpus,omitempty"` // sender, receiver
+	NumCPU     int      `json:"num_cpu"`
+	Fault      string   `json:"fault,omitempty"`
+}
+
+// Row is one transport x pattern x size. For pingpong, a message is a round
+// trip and the latency is the round trip time, timed by the sender; for
+// stream, the latency is one way, sampled (every 16th message carries its
+// send time and the receiver subtracts it from its own clock) and includes
+// the time spent queued behind earlier messages.
+type Row struct {
+	Transport string  `json:"transport"`
+	Pattern   string  `json:"pattern"`
+	Size      int     `json:"size"`
+	Messages  int64   `json:"messages"`
+	Bytes     int64   `json:"bytes"`
+	ElapsedNs int64   `json:"elapsed_ns"`
+	MsgsPerS  float64 `json:"msgs_per_sec"`
+	MBPerS    float64 `json:"mb_per_sec"` // 10^6 bytes per second
+	Latency   Latency `json:"latency_ns"`
+	// CPU time (user+system) and context switches (voluntary+involuntary)
+	// of both ends per message, from getrusage(RUSAGE_SELF) of each worker
+	// around its measured loop.
+	CPUNsPerMsg       float64 `json:"cpu_ns_per_msg"`
+	CtxSwitchesPerMsg float64 `json:"ctx_switches_per_msg"`
+	Lost              int64   `json:"lost"`
+	Corrupt           int64   `json:"corrupt"`
+	Reordered         int64   `json:"reordered"`
+
+	LatencyKind         string   `json:"latency_kind"` // "round_trip" or "one_way_sampled"
+	SenderCPUNsPerMsg   float64  `json:"sender_cpu_ns_per_msg"`
+	ReceiverCPUNsPerMsg float64  `json:"receiver_cpu_ns_per_msg"`
+	Repeats             int      `json:"repeats"`
+	Spread              *Spread  `json:"spread,omitempty"` // with repeats > 1
+	Note                string   `json:"note,omitempty"`
+	Histogram           []Bucket `json:"histogram,omitempty"`
+}
+
+// Latency percentiles, integer nanoseconds (HDR histogram, 3 significant
+// digits).
+type Latency struct {
+	Min  int64 `json:"min"`
+	P50  int64 `json:"p50"`
+	P90  int64 `json:"p90"`
+	P99  int64 `json:"p99"`
+	P999 int64 `json:"p999"`
+	Max  int64 `json:"max"`
+	Mean int64 `json:"mean"`
+}
+
+// Spread is how the repeated runs of a cell varied; the row shows the
+// median run (by msgs_per_sec).
+type Spread struct {
+	MsgsPerSecMin float64 `json:"msgs_per_sec_min"`
+	MsgsPerSecMax float64 `json:"msgs_per_sec_max"`
+	P50Min        int64   `json:"p50_min_ns"`
+	P50Max        int64   `json:"p50_max_ns"`
+	// Relative is (max - min) / median of msgs_per_sec.
+	Relative float64 `json:"relative"`
+}
+
+// Bucket is a histogram bar: Count latencies in (previous LeNs, LeNs].
+type Bucket struct {
+	LeNs  int64 `json:"le_ns"`
+	Count int64 `json:"count"`
+}
+
+// Failure is a cell that could not be measured.
+type Failure struct {
+	Transport string `json:"transport"`
+	Pattern   string `json:"pattern"`
+	Size      int    `json:"size"`
+	Error     string `json:"error"`
+}
+
+// Bad reports whether the row lost, corrupted or reordered messages.
+func (r Row) Bad() bool { return r.Lost != 0 || r.Corrupt != 0 || r.Reordered != 0 }
+
+// Elapsed is ElapsedNs as a duration.
+func (r Row) Elapsed() time.Duration { return time.Duration(r.ElapsedNs) }
+
+// phase is what one worker measured in one run of a cell.
+type phase struct {
+	Messages    int64    `json:"messages"` // sent (sender) or received (receiver)
+	ElapsedNs   int64    `json:"elapsed_ns"`
+	CPUNs       int64    `json:"cpu_ns"`
+	CtxSwitches int64    `json:"ctx_switches"`
+	Lost        int64    `json:"lost"`
+	Corrupt     int64    `json:"corrupt"`
+	Reordered   int64    `json:"reordered"`
+	Latency     *Latency `json:"latency,omitempty"`
+	Histogram   []Bucket `json:"histogram,omitempty"`
+}
+
+// workerResult is a worker's answer: its measured runs (not the warm-up).
+type workerResult struct {
+	Phases []phase `json:"phases"`
+}

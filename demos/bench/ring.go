@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/semaphore"
+)
+
+// A ring is a single-producer, single-consumer queue of fixed-size
+// message slots in shared memory; testdata/shmring.c is the same algorithm
+// in C. Layout (offsets in bytes; 128-byte lines keep the two writers'
+// words apart on amd64 and arm64 alike):
+//
+//	0    uint32 head       messages published (the consumer's futex word)
+//	128  uint32 consWait   head value a consumer about to sleep waits for
+//	256  uint32 tail       messages consumed (the producer's futex word)
+//	384  uint32 prodWait   tail value a producer about to sleep waits for
+//	512  sem_t  items      shm-sem: filled slots (POSIX unnamed semaphore)
+//	640  sem_t  spaces     shm-sem: free slots
+//	768  slots             nslots x slot bytes
+//
+// With futex wake-ups (transport shm), a side that finds the ring empty
+// (full) stores the counter value that will end its wait, reads the
+// counter again and sleeps in FUTEX_WAIT on it; the other side, after
+// advancing its counter, calls FUTEX_WAKE only when the new value is the
+// announced one. Storing the awaited value rather than a flag means a
+// stale announcement can never swallow a later one (a lost wake-up), and
+// the waker needs no read-modify-write: a busy ring makes no system call
+// at all. A consumer waits for the next message; a producer facing a full
+// ring waits until half of it is free, so that a slower consumer sharing
+// its CPU does not wake it (and get preempted) once per slot. shm-spin polls the counters instead of sleeping; shm-sem waits
+// and posts the two semaphores, the textbook bounded buffer.
+const (
+	ringHdr      = 768
+	offHead      = 0
+	offConsWait  = 128
+	offTail      = 256
+	offProdWait  = 384
+	offItems     = 512
+	offSpaces    = 640
+	ringMaxSlots = 256
+	ringTarget   = 256 << 10 // bytes of slots a ring aims at
+)
+
+// ringMode is how the two sides of a ring wait for each other.
+type ringMode int
+
+const (
+	ringFutex ringMode = iota // futex wake-ups
+	ringSpin                  // busy polling
+	ringSem                   // POSIX unnamed semaphores
+)
+
+// ringGeometry returns the slot size (size rounded up to 64 bytes), the
+// number of slots (256 KiB of slots rounded down to a power of two,
+// between 2 and 256) and the ring's total bytes.
+func ringGeometry(size int) (slot int, nslots uint32, total int) {
+	slot = (size + 63) &^ 63
+	n := ringTarget / slot
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	p = min(max(p, 2), ringMaxSlots)
+	return slot, uint32(p), ringHdr + p*slot
+}
+
+// pairBytes is the size of the region holding the two rings of a
+// transport (one each way), each starting on a page.
+func pairBytes(size int) int {
+	_, _, total := ringGeometry(size)
+	return 2 * pageAlign(total)
+}
+
+func pageAlign(n int) int { return (n + 4095) &^ 4095 }
+
+// ring is one side's view of a ring: a producer or a consumer.
+type ring struct {
+	head, consWait, tail, prodWait *uint32
+	slots                          []byte
+	slot, size                     int
+	n, mask                        uint32
+	mode                           ringMode
+	items, spaces                  *semaphore.Unnamed
+	h, t                           uint32 // the producer's head, the consumer's tail
+	stop                           *atomic.Bool
+	ts                             unix.Timespec // futex wait slice
+}
+
+// errStopped: the worker was asked to stop while it waited.
+var errStopped = errors.New("stopped")
+
+// initRing lays out an empty ring for messages of size bytes at the start
+// of mem (the parent does this before any worker maps it).
+func initRing(mem []byte, size int, mode ringMode) error {
+	_, n, total := ringGeometry(size)
+	if len(mem) < total {
+		return fmt.Errorf("ring for %d-byte messages needs %d bytes, got %d", size, total, len(mem))
+	}
+	clear(mem[:ringHdr])
+	if mode == ringSem {
+		if _, err := semaphore.InitUnnamed(mem[offItems:], 0); err != nil {
+			return err
+		}
+		if _, err := semaphore.InitUnnamed(mem[offSpaces:], n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachRing returns a view of the ring initRing laid out in mem.
+func attachRing(mem []byte, size int, mode ringMode, stop *atomic.Bool) (*ring, error) {
+	slot, n, total := ringGeometry(size)
+	if len(mem) < total {
+		return nil, fmt.Errorf("ring for %d-byte messages needs %d bytes, got %d", size, total, len(mem))
+	}
+	u32 := func(off int) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
+	r := &ring{
+		head: u32(offHead), consWait: u32(offConsWait), tail: u32(offTail), prodWait: u32(offProdWait),
+		slots: mem[ringHdr:total], slot: slot, size: size, n: n, mask: n - 1, mode: mode, stop: stop,
+		ts: unix.NsecToTimespec(int64(100 * time.Millisecond)),
+	}
+	r.h, r.t = atomic.LoadUint32(r.head), atomic.LoadUint32(r.tail)
+	if mode == ringSem {
+		var err error
+		if r.items, err = semaphore.AttachUnnamed(mem[offItems:]); err != nil {
+			return nil, err
+		}
+		if r.spaces, err = semaphore.AttachUnnamed(mem[offSpaces:]); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *ring) at(i uint32) []byte {
+	off := int(i&r.mask) * r.slot
+	return r.slots[off : off+r.size : off+r.size]
+}
+
+// produce copies msg (len == size) into the next free slot and publishes
+// it, waiting while the ring is full.
+func (r *ring) produce(msg []byte) error {
+	switch r.mode {
+	case ringSem:
+		if err := r.spaces.Wait(context.Background()); err != nil {
+			return err
+		}
+		if r.stop.Load() {
+			return errStopped
+		}
+	default:
+		if r.h-atomic.LoadUint32(r.tail) == r.n {
+			if err := r.waitSpace(); err != nil {
+				return err
+			}
+		}
+	}
+	copy(r.at(r.h), msg)
+	r.h++
+	atomic.StoreUint32(r.head, r.h)
+	switch r.mode {
+	case ringFutex:
+		if atomic.LoadUint32(r.consWait) == r.h {
+			futexWakeOne(r.head)
+		}
+	case ringSem:
+		return r.items.Post()
+	}
+	return nil
+}
+
+// consume waits for the next message and returns its slot, which stays
+// valid until release.
+func (r *ring) consume() ([]byte, error) {
+	switch r.mode {
+	case ringSem:
+		if err := r.items.Wait(context.Background()); err != nil {
+			return nil, err
+		}
+		if r.stop.Load() {
+			return nil, errStopped
+		}
+	default:
+		if atomic.LoadUint32(r.head) == r.t {
+			if err := r.waitData(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r.at(r.t), nil
+}
+
+// release frees the slot consume returned.
+func (r *ring) release() error {
+	r.t++
+	atomic.StoreUint32(r.tail, r.t)
+	switch r.mode {
+	case ringFutex:
+		if atomic.LoadUint32(r.prodWait) == r.t {
+			futexWakeOne(r.tail)
+		}
+	case ringSem:
+		return r.spaces.Post()
+	}
+	return nil
+}
+
+// waitData waits until head moves past the consumer's tail.
+func (r *ring) waitData() error {
+	for spins := 0; atomic.LoadUint32(r.head) == r.t; spins++ {
+		if r.mode == ringSpin {
+			if err := r.spin(spins); err != nil {
+				return err
+			}
+			continue
+		}
+		atomic.StoreUint32(r.consWait, r.t+1)
+		if atomic.LoadUint32(r.head) != r.t {
+			break
+		}
+		if e := futexWaitOn(r.head, r.t, &r.ts); e != 0 && e != unix.EAGAIN && e != unix.EINTR && e != unix.ETIMEDOUT {
+			return sysErr("futex", e)
+		}
+		if r.stop.Load() {
+			return errStopped
+		}
+	}
+	return nil
+}
+
+// waitSpace waits until the ring has a free slot for the producer.
+func (r *ring) waitSpace() error {
+	for spins := 0; ; spins++ {
+		t := atomic.LoadUint32(r.tail)
+		if r.h-t != r.n {
+			return nil
+		}
+		if r.mode == ringSpin {
+			if err := r.spin(spins); err != nil {
+				return err
+			}
+			continue
+		}
+		// Sleep until half the ring is free, not one slot: on a shared
+		// CPU a consumer slower than us would otherwise wake us (and be
+		// preempted) for every slot.
+		atomic.StoreUint32(r.prodWait, r.h-r.n+max(r.n/2, 1))
+		if t = atomic.LoadUint32(r.tail); r.h-t != r.n {
+			return nil
+		}
+		if e := futexWaitOn(r.tail, t, &r.ts); e != 0 && e != unix.EAGAIN && e != unix.EINTR && e != unix.ETIMEDOUT {
+			return sysErr("futex", e)
+		}
+		if r.stop.Load() {
+			return errStopped
+		}
+	}
+}
+
+// spin is one round of a busy wait: pure polling for the first few
+// thousand rounds (a peer on another CPU answers within microseconds),
+// then sched_yield on every round, so that a peer sharing this CPU gets to
+// run (--cpus 0,0) instead of waiting out our time slice.
+func (r *ring) spin(spins int) error {
+	if spins < 4096 {
+		return nil
+	}
+	if spins&1023 == 0 && r.stop.Load() {
+		return errStopped
+	}
+	schedYield()
+	return nil
+}

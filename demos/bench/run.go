@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/worker"
+)
+
+// Experiment is the transport lab, `ipcplay bench`.
+var Experiment = ipc.Experiment{
+	Name:     "bench",
+	Validate: Validate,
+	Run:      run,
+}
+
+func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
+	p, err := decode(raw, env.Limits)
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	cells, skips := plan(p, env.Limits)
+	res := &Result{
+		Kind: "bench", Skipped: skips, Results: []Row{},
+		Settings: Settings{
+			Transports: p.Transports, Patterns: p.patterns(), Sizes: p.Sizes, DurationNs: p.DurationNs,
+			Count: p.Count, WarmupNs: *p.WarmupNs, Repeat: p.Repeat, CPUs: p.CPUs, NumCPU: runtime.NumCPU(), Fault: p.Fault,
+		},
+	}
+	if res.Skipped == nil {
+		res.Skipped = []Skip{}
+	}
+	regionBytes := 0
+	for _, c := range cells {
+		if strings.HasPrefix(c.t.name, "shm") {
+			regionBytes = max(regionBytes, pairBytes(c.size))
+		}
+	}
+	st := &runState{env: env}
+	unavailable := map[string]string{} // transport -> why, once it failed that way
+	total := int64(len(cells))
+	for i, c := range cells {
+		env.Progress(int64(i), total, c.String())
+		if why, ok := unavailable[c.t.name]; ok {
+			res.Skipped = append(res.Skipped, Skip{Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Reason: why})
+			continue
+		}
+		row, err := runCell(ctx, st, p, c, regionBytes)
+		if ctx.Err() != nil {
+			res.WallNs = int64(time.Since(began))
+			return res, ctx.Err()
+		}
+		if errors.Is(err, errUnavailable) && p.all() {
+			why := fmt.Sprintf("%s is unavailable on this system: %v", c.t.name, err)
+			unavailable[c.t.name] = why
+			res.Skipped = append(res.Skipped, Skip{Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Reason: why})
+			continue
+		}
+		if err != nil {
+			env.Log.Warn("cell failed", "cell", c.String(), "error", err)
+			res.Failed = append(res.Failed, Failure{Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Error: err.Error()})
+			continue
+		}
+		res.Results = append(res.Results, row)
+	}
+	env.Progress(total, total, "done")
+	res.WallNs = int64(time.Since(began))
+	return res, res.Err()
+}
+
+// Err is the run's failure, if any: cells that failed, and transports that
+// lost, corrupted or reordered messages.
+func (r *Result) Err() error {
+	var bad []string
+	for _, row := range r.Results {
+		if row.Bad() {
+			bad = append(bad, fmt.Sprintf("%s %s %s (lost %d, corrupt %d, reordered %d)",
+				row.Transport, row.Pattern, FormatSize(row.Size), row.Lost, row.Corrupt, row.Reordered))
+		}
+	}
+	var errs []error
+	if len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("messages were damaged in transit: %s", strings.Join(bad, "; ")))
+	}
+	if len(r.Failed) > 0 {
+		var what []string
+		for _, f := range r.Failed {
+			what = append(what, fmt.Sprintf("%s %s %s: %s", f.Transport, f.Pattern, FormatSize(f.Size), f.Error))
+		}
+		errs = append(errs, fmt.Errorf("%d cell(s) failed: %s", len(r.Failed), strings.Join(what, "; ")))
+	}
+	return errors.Join(errs...)
+}
+
+// runCell measures one cell: it makes the cell's objects, starts the two
+// workers (pinned if asked), waits for them and combines their phases.
+func runCell(ctx context.Context, st *runState, p Params, c cell, regionBytes int) (Row, error) {
+	objs, err := st.setup(c, regionBytes)
+	if err != nil {
+		return Row{}, err
+	}
+	defer objs.release()
+
+	spec := objs.spec
+	spec.Transport, spec.Pattern, spec.Size = c.t.name, c.pattern, c.size
+	spec.Count, spec.DurationNs, spec.WarmupNs, spec.Repeats = p.Count, p.DurationNs, *p.WarmupNs, p.Repeat
+	spec.Histogram, spec.Fault = p.Histogram, p.Fault
+	sender, receiver := spec, spec
+	sender.Role, receiver.Role = roleSender, roleReceiver
+	specs := []worker.Spec{
+		{Kind: workerKind(c.t.name, roleSender), Name: "sender", Spec: sender, Files: objs.senderFiles},
+		{Kind: workerKind(c.t.name, roleReceiver), Name: "receiver", Spec: receiver, Files: objs.receiverFiles},
+	}
+	if len(p.CPUs) == 2 {
+		specs[0].CPUs, specs[1].CPUs = []int{p.CPUs[0]}, []int{p.CPUs[1]}
+	}
+	cctx := ctx
+	if p.Count == 0 { // a watchdog: a cell never takes much longer than planned
+		budget := time.Duration(*p.WarmupNs+int64(p.Repeat)*p.DurationNs)*3 + 30*time.Second
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+	}
+	g, err := st.env.StartWorkers(cctx, specs)
+	if err != nil {
+		return Row{}, err
+	}
+	// A worker blocked in a read(2) cannot see a stop request, and it holds
+	// nothing that needs a goodbye: on cancel (or the watchdog), kill the
+	// two at once rather than after the stop grace period.
+	defer context.AfterFunc(cctx, g.Kill)()
+	// The workers hold their descriptors now; ours would keep a dead
+	// worker's peer from seeing EOF.
+	closeErr := objs.closeFiles()
+	results, err := g.Wait(cctx)
+	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return Row{}, fmt.Errorf("did not finish in time (a worker hung?): %w", err)
+		}
+		return Row{}, err
+	}
+	if closeErr != nil {
+		return Row{}, closeErr
+	}
+	var snd, rcv workerResult
+	if err := results[0].Decode(&snd); err != nil {
+		return Row{}, fmt.Errorf("sender result: %w", err)
+	}
+	if err := results[1].Decode(&rcv); err != nil {
+		return Row{}, fmt.Errorf("receiver result: %w", err)
+	}
+	if len(snd.Phases) != p.Repeat || len(rcv.Phases) != p.Repeat {
+		return Row{}, fmt.Errorf("expected %d runs from each worker, got %d and %d", p.Repeat, len(snd.Phases), len(rcv.Phases))
+	}
+	return combine(c, snd.Phases, rcv.Phases), nil
+}
+
+// combine turns the two workers' phases into the row of the median run.
+func combine(c cell, snd, rcv []phase) Row {
+	rows := make([]Row, len(snd))
+	for i := range snd {
+		rows[i] = rowOf(c, snd[i], rcv[i])
+	}
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return rows[order[a]].MsgsPerS < rows[order[b]].MsgsPerS })
+	med := rows[order[len(order)/2]]
+	med.Repeats = len(rows)
+	if len(rows) > 1 {
+		sp := &Spread{MsgsPerSecMin: rows[order[0]].MsgsPerS, MsgsPerSecMax: rows[order[len(order)-1]].MsgsPerS,
+			P50Min: med.Latency.P50, P50Max: med.Latency.P50}
+		for _, r := range rows {
+			sp.P50Min, sp.P50Max = min(sp.P50Min, r.Latency.P50), max(sp.P50Max, r.Latency.P50)
+		}
+		if med.MsgsPerS > 0 {
+			sp.Relative = (sp.MsgsPerSecMax - sp.MsgsPerSecMin) / med.MsgsPerS
+		}
+		med.Spread = sp
+		// Damage in any run counts, not only in the median one.
+		med.Lost, med.Corrupt, med.Reordered = 0, 0, 0
+		for _, r := range rows {
+			med.Lost += r.Lost
+			med.Corrupt += r.Corrupt
+			med.Reordered += r.Reordered
+		}
+	}
+	return med
+}
+
+// rowOf makes the row of one run from the sender's and receiver's views.
+func rowOf(c cell, s, r phase) Row {
+	row := Row{
+		Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Messages: s.Messages,
+		Bytes: s.Messages * int64(c.rowSize), ElapsedNs: s.ElapsedNs,
+		Lost: s.Lost + r.Lost, Corrupt: s.Corrupt + r.Corrupt, Reordered: s.Reordered + r.Reordered,
+		Note: c.t.note,
+	}
+	if c.pattern == Stream {
+		// The receiver's count is the truth about delivery: messages it
+		// never saw are lost even if no later one revealed the gap.
+		if missing := s.Messages - r.Messages - r.Lost; missing > 0 {
+			row.Lost += missing
+		}
+	}
+	secs := float64(s.ElapsedNs) / 1e9
+	if secs > 0 {
+		row.MsgsPerS = float64(s.Messages) / secs
+		row.MBPerS = float64(row.Bytes) / secs / 1e6
+	}
+	if s.Messages > 0 {
+		n := float64(s.Messages)
+		row.SenderCPUNsPerMsg = float64(s.CPUNs) / n
+		row.ReceiverCPUNsPerMsg = float64(r.CPUNs) / n
+		row.CPUNsPerMsg = float64(s.CPUNs+r.CPUNs) / n
+		row.CtxSwitchesPerMsg = float64(s.CtxSwitches+r.CtxSwitches) / n
+	}
+	lat, hist := s.Latency, s.Histogram
+	row.LatencyKind = "round_trip"
+	if c.pattern == Stream {
+		lat, hist = r.Latency, r.Histogram
+		row.LatencyKind = "one_way_sampled"
+	}
+	if lat != nil {
+		row.Latency = *lat
+	}
+	row.Histogram = hist
+	return row
+}
