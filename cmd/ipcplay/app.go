@@ -41,6 +41,7 @@ func commands() []*cli.Command {
 		whoCommand,
 		watchCommand,
 		raceCommand,
+		benchCommand,
 		demoCommand,
 	}
 }

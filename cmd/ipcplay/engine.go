@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ipcplay/ipcplay/demos/bench"
 	"github.com/ipcplay/ipcplay/demos/lab"
 	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
@@ -24,6 +25,7 @@ import (
 func experiments() []ipc.Experiment {
 	return append([]ipc.Experiment{
 		race.Experiment,
+		bench.Experiment,
 	}, lab.Experiments()...)
 }
 
