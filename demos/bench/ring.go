@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +32,10 @@ import (
 // announced one. Storing the awaited value rather than a flag means a
 // stale announcement can never swallow a later one (a lost wake-up), and
 // the waker needs no read-modify-write: a busy ring makes no system call
-// at all. A consumer waits for the next message; a producer facing a full
+// at all. Waits have no timeout (a timer per wait costs the kernel an
+// hrtimer set-up and cancel, which C's NULL does not): a worker told to
+// stop is woken by its own interrupt, and a dead peer's partner is killed
+// by the parent. A consumer waits for the next message; a producer facing a full
 // ring waits until half of it is free, so that a slower consumer sharing
 // its CPU does not wake it (and get preempted) once per slot. shm-spin polls the counters instead of sleeping; shm-sem waits
 // and posts the two semaphores, the textbook bounded buffer.
@@ -91,7 +93,6 @@ type ring struct {
 	items, spaces                  *semaphore.Unnamed
 	h, t                           uint32 // the producer's head, the consumer's tail
 	stop                           *atomic.Bool
-	ts                             unix.Timespec // futex wait slice
 }
 
 // errStopped: the worker was asked to stop while it waited.
@@ -126,7 +127,6 @@ func attachRing(mem []byte, size int, mode ringMode, stop *atomic.Bool) (*ring, 
 	r := &ring{
 		head: u32(offHead), consWait: u32(offConsWait), tail: u32(offTail), prodWait: u32(offProdWait),
 		slots: mem[ringHdr:total], slot: slot, size: size, n: n, mask: n - 1, mode: mode, stop: stop,
-		ts: unix.NsecToTimespec(int64(100 * time.Millisecond)),
 	}
 	r.h, r.t = atomic.LoadUint32(r.head), atomic.LoadUint32(r.tail)
 	if mode == ringSem {
@@ -227,7 +227,7 @@ func (r *ring) waitData() error {
 		if atomic.LoadUint32(r.head) != r.t {
 			break
 		}
-		if e := futexWaitOn(r.head, r.t, &r.ts); e != 0 && e != unix.EAGAIN && e != unix.EINTR && e != unix.ETIMEDOUT {
+		if e := futexWaitOn(r.head, r.t, nil); e != 0 && e != unix.EAGAIN && e != unix.EINTR && e != unix.ETIMEDOUT {
 			return sysErr("futex", e)
 		}
 		if r.stop.Load() {
@@ -257,7 +257,7 @@ func (r *ring) waitSpace() error {
 		if t = atomic.LoadUint32(r.tail); r.h-t != r.n {
 			return nil
 		}
-		if e := futexWaitOn(r.tail, t, &r.ts); e != 0 && e != unix.EAGAIN && e != unix.EINTR && e != unix.ETIMEDOUT {
+		if e := futexWaitOn(r.tail, t, nil); e != 0 && e != unix.EAGAIN && e != unix.EINTR && e != unix.ETIMEDOUT {
 			return sysErr("futex", e)
 		}
 		if r.stop.Load() {
