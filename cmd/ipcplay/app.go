@@ -27,6 +27,7 @@ func globalFlags() []cli.Flag {
 // commands lists every command; each lives in its own file.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		tourCommand,
 		versionCommand,
 		doctorCommand,
 		completionCommand,
