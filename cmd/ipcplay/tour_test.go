@@ -57,4 +57,3 @@ func TestTourText(t *testing.T) {
 		}
 	}
 }
-
