@@ -63,7 +63,7 @@ func tourRaceParams() any {
 	undo := true
 	p := race.Params{
 		Modes: []string{race.ModeUnsafe, "atomic", "sysv-sem"},
-		Procs: 2, Iters: 200_000, Undo: &undo, Explain: 1, Trials: 3,
+		Procs: 2, Iters: 100_000, Undo: &undo, Explain: 1, Trials: 3,
 	}
 	cpus := allowedCPUs()
 	if len(cpus) >= 2 {
