@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,5 +325,119 @@ func TestPinnedCPUs(t *testing.T) {
 		if len(res.Results) != 2 || fmt.Sprint(res.Settings.CPUs) != fmt.Sprint(cpus) {
 			t.Errorf("--cpus %v: %+v", cpus, res)
 		}
+	}
+}
+
+func TestPlanOrderAndDuplicates(t *testing.T) {
+	p := Params{Transports: []string{"pipe", "eventfd", "pipe", "eventfd"}, Sizes: []int{4096, 64, 64}, Count: 1}.withDefaults()
+	cells, skips := plan(p, ipc.DefaultLimits())
+	var got []string
+	for _, c := range cells {
+		got = append(got, c.String())
+	}
+	want := []string{"pipe pingpong 64", "eventfd pingpong 8", "pipe pingpong 4K", "pipe stream 64", "pipe stream 4K"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("cells %q, want %q", got, want)
+	}
+	if len(skips) != 1 || skips[0].Transport != "eventfd" || skips[0].Pattern != Stream {
+		t.Errorf("skips %+v", skips)
+	}
+}
+
+func TestParseAndFormatSizes(t *testing.T) {
+	got, err := ParseSizes("64, 4K,64KiB,1M,2kb,1G")
+	if err != nil || fmt.Sprint(got) != "[64 4096 65536 1048576 2048 1073741824]" {
+		t.Errorf("ParseSizes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "x", "4X", "-1", "3G", "1.5K"} {
+		if _, err := ParseSizes(bad); !ipc.IsUsage(err) {
+			t.Errorf("ParseSizes(%q) = %v, want a usage error", bad, err)
+		}
+	}
+	for n, want := range map[int]string{64: "64", 4096: "4K", 65536: "64K", 1 << 20: "1M", 1000: "1000", 1536: "1536"} {
+		if s := FormatSize(n); s != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, s, want)
+		}
+	}
+}
+
+func TestCombineTakesTheMedianRun(t *testing.T) {
+	c := cell{t: transports[0], pattern: PingPong, size: 64, rowSize: 64}
+	ph := func(msgs int64, p50 int64, lost int64) phase {
+		return phase{Messages: msgs, ElapsedNs: 1e9, CPUNs: msgs * 1000, CtxSwitches: msgs, Lost: lost, Latency: &Latency{P50: p50}}
+	}
+	snd := []phase{ph(300, 30, 0), ph(100, 10, 1), ph(200, 20, 0)}
+	rcv := []phase{ph(300, 0, 0), ph(100, 0, 0), ph(200, 0, 0)}
+	r := combine(c, snd, rcv)
+	if r.Messages != 200 || r.Latency.P50 != 20 || r.Repeats != 3 || r.Lost != 1 || r.CPUNsPerMsg != 2000 || r.CtxSwitchesPerMsg != 2 {
+		t.Errorf("row %+v", r)
+	}
+	if sp := r.Spread; sp == nil || sp.MsgsPerSecMin != 100 || sp.MsgsPerSecMax != 300 || sp.Relative != 1 || sp.P50Min != 10 || sp.P50Max != 30 {
+		t.Errorf("spread %+v", r.Spread)
+	}
+}
+
+// findWorker returns the pid of this process's worker child of kind, or 0.
+func findWorker(kind string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if !strings.Contains(string(cmdline), "worker\x00"+kind+"\x00") {
+			continue
+		}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// TestKilledWorkerFailsTheCell: a worker killed in the middle of a cell
+// makes that cell fail (exit 1, naming the signal) while the rest of the
+// matrix runs, and its queue is still removed.
+func TestKilledWorkerFailsTheCell(t *testing.T) {
+	e := newEngine(t)
+	msgBefore := createdQueues()
+	raw, _ := json.Marshal(Params{Transports: []string{"sysv-msgq", "pipe"}, Pattern: PingPong, Sizes: []int{64}, DurationNs: int64(3 * time.Second), WarmupNs: warmup(0)})
+	var once sync.Once
+	killed := make(chan int, 1)
+	onEvent := func(ev ipc.Event) {
+		if ev.Type == "progress" && ev.Done == 0 {
+			once.Do(func() {
+				go func() {
+					deadline := time.Now().Add(5 * time.Second)
+					for time.Now().Before(deadline) {
+						if pid := findWorker("bench-sysv-msgq-receiver"); pid > 0 {
+							time.Sleep(200 * time.Millisecond)
+							syscall.Kill(pid, syscall.SIGKILL)
+							killed <- pid
+							return
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+					killed <- 0
+				}()
+			})
+		}
+	}
+	rr, err := e.Run(context.Background(), ipc.RunRequest{Experiment: Experiment.Name, Params: raw}, onEvent)
+	if pid := <-killed; pid == 0 {
+		t.Fatal("the receiver worker was not found")
+	}
+	if err == nil || !strings.Contains(err.Error(), "SIGKILL") {
+		t.Fatalf("run error %v, want the killed worker named", err)
+	}
+	var res Result
+	if rr == nil || json.Unmarshal(rr.Result, &res) != nil || len(res.Failed) != 1 || len(res.Results) != 1 || res.Results[0].Transport != "pipe" {
+		t.Fatalf("result: %+v", res)
+	}
+	if after := createdQueues(); len(after) > len(msgBefore) {
+		t.Errorf("System V queues left: %v -> %v", msgBefore, after)
 	}
 }

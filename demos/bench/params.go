@@ -76,6 +76,13 @@ func (p Params) withDefaults() Params {
 	if len(p.Transports) == 0 {
 		p.Transports = []string{"all"}
 	}
+	var names []string // each once, in the order given
+	for _, n := range p.Transports {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	p.Transports = names
 	if p.Pattern == "" {
 		p.Pattern = Both
 	}
