@@ -49,7 +49,7 @@ Exit status 1 when a safe mode loses an update.`,
 		&cli.StringFlag{Name: "unit", Value: race.UnitProcess, Usage: "who races (`UNIT`): process (one process per worker) or thread (OS threads of one process)"},
 		&cli.StringFlag{Name: "shm", Value: "memfd", Usage: "shared memory `BACKEND` of the counter: memfd, posix, sysv or file"},
 		&cli.IntFlag{Name: "trials", Value: 1, Usage: fmt.Sprintf("repeat each mode `K` times and show min/median/max lost (at most %d)", race.MaxTrials)},
-		&cli.StringFlag{Name: "cpus", Usage: "pin worker i to the i-th CPU of `LIST` (round robin), e.g. 0 or 0,1 or 0-3"},
+		&cli.StringFlag{Name: "cpus", Usage: "pin worker i to the i-th CPU of `LIST` (round robin), e.g. 0 or 0,1 or 0-3; none: let the scheduler place them", DefaultText: "every CPU this process may use, one worker each"},
 		&cli.DurationFlag{Name: "window", Usage: fmt.Sprintf("wait `D` between load and store (spin below 1ms, sleep from 1ms; at most %s)", race.MaxWindow)},
 		&cli.BoolFlag{Name: "yield", Usage: "call sched_yield(2) between load and store"},
 		&cli.BoolFlag{Name: "undo", Value: true, Usage: "sysv-sem: SEM_UNDO on P and V (--undo=false to turn off)"},
@@ -128,6 +128,10 @@ func raceParams(c *cli.Context) (race.Params, error) {
 	}
 	if c.IsSet("record") && p.Explain == 0 && !p.Trace {
 		return p, ipc.Usagef("--record: only with --explain or --trace, which use the records")
+	}
+	if c.String("cpus") == "none" {
+		p.Unpinned = true
+		return p, nil
 	}
 	cpus, err := race.ParseCPUList(c.String("cpus"))
 	if err != nil {

@@ -28,6 +28,15 @@ func checkCPUs(cpus []int) error {
 	return nil
 }
 
+// allowedCPUs lists the CPUs this process may run on.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	return cpuList(&set)
+}
+
 func cpuList(set *unix.CPUSet) []int {
 	var out []int
 	for c := 0; c <= maxCPU; c++ {

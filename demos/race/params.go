@@ -104,7 +104,8 @@ type Params struct {
 	Yield    bool     `json:"yield"`     // sched_yield between load and store
 	Undo     *bool    `json:"undo"`      // SEM_UNDO for sysv-sem; nil means true
 	Trials   int      `json:"trials"`    // repetitions, default 1
-	CPUs     []int    `json:"cpus"`      // pin worker i to CPUs[i % len]
+	CPUs     []int    `json:"cpus"`      // pin worker i to CPUs[i % len]; empty: every allowed CPU
+	Unpinned bool     `json:"unpinned"`  // leave placement to the scheduler (--cpus none)
 	SameLine bool     `json:"same_line"` // per-worker tallies on one cache line
 	Explain  int      `json:"explain"`   // lost-update witnesses to keep per mode
 	Trace    bool     `json:"trace"`     // return the records for a trace file

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -406,5 +407,25 @@ func TestCancelledRun(t *testing.T) {
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("cancel took %s", d)
+	}
+}
+
+// Without --cpus every worker gets a CPU of its own; Unpinned (--cpus
+// none) leaves placement to the scheduler.
+func TestDefaultPinsOneWorkerPerCPU(t *testing.T) {
+	e := newEngine(t)
+	res, err := runRace(t, e, Params{Modes: []string{ModeAtomic}, Procs: 2, Iters: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Results[0].CPUs, allowedCPUs(); !slices.Equal(got, want) {
+		t.Errorf("default CPUs %v, want the allowed %v", got, want)
+	}
+	res, err = runRace(t, e, Params{Modes: []string{ModeAtomic}, Procs: 2, Iters: 100, Unpinned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Results[0].CPUs) != 0 {
+		t.Errorf("unpinned run reports CPUs %v", res.Results[0].CPUs)
 	}
 }

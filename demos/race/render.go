@@ -23,6 +23,9 @@ func Render(w io.Writer, res *Result) error {
 		who = "threads in one worker process"
 	}
 	fmt.Fprintf(&b, "race: %d %s × %d increments, counter in %s shared memory", first.Procs, who, first.Iters, first.Shm)
+	if first.Unit == UnitThread {
+		b.WriteString(" (unsafe-go and mutex: an ordinary Go variable)")
+	}
 	if len(first.CPUs) > 0 {
 		fmt.Fprintf(&b, ", pinned to CPU %s", FormatCPUList(first.CPUs))
 	}
