@@ -91,7 +91,7 @@ func WriteChromeTrace(w io.Writer, t *Trace) error {
 			}
 			if _, lost := slices.BinarySearch(tr.Lost, i); lost {
 				ev.Cat = "lost-update"
-				ev.Name += " (lost update)"
+				ev.Name += " (in a lost update: another worker read the same value; one of their stores survived)"
 			}
 			if err := emit(ev); err != nil {
 				return err
