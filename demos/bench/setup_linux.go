@@ -164,6 +164,9 @@ func (st *runState) setup(c cell, regionBytes int) (_ *objects, retErr error) {
 		}
 		o.removers = append(o.removers, q.Remove)
 		o.spec.QueueID = q.ID()
+		if onQueue != nil {
+			onQueue(ledger.SysVMsg, q.ID(), "")
+		}
 	case "posix-mq":
 		depth := posixDepth(c.size)
 		var fs []*os.File
@@ -179,6 +182,9 @@ func (st *runState) setup(c cell, regionBytes int) (_ *objects, retErr error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", errUnavailableIf(err), err)
 			}
+			if onQueue != nil {
+				onQueue(ledger.POSIXMQ, -1, name)
+			}
 			o.removers = append(o.removers, remove)
 			o.closers = append(o.closers, q.Close)
 			fs = append(fs, q.File())
@@ -189,6 +195,10 @@ func (st *runState) setup(c cell, regionBytes int) (_ *objects, retErr error) {
 	}
 	return o, nil
 }
+
+// onQueue, when set (by tests), hears of every message queue a run
+// creates: "sysv-msg" with its id, "posix-mq" with its name.
+var onQueue func(typ string, id int, name string)
 
 // errUnavailableIf classifies a failure to create a queue: a kernel or
 // sandbox without the feature, or a limit reached, makes the transport
