@@ -142,6 +142,7 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 		}
 	}
 	fmt.Fprintln(w, "\ncpu/msg and ctx/msg add up both ends (getrusage of each worker); a spinning end burns CPU while it waits.")
+	fmt.Fprintln(w, "pingpong: a message is a round trip (msgs/s = round trips per second; MB/s counts the payload one way).")
 	if len(res.Skipped) > 0 {
 		fmt.Fprintln(w, "\nskipped:")
 		for _, s := range res.Skipped {
