@@ -121,12 +121,8 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(p)
-	if err != nil {
+	if err := precheck(p, bench.Validate); err != nil {
 		return err
-	}
-	if err := bench.Validate(raw, anyLimits()); err != nil {
-		return ipc.AsUsage(err)
 	}
 	sortBy, err := benchreport.ParseSort(c.String("sort"))
 	if err != nil {

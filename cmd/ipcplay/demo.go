@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -82,24 +81,14 @@ func labParams(c *cli.Context, l lab.Info) map[string]any {
 	return params
 }
 
-// demoLimits are the widest limits: the CLI refuses only what no engine
-// accepts; the engine that runs the lab checks its own limits again.
-func demoLimits() ipc.Limits {
-	return ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
-}
-
 func labAction(l lab.Info) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		if c.Args().Present() {
 			return ipc.Usagef("demo %s: unexpected argument %q (see 'ipcplay demo %s --help')", l.Name, c.Args().First(), l.Name)
 		}
 		params := labParams(c, l)
-		raw, err := json.Marshal(params)
-		if err != nil {
+		if err := precheck(params, l.Experiment.Validate); err != nil {
 			return err
-		}
-		if err := l.Experiment.Validate(raw, demoLimits()); err != nil {
-			return ipc.AsUsage(err)
 		}
 		return runExperiment(c, l.Experiment.Name, params, func(w io.Writer, res *ipc.RunResult) error {
 			return lab.Render(w, res.Result)

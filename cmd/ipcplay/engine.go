@@ -80,6 +80,19 @@ func connect(c *cli.Context) (ipc.Client, error) {
 	})
 }
 
+// precheck validates an experiment's params before connecting, against the
+// widest limits any engine may have, so that bad input exits 2 without
+// touching a daemon or creating anything. The engine checks its own, maybe
+// narrower, limits again.
+func precheck(params any, validate func(json.RawMessage, ipc.Limits) error) error {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	widest := ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
+	return ipc.AsUsage(validate(raw, widest))
+}
+
 // runExperiment runs one experiment through the engine and prints its
 // result: with --json the experiment's document plus engine and run_id,
 // otherwise render's text. A failed run whose result exists is printed and

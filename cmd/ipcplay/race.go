@@ -147,9 +147,6 @@ func raceParams(c *cli.Context) (race.Params, error) {
 // anyLimits accepts whatever an engine could allow: the CLI checks the
 // parameters before it connects, and the engine checks them again against
 // its own limits.
-func anyLimits() ipc.Limits {
-	return ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
-}
 
 func raceAction(c *cli.Context) error {
 	if c.Args().Present() {
@@ -163,12 +160,8 @@ func raceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(p)
-	if err != nil {
+	if err := precheck(p, race.Validate); err != nil {
 		return err
-	}
-	if err := race.Validate(raw, anyLimits()); err != nil {
-		return ipc.AsUsage(err)
 	}
 	traceFile := c.String("trace")
 	if traceFile != "" {
