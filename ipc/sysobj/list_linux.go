@@ -162,7 +162,7 @@ func listShmDir(want map[string]bool) ([]record, error) {
 			o.OwnerUID = int(st.Uid)
 		}
 		if n, ok := strings.CutPrefix(e.Name(), "sem."); ok && n != "" {
-			o.Type, o.Name, o.Size = TypePOSIXSem, "/"+n, 0
+			o.Type, o.Name, o.Size = TypePOSIXSem, "/"+n, 1 // one semaphore, as sysv-sem counts them
 		}
 		if want[o.Type] {
 			recs = append(recs, record{Object: o})

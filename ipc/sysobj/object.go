@@ -47,7 +47,7 @@ type Object struct {
 	Key        int64  `json:"key,omitempty"`
 	OwnerUID   int    `json:"owner_uid"`   // -1 when unknown
 	Mode       string `json:"mode"`        // permission bits, "0600"; "" when unknown
-	Size       int64  `json:"size"`        // bytes (shm), semaphores in the set (sysv-sem), bytes queued (msg, mq); 0 for sockets and posix-sem
+	Size       int64  `json:"size"`        // bytes (shm), semaphores (sysv-sem: in the set; posix-sem: 1), bytes queued (msg, mq); 0 for sockets
 	CreatorPID int    `json:"creator_pid"` // 0 when the kernel does not tell (sem, msg, POSIX, sockets)
 }
 
