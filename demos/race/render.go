@@ -47,7 +47,7 @@ func Render(w io.Writer, res *Result) error {
 
 	trials := first.Trials.Count
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	head := "MODE\tUNIT\tPROCS\tITERS\tEXPECTED\tACTUAL\tLOST\tNS/OP\tOPS/S"
+	head := "MODE\tUNIT\tPROCS\tITERS\tEXPECTED\tACTUAL\tLOST\tNS/OP\tOPS/S\tCTXSW/OP"
 	if trials > 1 {
 		head += "\tLOSSY TRIALS\tLOST MIN/MED/MAX"
 	}
@@ -57,7 +57,7 @@ func Render(w io.Writer, res *Result) error {
 		if m.Broken {
 			lost += " FAIL"
 		}
-		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s", m.Mode, m.Unit, m.Procs, m.Iters, m.Expected, m.Actual, lost, nsPerOp(m.NsPerOp), rate(m.OpsPerSec))
+		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.2g", m.Mode, m.Unit, m.Procs, m.Iters, m.Expected, m.Actual, lost, nsPerOp(m.NsPerOp), rate(m.OpsPerSec), m.CtxSwitchesPerOp)
 		if trials > 1 {
 			line += fmt.Sprintf("\t%d/%d\t%d/%d/%d", m.Trials.Lossy, m.Trials.Count, m.Trials.LostMin, m.Trials.LostMedian, m.Trials.LostMax)
 		}
@@ -67,6 +67,7 @@ func Render(w io.Writer, res *Result) error {
 	if trials > 1 {
 		fmt.Fprintf(&b, "(%d trials: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", trials)
 	}
+	b.WriteString("(CTXSW/OP: context switches of all workers per increment, start-up included; each wake-up of a sleeping waiter is one, and they explain most of a lock's run-to-run spread)\n")
 	b.WriteString("\n")
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
