@@ -47,7 +47,6 @@ type benchDoc struct {
 
 func TestBenchJSON(t *testing.T) {
 	dir := newStateDir(t)
-	shmBefore, _ := os.ReadDir("/dev/shm")
 	r := runCLI(t, "bench", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"),
 		"--transport", "shm,pipe,eventfd", "--size", "64,1K", "--count", "200", "--warmup", "0")
 	if r.code != 0 {
@@ -70,7 +69,7 @@ func TestBenchJSON(t *testing.T) {
 	if len(doc.Skipped) != 1 || doc.Skipped[0].Transport != "eventfd" {
 		t.Errorf("skipped: %+v", doc.Skipped)
 	}
-	noRunLeftovers(t, dir, shmBefore)
+	noRunLeftovers(t, dir, doc.RunID)
 }
 
 func TestBenchTextCSVAndPlot(t *testing.T) {
@@ -136,7 +135,6 @@ func TestBenchDamageExits1(t *testing.T) {
 func TestBenchBadInputExits2(t *testing.T) {
 	dir := newStateDir(t)
 	socket := filepath.Join(dir, "d.sock")
-	shmBefore, _ := os.ReadDir("/dev/shm")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -174,7 +172,7 @@ func TestBenchBadInputExits2(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q: want exit 2 naming %s", tc.args, r.code, r.stderr, r.stdout, tc.want)
 		}
 	}
-	noRunLeftovers(t, dir, shmBefore)
+	noRunLeftovers(t, dir)
 }
 
 // TestBenchInterruptLeavesNothing: Ctrl-C in the middle of a cell ends the

@@ -31,9 +31,11 @@ type raceDoc struct {
 }
 
 // noRunLeftovers checks that the state directory holds no run directory
-// and an empty ledger, and that /dev/shm has no ipcplay object that was
-// not there before.
-func noRunLeftovers(t *testing.T, dir string, shmBefore []os.DirEntry) {
+// and an empty ledger (every object is recorded there before it exists,
+// and its entry goes only once the object is removed), and that /dev/shm
+// has no object of the given runs. It does not diff /dev/shm as a whole:
+// other packages' tests run at the same time under go test ./....
+func noRunLeftovers(t *testing.T, dir string, runIDs ...string) {
 	t.Helper()
 	if entries := ledgerEntries(t, dir); len(entries) != 0 {
 		t.Errorf("ledger entries left: %+v", entries)
@@ -44,21 +46,18 @@ func noRunLeftovers(t *testing.T, dir string, shmBefore []os.DirEntry) {
 			t.Errorf("run directory left: %s", filepath.Join(dir, e.Name()))
 		}
 	}
-	after, _ := os.ReadDir("/dev/shm")
-	seen := map[string]bool{}
-	for _, e := range shmBefore {
-		seen[e.Name()] = true
-	}
-	for _, e := range after {
-		if strings.Contains(e.Name(), "ipcplay.r-") && !seen[e.Name()] {
-			t.Errorf("/dev/shm/%s appeared", e.Name())
+	shm, _ := os.ReadDir("/dev/shm")
+	for _, e := range shm {
+		for _, id := range runIDs {
+			if strings.Contains(e.Name(), "ipcplay."+id+".") {
+				t.Errorf("/dev/shm/%s left by run %s", e.Name(), id)
+			}
 		}
 	}
 }
 
 func TestRaceJSON(t *testing.T) {
 	dir := newStateDir(t)
-	shmBefore, _ := os.ReadDir("/dev/shm")
 	r := runCLI(t, "race", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"),
 		"--mode", "unsafe,atomic,sysv-sem,posix-sem,flock,socket-token", "--procs", "2", "--iters", "2000", "--shm", "posix")
 	if r.code != 0 {
@@ -85,7 +84,7 @@ func TestRaceJSON(t *testing.T) {
 	if _, ok := raw["trace"]; ok {
 		t.Error("the document carries a trace without --trace")
 	}
-	noRunLeftovers(t, dir, shmBefore)
+	noRunLeftovers(t, dir, doc.RunID)
 }
 
 func TestRaceTextAndTrace(t *testing.T) {
@@ -150,7 +149,6 @@ func checkTraceFile(t *testing.T, path string) {
 func TestRaceBadInputExits2(t *testing.T) {
 	dir := newStateDir(t)
 	socket := filepath.Join(dir, "d.sock")
-	shmBefore, _ := os.ReadDir("/dev/shm")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -179,5 +177,5 @@ func TestRaceBadInputExits2(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q: want exit 2 naming %s", tc.args, r.code, r.stderr, r.stdout, tc.want)
 		}
 	}
-	noRunLeftovers(t, dir, shmBefore)
+	noRunLeftovers(t, dir)
 }
