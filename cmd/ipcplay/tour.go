@@ -134,6 +134,9 @@ func narrateRace(r *race.Result) string {
 		if unsafe != nil && unsafe.NsPerOp > 0 {
 			fmt.Fprintf(&b, ", %.0f× the unsafe one", slowest.NsPerOp/unsafe.NsPerOp)
 		}
+		if slowest.CtxSwitchesPerOp >= 0.1 {
+			fmt.Fprintf(&b, ", with %.2f context switches per increment (CTXSW/OP): a waiter sleeps in the kernel and the other CPU must wake it", slowest.CtxSwitchesPerOp)
+		}
 		b.WriteString(".")
 	}
 	return b.String()
