@@ -311,7 +311,10 @@ func (c *conductor) complete(w *wstate, d StepDef, m message, by string) error {
 		clear(w.holds)
 	}
 	c.add(row)
-	if err := c.arrive(w, m.Next); err != nil {
+	if m.TimedOut {
+		// It backed off and ends: whatever its plan had left is skipped.
+		w.done, w.next = true, ""
+	} else if err := c.arrive(w, m.Next); err != nil {
 		return err
 	}
 	released := []string{}

@@ -2,6 +2,8 @@ package race
 
 import (
 	"fmt"
+
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -185,25 +187,7 @@ func renderScheduled(b *strings.Builder, m *ModeResult) {
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(b, "lock: %s\n\n", m.Lock)
-	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tWORKER\tSTEP\tREAD\tWROTE\tCOUNTER\tBY\tNOTE")
-	val := func(v *uint64) string {
-		if v == nil {
-			return "-"
-		}
-		return fmt.Sprint(*v)
-	}
-	for _, s := range m.Steps {
-		step := s.Op
-		if s.Call != "" {
-			step += " (" + s.Call + ")"
-		}
-		if s.Blocked {
-			step += " BLOCKED"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.N, s.Worker, step, val(s.Read), val(s.Wrote), val(s.Counter), s.By, s.Note)
-	}
-	tw.Flush()
+	_ = conduct.WriteTable(b, m.Steps, true)
 	b.WriteString("\n")
 	if m.Stopped {
 		var at []string
