@@ -223,7 +223,7 @@ func summarize(mr *ModeResult, outs []trialOut, p *Params) {
 		t.OverlapPct[i] = o.overlapPct
 	}
 	mr.Trials = t
-	mr.Explanation = explanation(mr.Mode, mr.Unit, t.LostMax, mr.OverlapPct, p)
+	mr.Explanation = explanation(mr.Mode, mr.Unit, t.LostMax, mr.OverlapPct, med.ctxSwitches, p)
 }
 
 // trial runs the workers of one trial and reads the outcome.
