@@ -22,12 +22,16 @@ var raceCommand = &cli.Command{
 	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
 	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
        [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--json]
+       [--lang go|python|go,python] [--python PATH] [--switch-interval D]
 
 Examples:
    ipcplay race                                       every mode, one process per CPU
    ipcplay race --mode unsafe,atomic,sysv-sem --procs 4 --iters 1000000
    ipcplay race --mode unsafe --procs 2 --cpus 0 --yield --explain=3 --trace race.json
-   ipcplay race --unit thread --mode unsafe,unsafe-go,mutex,futex`,
+   ipcplay race --unit thread --mode unsafe,unsafe-go,mutex,futex
+   ipcplay race --lang python --mode unsafe,posix-sem,mp-value,mp-value-lock
+   ipcplay race --lang go,python --mode posix-sem,sysv-sem    Go and CPython on one semaphore
+   ipcplay race --lang python --unit thread --mode global,threading-lock --switch-interval 1us`,
 	Description: `Each worker adds 1 to one counter --iters times. A lost update is an increment
 whose result another worker overwrote: expected minus actual. Modes:
   unsafe             a load and a separate store
@@ -38,6 +42,13 @@ whose result another worker overwrote: expected minus actual. Modes:
   flock              flock(2) on a file each worker opens itself
   socket-token       a token passed around a ring of Unix socketpairs
   mutex, unsafe-go   (--unit thread only) sync.Mutex and x++ on a Go variable
+With --lang python the workers are CPython processes (python3 from PATH, or
+--python) on the same region, semaphores and lock file: unsafe, sysv-sem
+(semop via ctypes), posix-sem (libc's sem_open via ctypes), flock
+(fcntl.flock), and the course's forms:
+  global, threading-lock      (--unit thread) counter += 1 on a global, bare or under threading.Lock
+  mp-value, mp-value-lock     one Python parent starts the racers with multiprocessing;
+                              v.value += 1, bare or inside "with v.get_lock():"
 --window and --yield widen the gap between load and store, so the race shows
 on one CPU too (--cpus 0). --explain prints lost updates reconstructed from
 per-worker records; --trace writes them as Chrome trace JSON (ui.perfetto.dev).
@@ -57,6 +68,9 @@ Exit status 1 when a safe mode loses an update.`,
 		&cli.BoolFlag{Name: "separate-lines", Usage: "one cache line per per-worker tally (the default)"},
 		&cli.GenericFlag{Name: "explain", Value: &explainFlag{}, Usage: fmt.Sprintf("print up to `K` lost-update witnesses per mode (--explain alone: %d; write --explain=K)", defaultExplain)},
 		&cli.StringFlag{Name: "trace", Usage: "write the recorded loads and stores as Chrome trace JSON to `FILE`"},
+		&cli.StringFlag{Name: "lang", Value: race.LangGo, Usage: "workers' `LANG`: go, python (CPython processes or threads on the same objects) or go,python (they alternate)"},
+		&cli.StringFlag{Name: "python", Usage: "the Python interpreter to run (`PATH`), with --lang python", DefaultText: "python3 from PATH"},
+		&cli.DurationFlag{Name: "switch-interval", Usage: fmt.Sprintf("--lang python: sys.setswitchinterval(`D`), how long a thread may hold the GIL (%s to %s)", race.MinSwitchInterval, race.MaxSwitchInterval), DefaultText: "the interpreter's, 5ms"},
 		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("`N` increments each worker records for --explain and --trace (at most %d)", race.MaxRecord)},
 	},
 	Action: raceAction,
@@ -109,6 +123,14 @@ func raceParams(c *cli.Context) (race.Params, error) {
 		SameLine: c.Bool("same-line"),
 		Trace:    c.String("trace") != "",
 		Record:   c.Int("record"),
+		Lang:     c.String("lang"),
+		Python:   c.String("python"),
+	}
+	if c.IsSet("switch-interval") {
+		p.SwitchIntervalNs = c.Duration("switch-interval").Nanoseconds()
+		if p.SwitchIntervalNs == 0 {
+			return p, ipc.Usagef("--switch-interval 0s: must be between %s and %s", race.MinSwitchInterval, race.MaxSwitchInterval)
+		}
 	}
 	undo := c.Bool("undo")
 	p.Undo = &undo

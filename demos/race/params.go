@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/python"
 	"github.com/ipcplay/ipcplay/shm"
 )
 
@@ -40,6 +41,8 @@ type modeInfo struct {
 	threadOnly bool
 	goVar      bool // the counter is an ordinary Go variable, not the region
 	recorded   bool // the increment is a load and a store that can be recorded
+	// processOnly: the mode starts its own processes (multiprocessing).
+	processOnly bool
 }
 
 // modes is every mode in the order `all` runs them.
@@ -54,6 +57,11 @@ var modes = []modeInfo{
 	{name: ModeFutex, safe: true, recorded: true},
 	{name: ModeFlock, safe: true, recorded: true},
 	{name: ModeSocketToken, safe: true, recorded: true},
+	// The Python course's forms (python.go): --lang python only.
+	{name: ModeGlobal, threadOnly: true, goVar: true},
+	{name: ModeThreadingLock, safe: true, threadOnly: true, goVar: true},
+	{name: ModeMPValue, processOnly: true, goVar: true},
+	{name: ModeMPValueLock, safe: true, processOnly: true, goVar: true},
 }
 
 func lookupMode(name string) (modeInfo, bool) {
@@ -65,16 +73,9 @@ func lookupMode(name string) (modeInfo, bool) {
 	return modeInfo{}, false
 }
 
-// Modes lists the modes a unit can run, in the order `all` runs them.
-func Modes(unit string) []string {
-	var out []string
-	for _, m := range modes {
-		if !m.threadOnly || unit == UnitThread {
-			out = append(out, m.name)
-		}
-	}
-	return out
-}
+// Modes lists the modes Go workers of a unit can run, in the order `all`
+// runs them (ModesFor gives them for Python workers).
+func Modes(unit string) []string { return ModesFor(unit, LangGo) }
 
 // Bounds of the parameters.
 const (
@@ -110,6 +111,15 @@ type Params struct {
 	Explain  int      `json:"explain"`   // lost-update witnesses to keep per mode
 	Trace    bool     `json:"trace"`     // return the records for a trace file
 	Record   int      `json:"record"`    // increments recorded per worker (0: DefaultRecord when recording)
+	// Lang is the workers' language: "go" (default), "python", or
+	// "go,python" (they alternate). Python is the interpreter (--python;
+	// "": python3 from PATH). SwitchIntervalNs is Python's
+	// sys.setswitchinterval (0: the interpreter's default, 5 ms).
+	Lang             string `json:"lang,omitempty"`
+	Python           string `json:"python,omitempty"`
+	SwitchIntervalNs int64  `json:"switch_interval_ns,omitempty"`
+
+	interp *python.Interpreter // found by normalizeLang
 }
 
 // undo reports whether SEM_UNDO is on.
@@ -157,6 +167,9 @@ func (p *Params) normalize(lim ipc.Limits) error {
 		return ipc.Usagef("--shm %q: must be one of memfd, posix, sysv, file", p.Shm)
 	}
 	p.Shm = string(kind)
+	if err := p.normalizeLang(); err != nil {
+		return err
+	}
 	if err := p.normalizeModes(); err != nil {
 		return err
 	}
@@ -213,7 +226,7 @@ func (p *Params) normalizeModes() error {
 	for _, m := range p.Modes {
 		m = strings.ToLower(strings.TrimSpace(m))
 		if m == "all" {
-			for _, n := range Modes(p.Unit) {
+			for _, n := range ModesFor(p.Unit, p.Lang) {
 				if !slices.Contains(out, n) {
 					out = append(out, n)
 				}
@@ -222,7 +235,10 @@ func (p *Params) normalizeModes() error {
 		}
 		mi, ok := lookupMode(m)
 		if !ok {
-			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(Modes(UnitThread), ", "))
+			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(ModesFor(UnitThread, p.Lang), ", "))
+		}
+		if err := langAllows(mi, p.Unit, p.Lang); err != nil {
+			return err
 		}
 		if mi.threadOnly && p.Unit != UnitThread {
 			return ipc.Usagef("--mode %s: runs only with --unit thread (it uses a Go variable of one process)", m)

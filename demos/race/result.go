@@ -51,6 +51,12 @@ type ModeResult struct {
 	WitnessedLost    int64     `json:"witnessed_lost"`   // updates those witnesses prove lost
 	Witnesses        []Witness `json:"witnesses"`        // up to Params.Explain
 	Broken           bool      `json:"broken,omitempty"` // a safe mode lost updates
+	// Lang is the workers' language: "go", "python" or "go,python". The
+	// Python fields come from the Python workers themselves.
+	Lang            string  `json:"lang"`
+	PythonVersion   string  `json:"python_version,omitempty"`
+	GILEnabled      *bool   `json:"gil_enabled,omitempty"`
+	SwitchIntervalS float64 `json:"switch_interval_s,omitempty"` // sys.getswitchinterval() in the workers
 }
 
 // Trials summarises the repetitions of one mode.

@@ -34,6 +34,12 @@ type Spec struct {
 	// permission on the binary itself, but any path it opens later must be
 	// reachable by that user.
 	Credential *syscall.Credential
+	// Command, when set, is the program the child runs instead of this
+	// binary's `worker KIND`: Command[0] is its path, the rest its
+	// arguments. It is a worker written in another language (ipcplay's
+	// Python workers) and must speak the same protocol (see the package
+	// documentation); Kind then only labels it in logs.
+	Command []string
 }
 
 // Options tune a group.
@@ -204,9 +210,13 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 		parentEnd.Close()
 		return nil, fmt.Errorf("worker %s: encode spec: %w", s.Name, err)
 	}
+	exe, argv0 := g.opts.Executable, "ipcplay"
 	args := append(append([]string{}, g.opts.Args...), "worker", s.Kind)
-	cmd := exec.Command(g.opts.Executable, args...)
-	cmd.Args[0] = "ipcplay"
+	if len(s.Command) > 0 {
+		exe, argv0, args = s.Command[0], s.Command[0], s.Command[1:]
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Args[0] = argv0
 	cmd.Env = append(os.Environ(), g.opts.Env...)
 	if len(s.CPUs) > 0 {
 		cpus := make([]string, len(s.CPUs))
@@ -253,7 +263,7 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	if err := <-started; err != nil {
 		parentEnd.Close()
 		<-p.done
-		return nil, fmt.Errorf("worker %s: start %s: %w", s.Name, g.opts.Executable, err)
+		return nil, fmt.Errorf("worker %s: start %s: %w", s.Name, exe, err)
 	}
 	g.log.Debug("worker started", "name", s.Name, "kind", s.Kind, "pid", p.pid)
 	go g.readControl(p)

@@ -1,0 +1,195 @@
+// Package python finds and probes the CPython interpreter that ipcplay's
+// Python workers and labs run on: `python3` from PATH, or a path the user
+// gives (--python). It only reads: it starts the interpreter to ask for its
+// version, its GIL state and whether ctypes reaches libc's sem_open and
+// semop, and creates no IPC object.
+//
+// The scripts ipcplay runs are real .py files of the repository, embedded
+// in the binary (go:embed) and run with `python3 -I -B -c SOURCE`: isolated
+// from the user's PYTHON* variables and site packages, writing no .pyc
+// files, needing no file on disk.
+package python
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// MinMajor and MinMinor are the oldest Python ipcplay's scripts run on
+// (3.8: threading.get_native_id, shared_memory's era of multiprocessing).
+const (
+	MinMajor = 3
+	MinMinor = 8
+)
+
+// Install is the advice every "no usable Python" error ends with.
+const Install = "install it with `apt-get install python3` (Debian, Ubuntu) or give one with --python PATH"
+
+// Sentinel errors, wrapped by Find.
+var (
+	ErrNotFound = errors.New("python: interpreter not found")
+	ErrTooOld   = errors.New("python: interpreter too old")
+	ErrBroken   = errors.New("python: interpreter does not run")
+)
+
+//go:embed probe.py
+var probeSource string
+
+// Interpreter is a probed Python interpreter.
+type Interpreter struct {
+	// Path is the file ipcplay executes: the --python value made absolute,
+	// or python3 as found in PATH.
+	Path string `json:"path"`
+	// Executable is sys.executable: the interpreter behind Path (Path may
+	// be a symlink or a pyenv shim).
+	Executable     string `json:"executable"`
+	Version        string `json:"version"`      // "3.11.7"
+	VersionInfo    []int  `json:"version_info"` // [3, 11, 7]
+	Implementation string `json:"implementation"`
+	// GILEnabled is sys._is_gil_enabled() where it exists (3.13+), else
+	// true: before 3.13 every CPython has a GIL.
+	GILEnabled bool `json:"gil_enabled"`
+	// FreeThreaded is a build with Py_GIL_DISABLED (python3.13t...): its
+	// GIL is off unless PYTHON_GIL=1 or an extension turned it back on.
+	FreeThreaded bool `json:"free_threaded_build"`
+	// SemOpen and Semop name the library where ctypes found sem_open and
+	// semop ("libc.so.6", or "libpthread.so.0" before glibc 2.34); "" when
+	// it did not.
+	SemOpen string `json:"sem_open"`
+	Semop   string `json:"semop"`
+	// SwitchIntervalS is sys.getswitchinterval(): how long a thread may
+	// hold the GIL before it is asked to drop it, in seconds.
+	SwitchIntervalS float64 `json:"switch_interval_s"`
+}
+
+// Label is how tables name the interpreter: "CPython 3.11.7 (GIL on)".
+func (in *Interpreter) Label() string {
+	gil := "GIL on"
+	if !in.GILEnabled {
+		gil = "GIL off"
+	}
+	name := "CPython"
+	if in.Implementation != "" && in.Implementation != "cpython" {
+		name = in.Implementation
+	}
+	return fmt.Sprintf("%s %s (%s)", name, in.Version, gil)
+}
+
+// Lookup resolves the interpreter to run without starting it: path when
+// given (it must exist and be executable), else python3 from PATH. A
+// directory of PATH this user cannot search (a pyenv shim under another
+// user's home) is skipped, as exec.LookPath does. Errors wrap ErrNotFound
+// and say how to install Python.
+func Lookup(path string) (string, error) {
+	if path == "" {
+		p, err := exec.LookPath("python3")
+		if err != nil {
+			return "", fmt.Errorf("%w: no python3 in PATH; %s", ErrNotFound, Install)
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		return p, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrNotFound, path, err)
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: %s: no such file; %s", ErrNotFound, path, Install)
+	case st.IsDir():
+		return "", fmt.Errorf("%w: %s is a directory, not an interpreter; %s", ErrNotFound, path, Install)
+	case st.Mode()&0o111 == 0:
+		return "", fmt.Errorf("%w: %s is not executable; %s", ErrNotFound, path, Install)
+	}
+	return abs, nil
+}
+
+// Find looks the interpreter up (see Lookup) and probes it: it runs it
+// once (bounded by 10 s) and checks it is Python 3.8 or newer. Errors wrap
+// ErrNotFound, ErrBroken or ErrTooOld and end with how to install Python.
+func Find(ctx context.Context, path string) (*Interpreter, error) {
+	p, err := Lookup(path)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p, Args(probeSource, "ipcplay-probe")...)
+	cmd.Env = Env(nil)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		why := strings.TrimSpace(lastLine(stderr.String()))
+		if why == "" {
+			why = err.Error()
+		}
+		return nil, fmt.Errorf("%w: %s: %s; %s", ErrBroken, p, why, Install)
+	}
+	in := &Interpreter{}
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), in); err != nil || len(in.VersionInfo) < 2 {
+		return nil, fmt.Errorf("%w: %s did not answer like Python 3 (%q); %s", ErrBroken, p, strings.TrimSpace(stdout.String()), Install)
+	}
+	in.Path = p
+	if v := in.VersionInfo; v[0] < MinMajor || (v[0] == MinMajor && v[1] < MinMinor) {
+		return in, fmt.Errorf("%w: %s is Python %s, ipcplay needs %d.%d or newer; %s", ErrTooOld, p, in.Version, MinMajor, MinMinor, Install)
+	}
+	return in, nil
+}
+
+// Args are the interpreter's arguments to run source as the main module:
+// -I (isolated: no PYTHON* variables, no user site, no script directory
+// on sys.path), -B (no .pyc files), -c SOURCE, then argv0 (sys.argv[0],
+// what ps shows after -c) and args.
+func Args(source, argv0 string, args ...string) []string {
+	return append([]string{"-I", "-B", "-c", source, argv0}, args...)
+}
+
+// Env is the environment of a Python child: ours, plus extra, with
+// PYTHONDONTWRITEBYTECODE and without PYTHONSTARTUP-like variables (-I
+// ignores them anyway; this keeps `ps e` honest).
+func Env(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PYTHON") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "PYTHONDONTWRITEBYTECODE=1")
+	return append(env, extra...)
+}
+
+// FreeThreadedInPath lists the free-threaded interpreters in PATH
+// (python3.13t, python3.14t...), absolute, in version order.
+func FreeThreadedInPath() []string {
+	var out []string
+	for minor := 13; minor <= 20; minor++ {
+		if p, err := exec.LookPath(fmt.Sprintf("python3.%dt", minor)); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				p = abs
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
