@@ -9,18 +9,14 @@ import (
 	"github.com/ipcplay/ipcplay/ipc/worker"
 )
 
-// The Python worker: the protocol (worker.py) and the race body (race.py),
-// run as one source with `python3 -I -B -c`.
-var (
-	//go:embed python/worker.py
-	pyWorker string
-	//go:embed python/race.py
-	pyRace string
-)
+// pyRace is the Python race worker's body, run after ipc/python's
+// worker.py with `python3 -I -B -c`.
+//
+//go:embed python/race.py
+var pyRace string
 
-// PythonSource is the program a Python race worker runs: worker.py, then
-// race.py.
-func PythonSource() string { return pyWorker + "\n" + pyRace }
+// PythonSource is the program a Python race worker runs.
+func PythonSource() string { return python.Program(pyRace) }
 
 // pySpec is what the parent hands a Python worker: the Go worker's spec
 // plus the offsets it would compute from the layout (so the layout has

@@ -44,6 +44,15 @@ var (
 //go:embed probe.py
 var probeSource string
 
+//go:embed worker.py
+var workerSource string
+
+// Program is the source of a Python worker: worker.py (the worker
+// protocol of ipc/worker, in Python: spec, ready, start barrier, stop,
+// result) followed by body, which defines body(spec) -> dict and ends
+// with serve(body). Run it with Args under worker.Spec.Command.
+func Program(body string) string { return workerSource + "\n" + body }
+
 // Interpreter is a probed Python interpreter.
 type Interpreter struct {
 	// Path is the file ipcplay executes: the --python value made absolute,

@@ -1,4 +1,5 @@
-# worker.py: the ipcplay worker protocol, for workers written in Python.
+# worker.py: the ipcplay worker protocol, for workers written in Python
+# (embedded by ipc/python, prepended to each worker body by Program).
 #
 # ipcplay starts this interpreter as a worker child (ipc/worker, Spec.Command)
 # with `python3 -I -B -c SOURCE`, where SOURCE is this file followed by the
