@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/python"
 	"github.com/ipcplay/ipcplay/shm"
@@ -34,7 +35,8 @@ const (
 	ModeSocketToken     = "socket-token"
 )
 
-// modeInfo describes a mode.
+// modeInfo is what a mode is (the rest of its table entry, modeDef, is
+// in modes_linux.go).
 type modeInfo struct {
 	name       string
 	safe       bool
@@ -43,34 +45,6 @@ type modeInfo struct {
 	recorded   bool // the increment is a load and a store that can be recorded
 	// processOnly: the mode starts its own processes (multiprocessing).
 	processOnly bool
-}
-
-// modes is every mode in the order `all` runs them.
-var modes = []modeInfo{
-	{name: ModeUnsafe, recorded: true},
-	{name: ModeUnsafeGo, threadOnly: true, goVar: true, recorded: true},
-	{name: ModeAtomic, safe: true},
-	{name: ModeMutex, safe: true, threadOnly: true, goVar: true, recorded: true},
-	{name: ModeSysVSem, safe: true, recorded: true},
-	{name: ModePosixSem, safe: true, recorded: true},
-	{name: ModePosixSemUnnamed, safe: true, recorded: true},
-	{name: ModeFutex, safe: true, recorded: true},
-	{name: ModeFlock, safe: true, recorded: true},
-	{name: ModeSocketToken, safe: true, recorded: true},
-	// The Python course's forms (python.go): --lang python only.
-	{name: ModeGlobal, threadOnly: true, goVar: true},
-	{name: ModeThreadingLock, safe: true, threadOnly: true, goVar: true},
-	{name: ModeMPValue, processOnly: true, goVar: true},
-	{name: ModeMPValueLock, safe: true, processOnly: true, goVar: true},
-}
-
-func lookupMode(name string) (modeInfo, bool) {
-	for _, m := range modes {
-		if m.name == name {
-			return m, true
-		}
-	}
-	return modeInfo{}, false
 }
 
 // Modes lists the modes Go workers of a unit can run, in the order `all`
@@ -111,6 +85,15 @@ type Params struct {
 	Explain  int      `json:"explain"`   // lost-update witnesses to keep per mode
 	Trace    bool     `json:"trace"`     // return the records for a trace file
 	Record   int      `json:"record"`    // increments recorded per worker (0: DefaultRecord when recording)
+	// Schedule is --schedule SPEC (see package conduct): the workers take
+	// one step at a time in that order. "" for a timed run.
+	Schedule string `json:"schedule,omitempty"`
+	// Seed drives "random" in Schedule; nil: the run picks one and
+	// reports it.
+	Seed *uint64 `json:"seed,omitempty"`
+	// StopAfter ends a scheduled run after the schedule's entries
+	// (--step replays the steps so far and shows where the workers stand).
+	StopAfter bool `json:"stop_after,omitempty"`
 	// Lang is the workers' language: "go" (default), "python", or
 	// "go,python" (they alternate). Python is the interpreter (--python;
 	// "": python3 from PATH). SwitchIntervalNs is Python's
@@ -121,6 +104,14 @@ type Params struct {
 
 	interp *python.Interpreter // found by normalizeLang
 }
+
+// MaxScheduledSteps bounds the steps of a scheduled run (procs × iters ×
+// steps per increment): each is a round trip with the conductor and a row
+// of the result.
+const MaxScheduledSteps = 20_000
+
+// scheduled reports whether the run is driven by the conductor.
+func (p *Params) scheduled() bool { return p.Schedule != "" || p.StopAfter }
 
 // undo reports whether SEM_UNDO is on.
 func (p *Params) undo() bool { return p.Undo == nil || *p.Undo }
@@ -211,11 +202,60 @@ func (p *Params) normalize(lim ipc.Limits) error {
 	if err := checkCPUs(p.CPUs); err != nil {
 		return err
 	}
+	if err := p.checkSchedule(); err != nil {
+		return err
+	}
 	l := newLayout(p.Procs, p.SameLine, p.Record)
 	if err := lim.CheckShm("--procs, --record and --same-line", int64(l.Size)); err != nil {
 		return err
 	}
 	return nil
+}
+
+// checkSchedule checks a scheduled run's parameters, the schedule against
+// every worker's steps included, before anything is created.
+func (p *Params) checkSchedule() error {
+	if !p.scheduled() {
+		if p.Seed != nil {
+			return ipc.Usagef("--seed: only with --schedule ...,random")
+		}
+		return nil
+	}
+	if len(p.Modes) != 1 {
+		return ipc.Usagef("--schedule with --mode %s: name one mode (the schedule names its steps)", strings.Join(p.Modes, ","))
+	}
+	m, _ := lookupMode(p.Modes[0])
+	switch {
+	case p.Trials != 1:
+		return ipc.Usagef("--schedule with --trials %d: a schedule replays exactly, one trial says it all", p.Trials)
+	case p.recording():
+		return ipc.Usagef("--schedule with --explain or --trace: the step table already shows every load and store")
+	case p.WindowNs > 0 || p.Yield:
+		return ipc.Usagef("--schedule with --window or --yield: the schedule decides the interleaving")
+	}
+	if n := int64(p.Procs) * p.Iters * int64(len(m.steps)); n > MaxScheduledSteps {
+		return ipc.Usagef("--schedule with --procs %d and --iters %d: %d steps (%d per increment), at most %d; use fewer --iters", p.Procs, p.Iters, n, len(m.steps), MaxScheduledSteps)
+	}
+	if p.Schedule == "" {
+		return nil // --step with no step taken yet
+	}
+	s, err := conduct.ParseSchedule(p.Schedule, p.Procs, m.stepNames())
+	if err != nil {
+		return err
+	}
+	if p.Seed != nil && !s.Random {
+		return ipc.Usagef("--seed %d: only with random as the last entry of --schedule", *p.Seed)
+	}
+	return conduct.CheckSchedule(p.Schedule, s, p.plans(m), func(i int) string { return label(p.Unit, i) })
+}
+
+// plans is every worker's step sequence.
+func (p *Params) plans(m *modeDef) []conduct.Plan {
+	out := make([]conduct.Plan, p.Procs)
+	for i := range out {
+		out[i] = m.plan(i, p.Procs, p.Iters, p.Unit)
+	}
+	return out
 }
 
 func (p *Params) normalizeModes() error {
@@ -237,7 +277,7 @@ func (p *Params) normalizeModes() error {
 		if !ok {
 			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(ModesFor(UnitThread, p.Lang), ", "))
 		}
-		if err := langAllows(mi, p.Unit, p.Lang); err != nil {
+		if err := langAllows(mi.modeInfo, p.Unit, p.Lang, p.scheduled()); err != nil {
 			return err
 		}
 		if mi.threadOnly && p.Unit != UnitThread {

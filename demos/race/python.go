@@ -53,7 +53,7 @@ func pythonOnly(mode string) bool {
 func ModesFor(unit, lang string) []string {
 	var out []string
 	for _, m := range modes {
-		if err := langAllows(m, unit, lang); err == nil && (!m.threadOnly || unit == UnitThread) && (!m.processOnly || unit == UnitProcess) {
+		if err := langAllows(m.modeInfo, unit, lang, false); err == nil && (!m.threadOnly || unit == UnitThread) && (!m.processOnly || unit == UnitProcess) {
 			out = append(out, m.name)
 		}
 	}
@@ -61,10 +61,12 @@ func ModesFor(unit, lang string) []string {
 }
 
 // langAllows refuses a mode the workers' language cannot run, with the
-// reason.
-func langAllows(mi modeInfo, unit, lang string) error {
+// reason (scheduled: a --schedule run).
+func langAllows(mi modeInfo, unit, lang string, scheduled bool) error {
 	py := lang == LangPython || lang == LangMixed
 	switch {
+	case py && scheduled && mi.processOnly:
+		return ipc.Usagef("--mode %s --schedule: the racers are multiprocessing's children, which ipcplay's conductor does not drive; schedule unsafe, sysv-sem, posix-sem or flock", mi.name)
 	case pythonOnly(mi.name) && lang != LangPython:
 		return ipc.Usagef("--mode %s: a Python form (%s); run it with --lang python", mi.name, lockOfPython(mi.name))
 	case py && !slices.Contains(pythonModes, mi.name):

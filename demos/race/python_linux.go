@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc/python"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 )
@@ -49,7 +50,7 @@ func (p *Params) isPython(i int) bool {
 // supervision (worker.Spec.Command). For mp-value and mp-value-lock one
 // Python worker is the parent that starts every racer with
 // multiprocessing.
-func (r *runner) langSpecs(mi modeInfo, specs []worker.Spec) ([]worker.Spec, error) {
+func (r *runner) langSpecs(mi *modeDef, specs []worker.Spec) ([]worker.Spec, error) {
 	p := r.p
 	if p.Lang == LangGo {
 		return specs, nil
@@ -89,6 +90,8 @@ func (r *runner) langSpecs(mi modeInfo, specs []worker.Spec) ([]worker.Spec, err
 		if mi.recorded {
 			ps.Record = r.lay.Record
 		}
+		// The step sockets of a scheduled run are the spec's StepFDs,
+		// already numbered for this child.
 		for k := 0; k < ws.Threads; k++ {
 			ps.TallyOffs = append(ps.TallyOffs, r.lay.tally(ws.First+k))
 			ps.TraceOffs = append(ps.TraceOffs, r.lay.trace(ws.First+k))
@@ -99,6 +102,42 @@ func (r *runner) langSpecs(mi modeInfo, specs []worker.Spec) ([]worker.Spec, err
 		specs[i].Kind = "race-python"
 	}
 	return specs, nil
+}
+
+// The Python course's own modes. Their timed loops and steps run only in
+// the Python worker (race.py); the entries give the conductor their steps
+// and the table its words.
+func init() {
+	if len(modes) == 0 {
+		panic("race: python_linux.go's init ran before modes_linux.go's")
+	}
+	inPython := func(t *thread, _, _ int64) error {
+		return fmt.Errorf("race: %s runs only in a Python worker", t.sh.mode)
+	}
+	noStep := func(t *thread, _ int64) (*uint64, *uint64, string, error) {
+		return nil, nil, "", fmt.Errorf("race: %s runs only in a Python worker", t.sh.mode)
+	}
+	pyStep := func(name, call string, blocking []int) stepDef {
+		return stepDef{StepDef: conduct.StepDef{Name: name, Call: call, Blocking: blocking}, do: noStep}
+	}
+	lockStep := pyStep("lock", "threading.Lock acquire", conduct.SyscallsFutex)
+	lockStep.Acquires = "the lock"
+	unlockStep := pyStep("unlock", "threading.Lock release", nil)
+	unlockStep.Releases = "the lock"
+	explain := func(name string) func(string, *Params) string {
+		return func(string, *Params) string { return pythonExplanation(&ModeResult{Mode: name}, 0) }
+	}
+	word := func(name string) func(bool) string { return func(bool) string { return lockOfPython(name) } }
+	modes = append(modes,
+		&modeDef{modeInfo: modeInfo{name: ModeGlobal, threadOnly: true, goVar: true}, lock: word(ModeGlobal),
+			steps: []stepDef{pyStep("load", "", nil), pyStep("store", "", nil)}, loop: inPython},
+		&modeDef{modeInfo: modeInfo{name: ModeThreadingLock, safe: true, threadOnly: true, goVar: true}, lock: word(ModeThreadingLock),
+			explain: explain(ModeThreadingLock),
+			steps:   []stepDef{lockStep, pyStep("load", "", nil), pyStep("store", "", nil), unlockStep}, loop: inPython},
+		&modeDef{modeInfo: modeInfo{name: ModeMPValue, processOnly: true, goVar: true}, lock: word(ModeMPValue), loop: inPython},
+		&modeDef{modeInfo: modeInfo{name: ModeMPValueLock, safe: true, processOnly: true, goVar: true}, lock: word(ModeMPValueLock),
+			explain: explain(ModeMPValueLock), loop: inPython},
+	)
 }
 
 // notePython keeps what a Python worker said about its interpreter, and
@@ -120,12 +159,19 @@ func (r *runner) notePython(wr worker.Result, info pyInfo) error {
 func (r *runner) annotate(mr *ModeResult) {
 	p := r.p
 	mr.Lang = p.Lang
-	if p.Lang == LangGo || r.py == nil {
+	if p.Lang == LangGo {
 		return
 	}
-	mr.PythonVersion = r.py.PythonVersion
-	mr.GILEnabled = r.py.GILEnabled
-	mr.SwitchIntervalS = r.py.SwitchIntervalS
+	if r.py != nil {
+		mr.PythonVersion = r.py.PythonVersion
+		mr.GILEnabled = r.py.GILEnabled
+		mr.SwitchIntervalS = r.py.SwitchIntervalS
+	} else if in := p.interp; in != nil {
+		// No Python worker reported (a stopped scheduled run): what the
+		// probe found of the same interpreter.
+		gil := in.GILEnabled
+		mr.PythonVersion, mr.GILEnabled = in.Version, &gil
+	}
 	lock := lockOfPython(mr.Mode)
 	if p.Lang == LangMixed {
 		lock = mr.Lock + " (Go workers); " + lock + " (Python workers)"

@@ -214,22 +214,108 @@ class Racer:
     def run(self, start):
         spec = self.spec
         try:
+            k = self.index - spec["first"]
             pins = spec.get("pin_cpus") or []
-            if len(pins) > self.index - spec["first"]:
-                os.sched_setaffinity(0, {pins[self.index - spec["first"]]})
+            if len(pins) > k:
+                os.sched_setaffinity(0, {pins[k]})
             tid = threading.get_native_id()
             start.wait()
-            self.result = self._loop(tid)
+            fds = spec.get("step_fds") or []
+            if fds:
+                self.result = self._steps(tid, fds[k])
+            else:
+                self.result = self._loop(tid)
         except BaseException as e:  # reported by the main thread
             self.error = e
+
+    def _step_table(self):
+        """The mode's steps, named as in the Go table (modes_linux.go), so
+        that the conductor's plan and this worker agree: each is
+        (name, do), do returning (read, wrote)."""
+        q, counter, lock, mode = self.region.q, self.spec["counter_off"] // 8, self.lock, self.spec["mode"]
+        held = [0]
+
+        def load():
+            held[0] = COUNTER if mode == "global" or mode == "threading-lock" else q[counter]
+            return held[0], None
+
+        def store():
+            global COUNTER
+            if mode == "global" or mode == "threading-lock":
+                COUNTER = held[0] + 1
+            else:
+                q[counter] = held[0] + 1
+            return None, held[0] + 1
+
+        def lock_(acquire):
+            def do():
+                acquire()
+                return None, None
+            return do
+
+        if mode == "threading-lock":
+            lock = _THREAD_LOCK
+        steps = [("load", load), ("store", store)]
+        if lock is not None:
+            steps = [("lock", lock_(lock.acquire))] + steps + [("unlock", lock_(lock.release))]
+        return steps
+
+    def _counter(self):
+        if self.spec["mode"] in ("global", "threading-lock"):
+            return COUNTER
+        return self.region.q[self.spec["counter_off"] // 8]
+
+    def _steps(self, tid, fd):
+        """A scheduled run: one step per "step" of the conductor, over the
+        step protocol (package conduct, version 1) on fd."""
+        steps, iters, tally = self._step_table(), self.spec["iters"], self.tally
+        f = os.fdopen(fd, "rb", buffering=0)
+        buf = [b""]
+
+        def send(m):
+            data = (json.dumps(m, separators=(",", ":")) + "\n").encode()
+            while data:
+                data = data[os.write(fd, data):]
+
+        def wait():
+            while b"\n" not in buf[0]:
+                chunk = os.read(fd, 256)
+                if not chunk:
+                    raise RuntimeError("step protocol: the conductor closed the step socket")
+                buf[0] += chunk
+            line, _, buf[0] = buf[0].partition(b"\n")
+            m = json.loads(line)
+            if m.get("type") != "step":
+                raise RuntimeError("step protocol: unknown message %r" % m.get("type"))
+
+        t0 = _now(_CLOCK)
+        send({"type": "at", "pid": os.getpid(), "tid": tid, "next": steps[0][0]})
+        ops = 0
+        for i in range(iters):
+            for k, (name, do) in enumerate(steps):
+                wait()
+                if stopped():
+                    raise RuntimeError("stopped after %d increments" % ops)
+                read, wrote = do()
+                if k == len(steps) - 1:
+                    ops = i + 1
+                    self.region.q[tally] = ops
+                nxt = steps[k + 1][0] if k + 1 < len(steps) else (steps[0][0] if i + 1 < iters else "")
+                send({"type": "did", "op": name, "read": read, "wrote": wrote,
+                      "counter": self._counter(), "next": nxt, "note": ""})
+        f.close()
+        return {"index": self.index, "tid": tid, "start_ns": t0, "end_ns": _now(_CLOCK), "ops": ops, "recorded": 0}
 
     def _loop(self, tid):
         spec, q = self.spec, self.region.q if self.region else None
         mode, iters = spec["mode"], spec["iters"]
         counter, tally, lock = spec["counter_off"] // 8, self.tally, self.lock
         gap = spec.get("window_ns", 0) > 0 or spec.get("yield", False)
-        nrec = min(spec.get("record", 0), iters) if self.trace >= 0 else 0
-        rec = self.trace
+        # Records: the increments that load a sampled value v (v & mask <
+        # window), as the Go workers choose them, up to `record` of them.
+        nrec = spec.get("record", 0) if self.trace >= 0 else 0
+        mask, window = spec.get("rec_mask", 0), spec.get("rec_window", 0)
+        rec, n = self.trace, 0
         t0 = _now(_CLOCK)
         done = 0
         global COUNTER
@@ -251,20 +337,25 @@ class Racer:
                     if lock is not None:
                         lock.acquire()
                     v = q[counter]
-                    if i < nrec:
+                    if n < nrec and v & mask < window:
                         t1 = _now(_CLOCK)
-                    if gap:
-                        _gap(spec)
-                    if i < nrec:
-                        r = rec + 4 * i
-                        q[r], q[r + 1], q[r + 2], q[r + 3] = v, t1, _now(_CLOCK), v + 1
-                    q[counter] = v + 1
+                        if gap:
+                            _gap(spec)
+                        t2 = _now(_CLOCK)
+                        q[counter] = v + 1
+                        r = rec + 4 * n
+                        q[r], q[r + 1], q[r + 2], q[r + 3] = v, t1, t2, v + 1
+                        n += 1
+                    else:
+                        if gap:
+                            _gap(spec)
+                        q[counter] = v + 1
                     if lock is not None:
                         lock.release()
                     q[tally] = i + 1
             done = end
         return {"index": self.index, "tid": tid, "start_ns": t0, "end_ns": _now(_CLOCK),
-                "ops": done, "recorded": nrec}
+                "ops": done, "recorded": n}
 
 
 def _wait_go_workers(spec, region):
@@ -293,7 +384,8 @@ def race_threads(spec):
         if not ready():
             start.abort()
             raise RuntimeError("stopped before the start")
-        _wait_go_workers(spec, region)
+        if not spec.get("step_fds"):
+            _wait_go_workers(spec, region)
         start.wait()
     except threading.BrokenBarrierError:
         pass
