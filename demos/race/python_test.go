@@ -190,3 +190,54 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func TestPythonFollowsTheConductor(t *testing.T) {
+	pythontest.Require(t)
+	e := newEngine(t)
+	// The course's lost update, step by step: both load 0, both store 1.
+	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe}, Lang: LangPython, Procs: 2, Iters: 1, Schedule: "P1,P2,P1,P2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Results[0]
+	if u.Actual != 1 || u.Lost != 1 || len(u.Steps) != 4 || u.Lang != LangPython || u.PythonVersion == "" {
+		t.Fatalf("unsafe P1,P2,P1,P2: actual %d lost %d, %d steps, lang %q python %q", u.Actual, u.Lost, len(u.Steps), u.Lang, u.PythonVersion)
+	}
+	// Go and Python on one System V semaphore: the Python worker (P2)
+	// blocks in semop called through ctypes, and the conductor sees it.
+	res, err = runRace(t, e, Params{Modes: []string{ModeSysVSem}, Lang: LangMixed, Procs: 2, Iters: 1, Schedule: "P1,P2,P1,P1,P1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Results[0]
+	if s.Actual != 2 || s.Lost != 0 {
+		t.Fatalf("sysv-sem: actual %d lost %d", s.Actual, s.Lost)
+	}
+	blocked := false
+	for _, row := range s.Steps {
+		if row.Worker == "P2" && row.Blocked {
+			blocked = true
+		}
+	}
+	if !blocked {
+		t.Errorf("P2's P was not seen blocked: %+v", s.Steps)
+	}
+	// Python threads under the conductor: a global and a threading.Lock.
+	res, err = runRace(t, e, Params{Modes: []string{ModeGlobal}, Unit: UnitThread, Lang: LangPython, Procs: 2, Iters: 1, Schedule: "T1,T2,T1,T2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := res.Results[0]; g.Actual != 1 || g.Lost != 1 {
+		t.Errorf("global T1,T2,T1,T2: actual %d lost %d", g.Actual, g.Lost)
+	}
+	res, err = runRace(t, e, Params{Modes: []string{ModeThreadingLock}, Unit: UnitThread, Lang: LangPython, Procs: 2, Iters: 1, Schedule: "T1,T2,T1,T1,T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := res.Results[0]; l.Actual != 2 || l.Lost != 0 {
+		t.Errorf("threading-lock: actual %d lost %d", l.Actual, l.Lost)
+	}
+	if err := Validate(mustJSON(t, Params{Modes: []string{ModeMPValue}, Lang: LangPython, Schedule: "P1"}), ipc.DefaultLimits()); err == nil || !strings.Contains(err.Error(), "multiprocessing") {
+		t.Errorf("mp-value --schedule: %v, want refused", err)
+	}
+}
