@@ -192,3 +192,28 @@ func pythonExplanation(mr *ModeResult, lost int64) string {
 	}
 	return ""
 }
+
+// pythonHeader is what the table's title adds for Python workers: the
+// interpreter, its GIL state and switch interval, and for threads where
+// the course's own modes keep their counter.
+func pythonHeader(m *ModeResult) string {
+	if m.Lang != LangPython && m.Lang != LangMixed || m.PythonVersion == "" {
+		return ""
+	}
+	gil := "GIL on"
+	if m.GILEnabled != nil && !*m.GILEnabled {
+		gil = "GIL off"
+	}
+	who := "Python workers"
+	if m.Lang == LangMixed {
+		who = "Go and Python workers alternate (P1 Go, P2 Python...); Python"
+	}
+	s := fmt.Sprintf("\n%s: CPython %s, %s", who, m.PythonVersion, gil)
+	if m.SwitchIntervalS > 0 {
+		s += ", switch interval " + time.Duration(m.SwitchIntervalS*1e9).String()
+	}
+	if m.Unit == UnitThread {
+		s += " (global and threading-lock: a global of the worker)"
+	}
+	return s
+}

@@ -192,5 +192,9 @@ func (r *runner) annotate(mr *ModeResult) {
 		mr.Explanation += "; the Python workers called semop(2) through ctypes"
 	case ModeUnsafe:
 		mr.Explanation = strings.Replace(mr.Explanation, "load and store are separate instructions", "load and store are separate steps (in Python, two bytecodes on a memoryview)", 1)
+		if mr.Unit == UnitThread && p.Lang == LangPython && mr.Trials.LostMax == 0 && mr.GILEnabled != nil && *mr.GILEnabled {
+			mr.Explanation = "load and store are separate bytecodes on a memoryview; with the GIL on, the threads took turns and no switch fell between them this time, " +
+				"but CPython promises nothing of the kind: --window 1ms (a sleep releases the GIL), another version or a free-threaded build loses updates"
+		}
 	}
 }

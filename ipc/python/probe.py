@@ -25,7 +25,7 @@ info = {
     "executable": sys.executable,
     "version": platform.python_version(),
     "version_info": list(sys.version_info[:3]),
-    "implementation": sys.implementation.name,
+    "implementation": getattr(getattr(sys, "implementation", None), "name", "cpython"),
     # sys._is_gil_enabled exists from 3.13; before, the GIL is always on.
     "gil_enabled": bool(gil()) if gil else True,
     "free_threaded_build": bool(__import__("sysconfig").get_config_var("Py_GIL_DISABLED")),

@@ -140,6 +140,10 @@ func Find(ctx context.Context, path string) (*Interpreter, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		// Python 2 has no -I: ask it its version the old way, to say so.
+		if v, ok := oldVersion(ctx, p); ok {
+			return nil, fmt.Errorf("%w: %s is %s, ipcplay needs %d.%d or newer; %s", ErrTooOld, p, v, MinMajor, MinMinor, Install)
+		}
 		why := strings.TrimSpace(lastLine(stderr.String()))
 		if why == "" {
 			why = err.Error()
@@ -193,6 +197,17 @@ func FreeThreadedInPath() []string {
 		}
 	}
 	return out
+}
+
+// oldVersion runs `p --version` (Python 2 prints "Python 2.7.18" on
+// stderr) and reports the version when it is a Python older than 3.
+func oldVersion(ctx context.Context, p string) (string, bool) {
+	out, err := exec.CommandContext(ctx, p, "--version").CombinedOutput()
+	v := strings.TrimSpace(string(out))
+	if err != nil || !strings.HasPrefix(v, "Python ") || strings.HasPrefix(v, "Python 3") {
+		return "", false
+	}
+	return v, true
 }
 
 func lastLine(s string) string {

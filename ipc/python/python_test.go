@@ -41,6 +41,8 @@ func TestFindRefusesWhatIsNotAUsablePython(t *testing.T) {
 	old := script("python3.6", "#!/bin/sh\necho '{\"version\":\"3.6.9\",\"version_info\":[3,6,9]}'\n", 0o755)
 	broken := script("broken", "#!/bin/sh\necho 'not python' >&2; exit 1\n", 0o755)
 	notExec := script("plain", "print(1)\n", 0o644)
+	// Python 2 refuses -I and names itself on --version.
+	py2 := script("python2", "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 2.7.18' >&2; exit 0; fi\necho 'Unknown option: -I' >&2; exit 2\n", 0o755)
 	for _, c := range []struct {
 		path string
 		want error
@@ -50,6 +52,7 @@ func TestFindRefusesWhatIsNotAUsablePython(t *testing.T) {
 		{dir, python.ErrNotFound, "is a directory"},
 		{notExec, python.ErrNotFound, "not executable"},
 		{old, python.ErrTooOld, "Python 3.6.9"},
+		{py2, python.ErrTooOld, "Python 2.7.18"},
 		{broken, python.ErrBroken, "not python"},
 	} {
 		_, err := python.Find(context.Background(), c.path)
