@@ -23,7 +23,7 @@ var raceCommand = &cli.Command{
 	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
 	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
        [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE]
-       [--schedule SPEC [--seed N]] [--lang go|python|go,python] [--python PATH] [--switch-interval D] [--json]
+       [--schedule SPEC [--seed N]] [--step] [--lang go|python|go,python] [--python PATH] [--switch-interval D] [--json]
 
 Examples:
    ipcplay race                                       every mode, one process per CPU
@@ -83,6 +83,7 @@ bad schedule (also one that names a worker whose step is blocked).`,
 		&cli.DurationFlag{Name: "switch-interval", Usage: fmt.Sprintf("--lang python: sys.setswitchinterval(`D`), how long a thread may hold the GIL (%s to %s)", race.MinSwitchInterval, race.MaxSwitchInterval), DefaultText: "the interpreter's, 5ms"},
 		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("`N` increments each worker records for --explain and --trace (at most %d)", race.MaxRecord)},
 		&cli.StringFlag{Name: "schedule", Usage: "be the scheduler: `SPEC` is a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step), and last, random (with --seed); the rest runs in a fixed order"},
+		&cli.BoolFlag{Name: "step", Usage: "interactive, in a terminal: press a worker's number to let it take its next step (u undoes, f finishes, q quits)"},
 		&cli.StringFlag{Name: "seed", Usage: "`N` seeds random in --schedule: the same seed gives the same steps", DefaultText: "a new one, printed"},
 	},
 	Action: raceAction,
@@ -204,6 +205,9 @@ func raceAction(c *cli.Context) error {
 	p, err := raceParams(c)
 	if err != nil {
 		return err
+	}
+	if c.Bool("step") {
+		return raceStep(c, p)
 	}
 	if err := precheck(p, race.Validate); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,8 +42,12 @@ type Did struct {
 	TimedOut bool
 }
 
-// At sends the first message: this thread is ready at step next.
+// At sends the first message: this thread is ready at step next. It locks
+// the calling goroutine to its OS thread for good, since the conductor
+// watches the thread whose tid it announces: every later call and every
+// step must come from the same goroutine.
 func (s *Stepper) At(next string) error {
+	runtime.LockOSThread()
 	return s.send(message{Type: "at", Pid: os.Getpid(), Tid: unix.Gettid(), Next: next})
 }
 

@@ -110,7 +110,7 @@ type deadlockSpec struct {
 	Second  int           `json:"second"`
 	Hold    time.Duration `json:"hold_ns"`
 	Timeout time.Duration `json:"timeout_ns"`
-	Rounds  int           `json:"rounds"` // > 0: the ordered version
+	Rounds  int           `json:"rounds"`  // > 0: the ordered version
 	StepFD  int           `json:"step_fd"` // >= 0: a scheduled run's step socket
 }
 

@@ -17,8 +17,9 @@ func lockOf(mode string, undo bool) string {
 const lowOverlap = 5.0
 
 // explanation is the one line the table prints under a mode. lost is the
-// most any trial lost, overlap the overlap_pct of the trial shown.
-func explanation(mode, unit string, lost int64, overlap float64, p *Params) string {
+// most any trial lost, overlap the overlap_pct and ctxsw the workers'
+// context switches of the trial shown.
+func explanation(mode, unit string, lost int64, overlap float64, ctxsw int64, p *Params) string {
 	other := "process"
 	if unit == UnitThread {
 		other = "thread"
@@ -50,8 +51,10 @@ func explanation(mode, unit string, lost int64, overlap float64, p *Params) stri
 				what, other, overlap, between)
 		}
 		if lost == 0 {
-			return fmt.Sprintf("%s; the %ses overlapped %.1f%% of the run, but no other %s wrote %s this time (the CPUs' timing was lucky): "+
-				"try more --iters, --yield or --window, or force it with --schedule P1,P2,P1,P2", what, other, overlap, other, between)
+			return fmt.Sprintf("%s; the %ses were all inside their loops for %.1f%% of the run, yet no %s stored %s: "+
+				"in that time they most likely took turns on the CPUs rather than running at the same instant (%d context switches; other programs may hold the CPUs), "+
+				"so nothing was lost by luck, not because the counter is safe: try more --iters, --yield or --window, or force it with --schedule P1,P2,P1,P2",
+				what, other, overlap, other, between, ctxsw)
 		}
 		return fmt.Sprintf("%s; another %s wrote %s, and its update was overwritten", what, other, between)
 	}

@@ -109,7 +109,7 @@ func Render(w io.Writer, res *Result) error {
 		case m.WitnessesFound == 0:
 			fmt.Fprintf(&b, "no lost update among them\n")
 		default:
-			fmt.Fprintf(&b, "they show %s (%s lost)", plural(m.WitnessesFound, "lost-update interleaving"), plural(int(m.WitnessedLost), "update"))
+			fmt.Fprintf(&b, "they prove %s lost in %s (%d of them ordered by the clocks, the others proved by the values read)", plural(int(m.WitnessedLost), "update"), witnesses(m.WitnessesFound), m.WitnessesTimed)
 			if len(m.Witnesses) < m.WitnessesFound {
 				fmt.Fprintf(&b, "; the first %d", len(m.Witnesses))
 			}
@@ -218,4 +218,11 @@ func renderScheduled(b *strings.Builder, m *ModeResult) {
 	if m.Stuck {
 		b.WriteString("every unfinished worker was blocked at one point: no step could move\n")
 	}
+}
+
+func witnesses(n int) string {
+	if n == 1 {
+		return "1 witness"
+	}
+	return fmt.Sprintf("%d witnesses", n)
 }

@@ -50,6 +50,7 @@ type ModeResult struct {
 	Trials           Trials    `json:"trials"`
 	Recorded         int       `json:"recorded_per_worker,omitempty"`
 	WitnessesFound   int       `json:"witnesses_found"`  // in every recorded trial
+	WitnessesTimed   int       `json:"witnesses_timed"`  // of which the clocks order (Witness.Timed)
 	WitnessedLost    int64     `json:"witnessed_lost"`   // updates those witnesses prove lost
 	Witnesses        []Witness `json:"witnesses"`        // up to Params.Explain
 	Broken           bool      `json:"broken,omitempty"` // a safe mode lost updates
@@ -103,8 +104,12 @@ type Witness struct {
 	Lost  int    `json:"lost"`  // increments minus one
 	Steps []Step `json:"steps"` // loads and stores, by timestamp
 	Text  string `json:"text"`  // "P1 read 41 · P2 read 41 · P1 wrote 42 · P2 wrote 42 → one increment lost"
-	// Replay is the command line that replays this interleaving with
-	// --schedule, from a counter of 0.
+	// Timed: the clocks prove that every load came before every store
+	// (max t1 < min t2). Otherwise the values alone prove the loss (see
+	// FindWitnesses) and Steps are in timestamp order.
+	Timed bool `json:"timed"`
+	// Replay is the command line that replays this lost update with
+	// --schedule, from a counter of 0: every load, then every store.
 	Replay string `json:"replay"`
 }
 

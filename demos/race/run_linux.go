@@ -166,7 +166,14 @@ func (r *runner) mode(name string) (*ModeResult, error) {
 			ws := FindWitnesses(out.tracks, name, trial)
 			for i := range ws {
 				ws[i].Replay = replay(ws[i], p)
+				if ws[i].Timed {
+					mr.WitnessesTimed++
+				}
 			}
+			// Those the clocks order first: they show the interleaving.
+			slices.SortStableFunc(ws, func(a, b Witness) int {
+				return cmp.Compare(btoi(!a.Timed), btoi(!b.Timed))
+			})
 			mr.WitnessesFound += len(ws)
 			for _, w := range ws {
 				mr.WitnessedLost += int64(w.Lost)
@@ -227,7 +234,7 @@ func summarize(mr *ModeResult, outs []trialOut, p *Params) {
 		t.OverlapPct[i] = o.overlapPct
 	}
 	mr.Trials = t
-	mr.Explanation = explanation(mr.Mode, mr.Unit, t.LostMax, mr.OverlapPct, p)
+	mr.Explanation = explanation(mr.Mode, mr.Unit, t.LostMax, mr.OverlapPct, med.ctxSwitches, p)
 }
 
 // trial runs the workers of one trial and reads the outcome.
@@ -495,4 +502,11 @@ func label(unit string, i int) string {
 		return fmt.Sprintf("T%d", i+1)
 	}
 	return fmt.Sprintf("P%d", i+1)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

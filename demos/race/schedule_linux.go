@@ -149,17 +149,19 @@ func annotate(rows []conduct.Row) {
 	}
 }
 
-// replay is the command line that replays a witness's interleaving with
-// --schedule, from a counter of 0.
+// replay is the command line that replays a witness's lost update with
+// --schedule, from a counter of 0: its loads, then its stores, in the
+// order of their timestamps (for a timed witness exactly its steps).
 func replay(w Witness, p *Params) string {
-	parts := make([]string, len(w.Steps))
-	for i, s := range w.Steps {
-		op := "load"
+	var loads, stores []string
+	for _, s := range w.Steps {
 		if s.Op == "wrote" {
-			op = "store"
+			stores = append(stores, s.Label+":store")
+		} else {
+			loads = append(loads, s.Label+":load")
 		}
-		parts[i] = s.Label + ":" + op
 	}
+	parts := append(loads, stores...)
 	unit := ""
 	if p.Unit == UnitThread {
 		unit = " --unit thread"
