@@ -162,6 +162,12 @@ func (r *runner) annotate(mr *ModeResult) {
 	if p.Lang == LangGo {
 		return
 	}
+	for i := range mr.Witnesses {
+		// Replayed by workers of the same languages (P1 Go, P2 Python...).
+		if w := &mr.Witnesses[i]; w.Replay != "" && !strings.Contains(w.Replay, "--lang") {
+			w.Replay += " --lang " + p.Lang
+		}
+	}
 	if r.py != nil {
 		mr.PythonVersion = r.py.PythonVersion
 		mr.GILEnabled = r.py.GILEnabled
