@@ -180,7 +180,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		spec := map[string]any{"tasks": p.Tasks, "size": p.Size, "base": primeBase, "io_tasks": p.IOTasks, "io_wait_ns": p.IOWait.Nanoseconds(), "trials": p.Trials}
 		pctx, cancel := phase(ctx, 5*time.Minute)
 		rs, err := env.RunWorkers(pctx, []worker.Spec{{Kind: "lab-gil-python", Name: "python", Spec: spec,
-			Command: append([]string{in.Path}, python.Args(python.Program(gilSource), "ipcplay-demo-gil")...)}})
+			Command: append([]string{in.Path}, python.Args("gil.py", "ipcplay-demo-gil")...), Stdin: []byte(python.Program(gilSource))}})
 		cancel()
 		if err != nil {
 			return res, fmt.Errorf("demo gil: %s: %w", in.Path, err)

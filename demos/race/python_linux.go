@@ -11,7 +11,7 @@ import (
 )
 
 // pyRace is the Python race worker's body, run after ipc/python's
-// worker.py with `python3 -I -B -c`.
+// worker.py (python.Program, python.Args).
 //
 //go:embed python/race.py
 var pyRace string
@@ -98,7 +98,8 @@ func (r *runner) langSpecs(mi *modeDef, specs []worker.Spec) ([]worker.Spec, err
 		}
 		argv0 := "ipcplay-race-" + specs[i].Name
 		specs[i].Spec = ps
-		specs[i].Command = append([]string{p.interp.Path}, python.Args(PythonSource(), argv0)...)
+		specs[i].Command = append([]string{p.interp.Path}, python.Args("race.py", argv0)...)
+		specs[i].Stdin = []byte(PythonSource())
 		specs[i].Kind = "race-python"
 	}
 	return specs, nil

@@ -1,5 +1,6 @@
 # probe.py: what ipcplay needs to know about a Python interpreter, printed
-# as one JSON line. Run by ipc/python (Probe) with `python3 -I -B -c`.
+# as one JSON line. Run by ipc/python (Find) through python.Args, its
+# source on stdin.
 # It must run on any Python 3 (even one too old for ipcplay) so that the
 # version check can name the version it found.
 import ctypes

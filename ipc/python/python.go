@@ -5,9 +5,9 @@
 // semop, and creates no IPC object.
 //
 // The scripts ipcplay runs are real .py files of the repository, embedded
-// in the binary (go:embed) and run with `python3 -I -B -c SOURCE`: isolated
-// from the user's PYTHON* variables and site packages, writing no .pyc
-// files, needing no file on disk.
+// in the binary (go:embed), given to `python3 -I -B -c BOOTSTRAP` on its
+// standard input (Args): isolated from the user's PYTHON* variables and
+// site packages, writing no .pyc files, needing no file on disk.
 package python
 
 import (
@@ -20,7 +20,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -128,15 +131,53 @@ func Lookup(path string) (string, error) {
 // Find looks the interpreter up (see Lookup) and probes it: it runs it
 // once (bounded by 10 s) and checks it is Python 3.8 or newer. Errors wrap
 // ErrNotFound, ErrBroken or ErrTooOld and end with how to install Python.
+// A probe is remembered for the file it ran (by path, inode, size and
+// modification time): a run's Validate and Run, in one process, start
+// the interpreter once (a pyenv shim takes a second or more).
 func Find(ctx context.Context, path string) (*Interpreter, error) {
 	p, err := Lookup(path)
 	if err != nil {
 		return nil, err
 	}
+	key := fileKey(p)
+	if v, ok := probes.Load(key); ok && key != "" {
+		in := *v.(*Interpreter)
+		return &in, nil
+	}
+	in, err := probe(ctx, p)
+	if err == nil && key != "" {
+		c := *in
+		probes.Store(key, &c)
+	}
+	return in, err
+}
+
+// probes remembers successful probes by fileKey.
+var probes sync.Map
+
+// fileKey identifies the file p resolves to, or "" when it cannot be
+// read.
+func fileKey(p string) string {
+	st, err := os.Stat(p)
+	if err != nil {
+		return ""
+	}
+	var ino uint64
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		ino = sys.Ino
+	}
+	return fmt.Sprintf("%s\x00%d\x00%d\x00%d", p, ino, st.Size(), st.ModTime().UnixNano())
+}
+
+func probe(ctx context.Context, p string) (*Interpreter, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p, Args(probeSource, "ipcplay-probe")...)
+	cmd := exec.CommandContext(ctx, p, Args("probe.py", "ipcplay-probe")...)
 	cmd.Env = Env(nil)
+	cmd.Stdin = strings.NewReader(probeSource)
+	// Its own process group: a Ctrl-C at the terminal is for ipcplay,
+	// which cancels the run, not a reason to call the interpreter broken.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -161,12 +202,16 @@ func Find(ctx context.Context, path string) (*Interpreter, error) {
 	return in, nil
 }
 
-// Args are the interpreter's arguments to run source as the main module:
-// -I (isolated: no PYTHON* variables, no user site, no script directory
-// on sys.path), -B (no .pyc files), -c SOURCE, then argv0 (sys.argv[0],
-// what ps shows after -c) and args.
-func Args(source, argv0 string, args ...string) []string {
-	return append([]string{"-I", "-B", "-c", source, argv0}, args...)
+// Args are the interpreter's arguments to run a program whose source
+// comes on standard input (see Spec.Stdin in ipc/worker): -I (isolated:
+// no PYTHON* variables, no user site, no script directory on sys.path),
+// -B (no .pyc files), and a one-line -c that compiles stdin under name
+// (what tracebacks show) and runs it as __main__; then argv0 (sys.argv[0],
+// what ps shows) and args. The command line stays short, whatever the
+// size of the program.
+func Args(name, argv0 string, args ...string) []string {
+	boot := "import sys;exec(compile(sys.stdin.read()," + strconv.Quote(name) + ",'exec'))"
+	return append([]string{"-I", "-B", "-c", boot, argv0}, args...)
 }
 
 // Env is the environment of a Python child: ours, plus extra, with

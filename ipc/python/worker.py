@@ -2,8 +2,9 @@
 # (embedded by ipc/python, prepended to each worker body by Program).
 #
 # ipcplay starts this interpreter as a worker child (ipc/worker, Spec.Command)
-# with `python3 -I -B -c SOURCE`, where SOURCE is this file followed by the
-# worker's body (race.py, gil.py). The protocol is the Go workers' one:
+# with `python3 -I -B -c BOOTSTRAP`; BOOTSTRAP runs the source given on stdin:
+# this file followed by the worker's body (race.py, gil.py). The protocol is
+# the Go workers' one:
 #
 #   fd 3  control socket, one JSON object per line both ways: the parent's
 #         {"type":"spec"} first, then our {"type":"ready"}, {"type":"event"},

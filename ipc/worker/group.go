@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,9 @@ type Spec struct {
 	// Python workers) and must speak the same protocol (see the package
 	// documentation); Kind then only labels it in logs.
 	Command []string
+	// Stdin, when not nil, is written to the child's standard input (a
+	// Python worker's program: see ipc/python.Args); nil: /dev/null.
+	Stdin []byte
 }
 
 // Options tune a group.
@@ -217,6 +221,9 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Args[0] = argv0
+	if s.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(s.Stdin)
+	}
 	cmd.Env = append(os.Environ(), g.opts.Env...)
 	if len(s.CPUs) > 0 {
 		cpus := make([]string, len(s.CPUs))

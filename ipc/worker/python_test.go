@@ -41,7 +41,7 @@ serve(body)
 func pySpec(t *testing.T, name string, spec map[string]any) Spec {
 	in := pythontest.Require(t)
 	return Spec{Kind: "test-python", Name: name, Spec: spec,
-		Command: append([]string{in.Path}, python.Args(python.Program(pyBody), "ipcplay-test-"+name)...)}
+		Command: append([]string{in.Path}, python.Args("test.py", "ipcplay-test-"+name)...), Stdin: []byte(python.Program(pyBody))}
 }
 
 func TestPythonWorkerSpeaksTheProtocol(t *testing.T) {
