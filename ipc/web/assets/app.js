@@ -146,6 +146,8 @@
 
   // --- race: the interleaving timeline ------------------------------------
   var W = 1200, LEFT = 110, RIGHT = 20, LANE = 64, TOP = 86;
+  // WINDOW increments are drawn: few enough to read their values.
+  var WINDOW = 24;
 
   // Lanes for n workers labelled like the engine does (P1.., T1..).
   function laneLabels(n, unit) {
@@ -240,9 +242,13 @@
         t.events.forEach(function (e, i) { all.push({ worker: wi, read: e[0], wrote: e[1], t1: e[2], t2: e[3], lost: !!lostSet[i] }); });
       });
       all.sort(function (a, b) { return a.t1 - b.t1; });
-      var first = 0;
+      // Start a little before the first lost update; without one, where
+      // every worker has started (the first to start runs alone at first).
+      var first = -1, latest = -Infinity;
+      tracks.forEach(function (t) { if (t.events.length) latest = Math.max(latest, t.events[0][2]); });
       for (var i = 0; i < all.length; i++) if (all[i].lost) { first = i; break; }
-      var from = Math.max(0, first - 10), win = all.slice(from, from + 48);
+      if (first < 0) for (i = 0; i < all.length; i++) if (all[i].t1 >= latest) { first = i; break; }
+      var from = Math.max(0, first - 4), win = all.slice(from, from + WINDOW);
       win.forEach(function (x) { x.label = win.length <= 24; });
       var unit = tracks[0].unit, labels = tracks.map(function (t) { return t.label; });
       var total = all.length;
