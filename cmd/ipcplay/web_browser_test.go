@@ -425,3 +425,35 @@ func TestBrowserStepPlayer(t *testing.T) {
 		shot(t, ctx, "report-step-player")
 	})
 }
+
+// A bench report: the terminal's tables and the two charts (latency
+// percentiles per transport, throughput by size), one bar group or line
+// per transport measured, offline.
+func TestBrowserBenchReport(t *testing.T) {
+	ctx := newBrowser(t)
+	report := filepath.Join(t.TempDir(), "bench.html")
+	r := runCLI(t, "bench", "--local", "--transport", "pipe,unix-stream", "--size", "64,4K", "--pattern", "both", "--count", "2000", "--warmup", "0", "--html", report)
+	if r.code != 0 {
+		t.Fatalf("bench --html: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	checkOffline(t, ctx, report, func() {
+		do(t, ctx, "wait for the charts", chromedp.WaitVisible(chromedp.CSS("svg.latency-chart")))
+		if txt := eval[string](t, ctx, `document.querySelector('pre.tables').textContent`); !strings.Contains(txt, "unix-stream") || !strings.Contains(txt, "pipe") {
+			t.Errorf("bench tables: %q", txt)
+		}
+		// pingpong and stream, at 64 B and 4 KiB: four latency charts.
+		if n := eval[int](t, ctx, `document.querySelectorAll('svg.latency-chart').length`); n != 4 {
+			t.Errorf("%d latency charts, want 4 (2 patterns x 2 sizes)", n)
+		}
+		if n := eval[int](t, ctx, `document.querySelector('svg.latency-chart').querySelectorAll('g.bars').length`); n != 2 {
+			t.Errorf("latency chart: %d transports, want 2", n)
+		}
+		if n := eval[int](t, ctx, `document.querySelectorAll('svg.throughput-chart').length`); n != 2 {
+			t.Errorf("%d throughput charts, want 2 (stream, pingpong)", n)
+		}
+		if n := eval[int](t, ctx, `document.querySelector('svg.throughput-chart').querySelectorAll('g.series circle').length`); n != 4 {
+			t.Errorf("throughput chart: %d points, want 4 (2 transports x 2 sizes)", n)
+		}
+		shot(t, ctx, "report-bench")
+	})
+}

@@ -54,13 +54,13 @@ func LatencySVG(res *bench.Result, floorNs int64) []string {
 			if pattern == bench.PingPong {
 				fl = floorNs
 			}
-			out = append(out, latencyChart(fmt.Sprintf("%s, %s, %s messages: p50 / p90 / p99 / p99.9", pattern, what, bench.FormatSize(size)), rows, fl))
+			out = append(out, latencyChart(fmt.Sprintf("%s, %s, %s messages: p50 / p90 / p99 / p99.9", pattern, what, bench.FormatSize(size)), rows, fl, colorsOf(res)))
 		}
 	}
 	return out
 }
 
-func latencyChart(title string, rows []bench.Row, floorNs int64) string {
+func latencyChart(title string, rows []bench.Row, floorNs int64, colors map[string]string) string {
 	const w, left, right, top, bar, gap = 1200.0, 190.0, 30.0, 70.0, 11.0, 14.0
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rows {
@@ -97,7 +97,7 @@ func latencyChart(title string, rows []bench.Row, floorNs int64) string {
 	}
 	for i, r := range rows {
 		y := top + float64(i)*rowH
-		c := svgPalette[i%len(svgPalette)]
+		c := colors[r.Transport]
 		fmt.Fprintf(&b, `<g class="bars" data-transport="%s"><text x="%.0f" y="%.1f" font-size="18" text-anchor="end">%s</text>`, html.EscapeString(r.Transport), left-10, y+2*bar+5, html.EscapeString(r.Transport))
 		for j, p := range percentiles {
 			v := float64(p.get(r.Latency))
@@ -148,12 +148,12 @@ func ThroughputSVG(res *bench.Result) []string {
 		if len(names) == 0 {
 			continue
 		}
-		out = append(out, throughputChart(fmt.Sprintf("%s: throughput (MB/s) by message size", pattern), names, series, sizesOf(res)))
+		out = append(out, throughputChart(fmt.Sprintf("%s: throughput (MB/s) by message size", pattern), names, series, sizesOf(res), colorsOf(res)))
 	}
 	return out
 }
 
-func throughputChart(title string, names []string, series map[string][]bench.Row, sizes []int) string {
+func throughputChart(title string, names []string, series map[string][]bench.Row, sizes []int, colors map[string]string) string {
 	const w, h, left, right, top, bottom = 1200.0, 560.0, 110.0, 230.0, 50.0, 50.0
 	lo, hi := math.Inf(1), 0.0
 	for _, rows := range series {
@@ -187,7 +187,7 @@ func throughputChart(title string, names []string, series map[string][]bench.Row
 			x, top, x, h-bottom, x, h-bottom+22, bench.FormatSize(sz))
 	}
 	for i, n := range names {
-		c := svgPalette[i%len(svgPalette)]
+		c := colors[n]
 		rows := series[n]
 		slices.SortFunc(rows, func(a, b bench.Row) int { return a.Size - b.Size })
 		var pts []string
@@ -203,6 +203,17 @@ func throughputChart(title string, names []string, series map[string][]bench.Row
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// colorsOf gives each transport one colour in every chart of a result.
+func colorsOf(res *bench.Result) map[string]string {
+	out := map[string]string{}
+	for _, r := range res.Results {
+		if _, ok := out[r.Transport]; !ok {
+			out[r.Transport] = svgPalette[len(out)%len(svgPalette)]
+		}
+	}
+	return out
 }
 
 func patternsOf(res *bench.Result) []string {
