@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
@@ -181,7 +182,7 @@ func TestBrowserLivePage(t *testing.T) {
 
 	// A race from the command line, slow on purpose: 20000 increments per
 	// worker with a 1ms sleep between load and store take at least 20 s.
-	cli := cliCmd(t, "race", "--socket", p.socket, "--require-daemon", "--mode", "unsafe", "--procs", "2", "--iters", "20000", "--window", "1ms", "--cpus", "none")
+	cli := cliCmd(t, "race", "--socket", p.socket, "--require-daemon", "--mode", "unsafe", "--procs", "2", "--iters", "20000", "--window", "1ms", "--cpus", "none", "--shm", "posix")
 	var cliOut, cliErr syncBuffer
 	cli.Stdout, cli.Stderr = &cliOut, &cliErr
 	cliDone, err := startLocked(cli)
@@ -194,6 +195,9 @@ func TestBrowserLivePage(t *testing.T) {
 	if res, err := p.client(t).Show(context.Background(), id); err != nil || res.State != ipc.StateRunning {
 		t.Fatalf("the page shows %s running; the engine says %+v %v", id, res, err)
 	}
+	// Its counter, a POSIX shared memory object, in the objects view.
+	poll[bool](t, ctx, "the running race's POSIX shared memory in the objects view",
+		`Array.prototype.some.call(document.querySelectorAll('#objects tbody tr'), function(tr){return tr.children[0].textContent==='posix-shm' && tr.children[2].textContent.indexOf('ipcplay.')>=0})`, 30*time.Second)
 	shot(t, ctx, "page-race-running")
 	if r := runCLI(t, "cancel", "--socket", p.socket, id); r.code != 0 {
 		t.Fatalf("cancel %s: %s", id, r.stderr)
@@ -419,6 +423,12 @@ func TestBrowserStepPlayer(t *testing.T) {
 		}
 		if n := eval[int](t, ctx, `document.querySelectorAll('.tl g.mark.future').length`); n != len(steps)-1 {
 			t.Errorf("after step, step, step, back, back: %d steps hidden, want %d", n, len(steps)-1)
+		}
+		// The keyboard: → steps, ← goes back, in the focused player.
+		do(t, ctx, "→ → ←", chromedp.Focus(chromedp.CSS(".tl[tabindex]")),
+			chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowLeft))
+		if c := eval[string](t, ctx, `document.querySelector('.player .pos').textContent`); c != "step 2/6" {
+			t.Errorf("after step, step, step, back, back, →, →, ←: %q, want step 2/6", c)
 		}
 		do(t, ctx, "play", btn(2))
 		poll[bool](t, ctx, "play to the end", `document.querySelector('.player .counter').textContent==='counter = 2' && document.querySelector('.player button:nth-of-type(2)').textContent.indexOf('Play')>=0`, 30*time.Second)

@@ -103,7 +103,7 @@
       if (Object.keys(old).length && !(key in old)) tr.className = "new";
       var prev = old[key] ? old[key].split("\u0000") : null;
       r.forEach(function (c, i) {
-        var td = el("td", {}, c);
+        var td = el("td", { title: c }, c);
         if (prev && prev[i] !== c) td.className = "changed";
         tr.appendChild(td);
       });
