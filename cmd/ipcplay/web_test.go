@@ -286,3 +286,31 @@ func TestDaemonSIGTERMWithPageStopsCleanly(t *testing.T) {
 		t.Fatalf("the page's run was not logged as started and cancelled:\n%s", p.log.String())
 	}
 }
+
+// --html: a directory that does not exist is bad input (exit 2, before
+// anything runs) on every command that takes it; a demo writes its report.
+func TestHTMLFlag(t *testing.T) {
+	for _, args := range [][]string{{"race"}, {"bench"}, {"demo", "crash"}, {"tour"}} {
+		r := runCLI(t, append(args, "--local", "--html", "/nonexistent/dir/r.html")...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--html /nonexistent/dir/r.html: the directory /nonexistent/dir does not exist") {
+			t.Errorf("%v --html into a missing directory: exit %d: %s", args, r.code, r.stderr)
+		}
+	}
+	report := filepath.Join(t.TempDir(), "crash.html")
+	r := runCLI(t, "demo", "crash", "--local", "--html", report)
+	if r.code != 0 || !strings.Contains(r.stdout, "report: "+report) {
+		t.Fatalf("demo crash --html: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`http-equiv="Content-Security-Policy"`, "demo crash: ", "Behaved as explained", `"kind":"demo"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if st, _ := os.Stat(report); st.Mode().Perm() != 0o644 {
+		t.Errorf("report mode %v, want 0644 like the CLI's other output files", st.Mode().Perm())
+	}
+}
