@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,11 +184,34 @@ func TestPageFormRefusesBadInputWithTheCLIMessage(t *testing.T) {
 			t.Errorf("form %v: %s %q\nthe CLI says: %q", c.form, resp.Status, got.Error, strings.TrimSpace(r.stderr))
 		}
 	}
+	// Forms parsed at once (the commands' flags are shared variables):
+	// each gets its own message.
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := fmt.Sprint(5000 + i)
+			resp, body := p.do(t, "POST", "/api/start", url.Values{"kind": {"race"}, "procs": {n}}, true, origin)
+			if want := "--procs " + n + ":"; resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) {
+				errs <- fmt.Sprintf("concurrent form %s: %s %s", n, resp.Status, body)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 	if runs := p.runs(t); len(runs) != 0 {
 		t.Fatalf("bad input started runs: %+v", runs)
 	}
 	if left := ledgerEntries(t, p.dir); len(left) != 0 {
 		t.Fatalf("bad input created objects: %+v", left)
+	}
+	if code := p.stop(t); code != 0 || strings.Contains(p.log.String(), "DATA RACE") {
+		t.Fatalf("daemon exit %d after the forms:\n%s", code, p.log.String())
 	}
 }
 
