@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -337,5 +338,66 @@ func TestHTMLFlag(t *testing.T) {
 	}
 	if st, _ := os.Stat(report); st.Mode().Perm() != 0o644 {
 		t.Errorf("report mode %v, want 0644 like the CLI's other output files", st.Mode().Perm())
+	}
+}
+
+// The form starts a race, a demo and a bench; with --max-runs 1 the second
+// waits as "queued" in the runs the page streams; each result's page has
+// its tables (and the bench its charts).
+func TestPageFormStartsRaceDemoAndBench(t *testing.T) {
+	p := startPageDaemon(t, "--max-runs", "1")
+	origin := map[string]string{"Origin": p.base}
+	start := func(form url.Values) string {
+		t.Helper()
+		resp, body := p.do(t, "POST", "/api/start", form, true, origin)
+		var got struct {
+			RunID string `json:"run_id"`
+		}
+		if resp.StatusCode != http.StatusAccepted || json.Unmarshal([]byte(body), &got) != nil || got.RunID == "" {
+			t.Fatalf("start %v: %s %s", form, resp.Status, body)
+		}
+		return got.RunID
+	}
+	wait := func(id string, states ...string) ipc.RunResult {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			res, err := p.client(t).Show(context.Background(), id)
+			if err == nil && slices.Contains(states, res.State) {
+				return *res
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s: %+v %v, want %v", id, res, err, states)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// At least 30 s: 30000 increments, a 1ms sleep inside each.
+	slow := start(url.Values{"kind": {"race"}, "mode": {"unsafe"}, "procs": {"2"}, "iters": {"30000"}, "window": {"1ms"}})
+	wait(slow, ipc.StateRunning)
+	demo := start(url.Values{"kind": {"demo"}, "lab": {"crash"}})
+	wait(demo, ipc.StateQueued)
+	_, body := p.do(t, "GET", "/api/runs", nil, true, nil)
+	if !strings.Contains(body, `"state":"queued"`) || !strings.Contains(body, `"state":"running"`) {
+		t.Fatalf("/api/runs: want a running and a queued run: %s", body)
+	}
+	if r := runCLI(t, "cancel", "--socket", p.socket, slow); r.code != 0 {
+		t.Fatalf("cancel: %s", r.stderr)
+	}
+	if res := wait(demo, ipc.StateOK, ipc.StateFailed); res.State != ipc.StateOK {
+		t.Fatalf("demo crash from the page: %+v", res)
+	}
+	if _, page := p.do(t, "GET", "/run/"+demo, nil, true, nil); !strings.Contains(page, "demo crash: ") || !strings.Contains(page, "Behaved as explained") {
+		t.Fatalf("the demo's page lacks its tables:\n%.2000s", page)
+	}
+	bench := start(url.Values{"kind": {"bench"}, "transport": {"pipe,unix-stream"}, "pattern": {"pingpong"}, "size": {"64"}, "duration": {"20ms"}})
+	if res := wait(bench, ipc.StateOK, ipc.StateFailed); res.State != ipc.StateOK {
+		t.Fatalf("bench from the page: %+v", res)
+	}
+	_, page := p.do(t, "GET", "/run/"+bench, nil, true, nil)
+	for _, want := range []string{"pingpong 64 B", `class="latency-chart"`, `data-transport="unix-stream"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the bench's page lacks %q", want)
+		}
 	}
 }
