@@ -22,7 +22,7 @@ var raceCommand = &cli.Command{
 	Name:  "race",
 	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
 	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
-       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE]
+       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--html FILE]
        [--schedule SPEC [--seed N]] [--step] [--lang go|python|go,python] [--python PATH] [--switch-interval D] [--json]
 
 Examples:
@@ -81,6 +81,7 @@ bad schedule (also one that names a worker whose step is blocked).`,
 		&cli.StringFlag{Name: "lang", Value: race.LangGo, Usage: "workers' `LANG`: go, python (CPython processes or threads on the same objects) or go,python (they alternate)"},
 		&cli.StringFlag{Name: "python", Usage: "the Python interpreter to run (`PATH`), with --lang python", DefaultText: "python3 from PATH"},
 		&cli.DurationFlag{Name: "switch-interval", Usage: fmt.Sprintf("--lang python: sys.setswitchinterval(`D`), how long a thread may hold the GIL (%s to %s)", race.MinSwitchInterval, race.MaxSwitchInterval), DefaultText: "the interpreter's, 5ms"},
+		htmlFlag,
 		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("`N` increments each worker records for --explain and --trace (at most %d)", race.MaxRecord)},
 		&cli.StringFlag{Name: "schedule", Usage: "be the scheduler: `SPEC` is a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step), and last, random (with --seed); the rest runs in a fixed order"},
 		&cli.BoolFlag{Name: "step", Usage: "interactive, in a terminal: press a worker's number to let it take its next step (u undoes, f finishes, q quits)"},
@@ -172,8 +173,8 @@ func raceParams(c *cli.Context) (race.Params, error) {
 			p.Explain = f.k
 		}
 	}
-	if c.IsSet("record") && p.Explain == 0 && !p.Trace {
-		return p, ipc.Usagef("--record: only with --explain or --trace, which use the records")
+	if c.IsSet("record") && p.Explain == 0 && !p.Trace && c.String("html") == "" {
+		return p, ipc.Usagef("--record: only with --explain, --trace or --html, which use the records")
 	}
 	if c.String("cpus") == "none" {
 		p.Unpinned = true
@@ -221,6 +222,14 @@ func raceAction(c *cli.Context) error {
 			return ipc.Usagef("--trace %s: the directory %s does not exist", c.String("trace"), filepath.Dir(traceFile))
 		}
 	}
+	htmlFile, err := htmlPath(c)
+	if err != nil {
+		return err
+	}
+	if htmlFile != "" {
+		// The report draws the interleaving from the recorded increments.
+		p.Trace = true
+	}
 	var traced *race.Trace
 	render := func(w io.Writer, res *ipc.RunResult) error {
 		var r race.Result
@@ -236,41 +245,48 @@ func raceAction(c *cli.Context) error {
 		}
 		return nil
 	}
-	if traceFile == "" {
+	var got *ipc.RunResult
+	run := func() error {
+		var err error
+		got, err = runExperimentResult(c, race.Name, p, render)
+		return err
+	}
+	if traceFile == "" && htmlFile == "" {
 		return runExperiment(c, race.Name, p, render)
 	}
 	if !globalBool(c, "json") {
-		runErr := runExperiment(c, race.Name, p, render)
-		if traced == nil {
-			return runErr
+		runErr := run()
+		if traced != nil && traceFile != "" {
+			runErr = joinErr(runErr, writeTrace(traceFile, traced))
 		}
-		return joinErr(runErr, writeTrace(traceFile, traced))
+		return joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	}
 	// --json: the document travels through a buffer so that the trace can
 	// go to its file instead of stdout.
 	out := c.App.Writer
 	var buf bytes.Buffer
 	c.App.Writer = &buf
-	runErr := runExperiment(c, race.Name, p, render)
+	runErr := run()
 	c.App.Writer = out
 	if buf.Len() == 0 {
 		return runErr
 	}
+	runErr = joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		_, _ = out.Write(buf.Bytes())
 		return joinErr(runErr, fmt.Errorf("race: result: %w", err))
 	}
 	var traceErr error
-	if t, ok := doc["trace"]; ok {
+	if t, ok := doc["trace"]; ok && traceFile != "" {
 		var tr race.Trace
 		if err := json.Unmarshal(t, &tr); err != nil {
 			traceErr = fmt.Errorf("race: trace: %w", err)
 		} else {
 			traceErr = writeTrace(traceFile, &tr)
 		}
-		delete(doc, "trace")
 	}
+	delete(doc, "trace")
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return joinErr(runErr, err)
