@@ -71,8 +71,10 @@ type Row struct {
 	Counter *uint64 `json:"counter"`
 	Blocked bool    `json:"blocked"`
 	Note    string  `json:"note"`
-	// By says who chose the step: "schedule", "fixed order" or "random",
-	// "release" for a blocked step that completed when its holder let go.
+	// By says who chose the step: "schedule", "fixed order" or "random";
+	// for a blocked step that completed later, "release" (its holder let
+	// go) or "timeout" (its timed wait expired while every worker was
+	// blocked).
 	By string `json:"by"`
 }
 

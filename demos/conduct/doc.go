@@ -71,6 +71,31 @@
 // the conductor's plan for that worker expects (a check that Go and Python
 // workers follow the same table).
 //
+// # Writing a worker (Go or Python)
+//
+// A race worker takes, for each of its --iters increments, the steps of
+// its mode in the order of the mode table (demos/race/modes_linux.go):
+//
+//	unsafe, unsafe-go      load, store
+//	atomic                 add
+//	sysv-sem, posix-sem, posix-sem-unnamed, futex, flock, mutex
+//	                       lock, load, store, unlock
+//	socket-token           recv, load, store, send
+//
+// load reads the shared counter ("read": the value); store writes the
+// value the same worker's last load read plus one ("wrote"); add is one
+// atomic add ("read": the old value, "wrote": the new one). Every "did"
+// carries the counter as the worker reads it right after the step. The
+// first worker's first recv of socket-token takes nothing (it starts with
+// the token; say so in "note"); after its last step it reads the token
+// once more, outside the protocol, as the timed loop does. The worker
+// updates its tally slot after the last step of each increment, as in a
+// timed run. A lock step must block in the kernel in one of the system
+// calls its StepDef lists (a Python worker calling semop, futex, flock or
+// recv through the C library does), or the conductor cannot see it blocked
+// and the step times out. The deadlock lab's workers take lock, lock,
+// unlock, unlock (their first semaphore, then their second).
+//
 // # Blocked steps
 //
 // A worker never reports that it is blocked: it cannot, being inside the
