@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
@@ -42,8 +43,16 @@ type GILRow struct {
 	ElapsedNs   int64   `json:"elapsed_ns"`
 	CPUNs       int64   `json:"cpu_ns"`  // user+system CPU time, pool processes included
 	Speedup     float64 `json:"speedup"` // the serial row's elapsed / this one's
-	Expected    string  `json:"expected"`
-	Matches     bool    `json:"matches"`
+	// CPUsUsed is CPU time over elapsed time: how many CPUs the row kept
+	// busy on average. With the GIL on, Python threads cannot exceed
+	// about 1, whatever the machine's load.
+	CPUsUsed float64 `json:"cpus_used"`
+	Expected string  `json:"expected"`
+	// Judged: the row was checked against Expected. A speed-up is not
+	// judged when other programs kept every CPU busy before the run
+	// (load average at least the CPUs): nothing could run in parallel.
+	Judged  bool `json:"judged"`
+	Matches bool `json:"matches"`
 }
 
 // GILResult is the GIL lab's document.
@@ -63,7 +72,9 @@ type GILResult struct {
 	IOWaitNs      int64    `json:"io_wait_ns"`
 	Trials        int      `json:"trials"`
 	LoadAvg       string   `json:"load_avg"`
-	Rows          []GILRow `json:"rows"`
+	// NotJudged says why the speed-ups were not judged ("": they were).
+	NotJudged string   `json:"not_judged,omitempty"`
+	Rows      []GILRow `json:"rows"`
 }
 
 var gilLab = Info{
@@ -157,11 +168,31 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		}
 	}
 	var problems []string
+	busy := loadBusy(res.LoadAvg, n)
+	if busy {
+		res.NotJudged = fmt.Sprintf("speed-ups not judged: the load average before the run, %s, is at least the %d CPUs (other programs kept them busy, so nothing could run in parallel); the GIL's own evidence, CPUS USED by the threads, is judged", strings.Fields(res.LoadAvg)[0], n)
+	}
+	// check judges a row's speed-up; when the CPUs were busy it says so
+	// instead (the GIL's own evidence, CPUs used, is judged by gilCheck).
 	check := func(row *GILRow, ok bool) {
-		row.Matches = ok
+		if busy {
+			row.Matches = true
+			return
+		}
+		row.Judged, row.Matches = true, ok
 		if !ok {
 			problems = append(problems, fmt.Sprintf("%s, %s work, %s: speed-up %.2f×, expected %s (load average before the run: %s)",
 				row.Interpreter, row.Work, row.Label, row.Speedup, row.Expected, res.LoadAvg))
+		}
+	}
+	// gilCheck: with the GIL on, threads kept at most about one CPU busy;
+	// more would mean their bytecode ran in parallel. Load only lowers it.
+	gilCheck := func(row *GILRow) {
+		row.Judged = true
+		row.Matches = row.Speedup < 1.5 && row.CPUsUsed <= 1.3
+		if !row.Matches {
+			problems = append(problems, fmt.Sprintf("%s, %s work, %s: speed-up %.2f× using %.2f CPUs, expected no gain and at most one CPU: did the GIL not hold?",
+				row.Interpreter, row.Work, row.Label, row.Speedup, row.CPUsUsed))
 		}
 	}
 	parallelOK := func(s float64) bool { return s < 1.5 }
@@ -211,6 +242,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 			}
 			if r.ElapsedNs > 0 {
 				row.Speedup = float64(base[r.Work]) / float64(r.ElapsedNs)
+				row.CPUsUsed = float64(r.CPUNs) / float64(r.ElapsedNs)
 			}
 			switch {
 			case r.How == "serial":
@@ -218,8 +250,8 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 				row.Expected = ioExpected
 				check(&row, ioOK(row.Speedup))
 			case r.How == "threads" && gil:
-				row.Expected = "no gain: the GIL runs one thread's bytecode at a time"
-				check(&row, row.Speedup < 1.5)
+				row.Expected = "no gain, one CPU at a time: the GIL runs one thread's bytecode at a time"
+				gilCheck(&row)
 			case r.How == "processes" && gil && best >= 2:
 				// Judged against the threads, measured in turn with it:
 				// the shape the lab explains, whatever else loads the CPUs.
@@ -271,6 +303,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 			ElapsedNs: out.ElapsedNs, CPUNs: out.CPUNs, Expected: g.expected, Matches: true}
 		if out.ElapsedNs > 0 {
 			row.Speedup = float64(base) / float64(out.ElapsedNs)
+			row.CPUsUsed = float64(out.CPUNs) / float64(out.ElapsedNs)
 		}
 		if g.ok != nil {
 			check(&row, g.ok(row.Speedup))
@@ -279,6 +312,18 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 	}
 	env.Progress(steps, steps, "done")
 	return res, res.verdict(problems)
+}
+
+// loadBusy reports whether other programs kept every one of the n CPUs
+// busy before the run: the first field of /proc/loadavg (runnable and
+// uninterruptible tasks, averaged over a minute) is at least n.
+func loadBusy(loadAvg string, n int) bool {
+	f := strings.Fields(loadAvg)
+	if len(f) == 0 {
+		return false
+	}
+	l, err := strconv.ParseFloat(f[0], 64)
+	return err == nil && l >= float64(n)
 }
 
 func renderGIL(w io.Writer, doc json.RawMessage) error {
@@ -294,9 +339,20 @@ func renderGIL(w io.Writer, doc json.RawMessage) error {
 		r.PythonPath, r.PythonVersion, gil, r.Tasks, r.Size, r.Trials, r.IOTasks, dur(r.IOWaitNs), r.CPUs, r.LoadAvg)
 	rows := [][]string{}
 	for _, row := range r.Rows {
+		matches := yesNo(row.Matches)
+		switch {
+		case row.Expected == "baseline":
+			matches = ""
+		case !row.Judged:
+			matches = "not judged"
+		}
 		rows = append(rows, []string{row.Interpreter, row.Work, row.Label, dur(row.ElapsedNs), dur(row.CPUNs),
-			fmt.Sprintf("%.2f×", row.Speedup), row.Expected, yesNo(row.Matches)})
+			fmt.Sprintf("%.2f", row.CPUsUsed), fmt.Sprintf("%.2f×", row.Speedup), row.Expected, matches})
 	}
-	table(w, []string{"RUNTIME", "WORK", "HOW", "ELAPSED", "CPU TIME", "SPEED-UP", "EXPECTED", "MATCHES"}, rows)
+	table(w, []string{"RUNTIME", "WORK", "HOW", "ELAPSED", "CPU TIME", "CPUS USED", "SPEED-UP", "EXPECTED", "MATCHES"}, rows)
+	fmt.Fprintln(w, "(CPUS USED: CPU time over elapsed time, how many CPUs the row kept busy on average)")
+	if r.NotJudged != "" {
+		fmt.Fprintf(w, "(%s)\n", r.NotJudged)
+	}
 	return nil
 }

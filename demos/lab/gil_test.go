@@ -31,6 +31,10 @@ func TestGIL(t *testing.T) {
 		if strings.HasPrefix(row.Interpreter, "CPython") && row.GILEnabled == nil {
 			t.Errorf("%s row without a GIL state", row.Interpreter)
 		}
+		// The GIL's evidence is judged whatever the load.
+		if row.GILEnabled != nil && *row.GILEnabled && row.How == "threads" && row.Work == "cpu" && !row.Judged {
+			t.Errorf("%s: CPU-bound threads with the GIL on were not judged", row.Interpreter)
+		}
 		// The one timing that is a lower bound: four 20ms sleeps one
 		// after another take at least 80ms.
 		if row.Work == "io" && row.How == "serial" && row.ElapsedNs < (80*time.Millisecond).Nanoseconds() {
@@ -60,4 +64,16 @@ func pythonUsable(t *testing.T) bool {
 	ok := false
 	t.Run("python", func(t *testing.T) { pythontest.Require(t); ok = true })
 	return ok
+}
+
+func TestGILJudgesSpeedUpsOnlyOnAnIdleMachine(t *testing.T) {
+	for _, c := range []struct {
+		load string
+		n    int
+		busy bool
+	}{{"0.50 0.40 0.30", 2, false}, {"1.99 1 1", 2, false}, {"2.00 1 1", 2, true}, {"9.02 11.75 11.34", 2, true}, {"", 2, false}, {"unknown", 2, false}} {
+		if got := loadBusy(c.load, c.n); got != c.busy {
+			t.Errorf("loadBusy(%q, %d) = %v, want %v", c.load, c.n, got, c.busy)
+		}
+	}
 }
