@@ -177,7 +177,7 @@ func pythonExplanation(mr *ModeResult, lost int64) string {
 	case ModeGlobal:
 		if lost == 0 {
 			return fmt.Sprintf("counter += 1 is a load, an add and a store (several bytecodes); %s, no thread switch fell between them this time, "+
-				"but CPython promises nothing of the kind: another version, a smaller --switch-interval or a free-threaded build loses updates; use threading.Lock", gil)
+				"but CPython promises nothing of the kind: older versions switch there (try 3.8 with --switch-interval 1us) and a free-threaded build runs them in parallel; use threading.Lock", gil)
 		}
 		return fmt.Sprintf("counter += 1 is a load, an add and a store (several bytecodes); %s, another thread ran between them and its update was overwritten", gil)
 	case ModeThreadingLock:
