@@ -118,6 +118,9 @@ func TestCrash(t *testing.T) {
 		if row.HolderPID <= 0 || row.TakerPID <= 0 || row.HolderPID == row.TakerPID {
 			t.Errorf("%s: holder pid %d, taker pid %d", row.Primitive, row.HolderPID, row.TakerPID)
 		}
+		if died := row.OwnerDied != nil && *row.OwnerDied; died != (row.Primitive == "robust-futex") {
+			t.Errorf("%s: owner_died %v", row.Primitive, row.OwnerDied)
+		}
 	}
 }
 
