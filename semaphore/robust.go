@@ -51,7 +51,8 @@ import "fmt"
 // locked must be the one that unlocks (another goroutine gets
 // ErrNotOwner). A goroutine that exits while holding the lock ends its
 // thread, and the kernel marks the lock FUTEX_OWNER_DIED, as for a killed
-// process.
+// process; except on the process's main thread, which the Go runtime
+// never ends (it parks it for good): a lock left there stays held.
 //
 // One robust list per thread: Lock registers this package's head on the
 // calling thread the first time, after get_robust_list(2) shows what is

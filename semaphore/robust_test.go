@@ -437,7 +437,15 @@ func TestRobustMutexGoroutineExit(t *testing.T) {
 	page := newSharedPage(t)
 	m := newRobust(t, page)
 	done := make(chan error)
-	go func() { done <- m.Lock(context.Background()) }() // never unlocked
+	go func() {
+		// Hold our own thread (which may be the main thread, one the
+		// runtime never ends), so the holder below runs on another.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		inner := make(chan error)
+		go func() { inner <- m.Lock(context.Background()) }() // never unlocked
+		done <- <-inner
+	}()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

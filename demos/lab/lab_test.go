@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) {
 	worker.Dispatch() // the labs' workers are this test binary, re-executed
-	ipctest.Main(m, nil)
+	ipctest.Main(m, labHelpers)
 }
 
 // runLab runs a lab through an engine on a temporary state directory, checks
