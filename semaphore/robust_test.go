@@ -356,12 +356,14 @@ func TestRobustMutexWaiterWokenByKernel(t *testing.T) {
 	if got := m.Word(); got != uint32(h.tid)|FutexWaiters {
 		t.Fatalf("word = %s, want holder tid %d|WAITERS", DescribeFutexWord(got), h.tid)
 	}
+	t.Logf("holder tid %d, waiter tid %d asleep in futex: word %s", h.tid, w.tid, DescribeFutexWord(m.Word()))
 	killAndReap(t, h.cmd)
 	err := w.result(t)
 	var od *OwnerDiedError
 	if !errors.As(err, &od) || od.Word != FutexOwnerDied|FutexWaiters {
 		t.Fatalf("waiter's Lock: %v, want *OwnerDiedError with word OWNER_DIED|WAITERS", err)
 	}
+	t.Logf("after SIGKILL the kernel woke the waiter: %v", err)
 	w.unlock(t)
 }
 
@@ -375,7 +377,9 @@ func TestRobustMutexKilledBeforeLink(t *testing.T) {
 	if w := m.Word(); w != uint32(h.tid) {
 		t.Fatalf("word = %s, want the holder's tid %d", DescribeFutexWord(w), h.tid)
 	}
+	t.Logf("holder tid %d took the word, list_op_pending set, not linked: word %s", h.tid, DescribeFutexWord(m.Word()))
 	killAndReap(t, h.cmd)
+	t.Logf("after SIGKILL: word %s (%#08x)", DescribeFutexWord(m.Word()), m.Word())
 	if w := m.Word(); w != FutexOwnerDied {
 		t.Fatalf("word after the kill = %s, want OWNER_DIED (the kernel used list_op_pending)", DescribeFutexWord(w))
 	}
@@ -397,7 +401,9 @@ func TestRobustMutexKilledWithoutPending(t *testing.T) {
 	page := newSharedPage(t)
 	m := newRobust(t, page)
 	h := startRobustHolder(t, page, "nopending")
+	t.Logf("holder tid %d took the word before setting list_op_pending, not linked: word %s", h.tid, DescribeFutexWord(m.Word()))
 	killAndReap(t, h.cmd)
+	t.Logf("after SIGKILL: word %s (%#08x): the kernel knew nothing of it", DescribeFutexWord(m.Word()), m.Word())
 	if w := m.Word(); w != uint32(h.tid) {
 		t.Fatalf("word after the kill = %s, want the dead holder's tid %d untouched", DescribeFutexWord(w), h.tid)
 	}
@@ -423,10 +429,12 @@ func TestRobustMutexKilledBeforeWake(t *testing.T) {
 		t.Fatalf("holder said %q", s)
 	}
 	asleepInFutex(t, w.tid) // still asleep: clearing the word woke nobody
+	t.Logf("holder tid %d cleared the word, killed before FUTEX_WAKE; waiter tid %d asleep in futex; word %s", h.tid, w.tid, DescribeFutexWord(m.Word()))
 	killAndReap(t, h.cmd)
 	if err := w.result(t); err != nil {
 		t.Fatalf("waiter's Lock: %v, want nil (the word was free)", err)
 	}
+	t.Logf("after SIGKILL the kernel woke the waiter; it took a clean lock: word %s", DescribeFutexWord(m.Word()))
 	w.unlock(t)
 }
 
