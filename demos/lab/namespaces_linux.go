@@ -52,6 +52,11 @@ type NamespacesResult struct {
 	// HostIPCNS and ProberIPCNS are the readlink of /proc/PID/ns/ipc.
 	HostIPCNS   string `json:"host_ipc_ns"`
 	ProberIPCNS string `json:"prober_ipc_ns,omitempty"`
+	// LeftInNew is the number of System V objects in the new IPC
+	// namespaces when their probers were done (0: the namespaces died
+	// empty with their last process); the objects made in ours are
+	// removed through the ledger at the end of the run.
+	LeftInNew int `json:"left_in_new_ns"`
 }
 
 // ErrNamespacesUnavailable: the kernel refused to create the namespaces
@@ -128,9 +133,13 @@ type nsProbeSpec struct {
 }
 
 type nsProbeResult struct {
-	IPCNS string            `json:"ipc_ns"`
-	Saw   map[string]string `json:"saw"`
-	Got   map[string]bool   `json:"got"`
+	IPCNS string `json:"ipc_ns"`
+	// SysVLeft counts the System V objects listed in /proc/sysvipc in the
+	// prober's IPC namespace when it is done: a new namespace starts empty
+	// and the prober makes nothing, so 0.
+	SysVLeft int               `json:"sysv_left"`
+	Saw      map[string]string `json:"saw"`
+	Got      map[string]bool   `json:"got"`
 }
 
 var namespacesLab = Info{
@@ -223,6 +232,12 @@ func runNamespaces(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any,
 	}
 	res.ProberIPCNS = probes["ipc"].IPCNS
 	var problems []string
+	for _, m := range nsModes {
+		res.LeftInNew += probes[m.mode].SysVLeft
+	}
+	if res.LeftInNew != 0 {
+		problems = append(problems, fmt.Sprintf("%d System V objects were in the new IPC namespaces, which should start empty", res.LeftInNew))
+	}
 	if res.ProberIPCNS == "" || res.ProberIPCNS == res.HostIPCNS {
 		problems = append(problems, fmt.Sprintf("the prober's IPC namespace %q is not a new one (ours is %s)", res.ProberIPCNS, res.HostIPCNS))
 	}
@@ -436,7 +451,27 @@ func nsProbe(ctx context.Context, c *worker.Child) (any, error) {
 		}
 		res.Saw[o] = saw
 	}
+	n, err := sysvCount()
+	if err != nil {
+		return nil, err
+	}
+	res.SysVLeft = n
 	return res, nil
+}
+
+// sysvCount counts the System V objects of this IPC namespace
+// (/proc/sysvipc/* list the caller's namespace only).
+func sysvCount() (int, error) {
+	n := 0
+	for _, f := range []string{"shm", "sem", "msg"} {
+		b, err := os.ReadFile("/proc/sysvipc/" + f)
+		if err != nil {
+			return 0, err
+		}
+		lines := strings.Count(strings.TrimSpace(string(b)), "\n") // minus the header line
+		n += lines
+	}
+	return n, nil
 }
 
 // nsTry reaches one object and checks it is the one made (its mark); it
@@ -557,6 +592,8 @@ func renderNamespaces(w io.Writer, doc json.RawMessage) error {
 	for _, row := range r.Rows {
 		fmt.Fprint(w, wrap("- "+labels[row.Object]+", new "+row.Namespaces+": "+row.Saw+". "+row.Why, 78))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(fmt.Sprintf("Left behind: %d System V objects in the new IPC namespaces when their probers were done (they make nothing; a namespace and whatever it still holds are freed with its last process or reference, so nothing there could outlive the run), and the objects made in ours are removed with the run.", r.LeftInNew), 78))
 	return nil
 }
 

@@ -69,6 +69,9 @@ func TestNamespaces(t *testing.T) {
 	if r.UserNS != (os.Geteuid() != 0) {
 		t.Errorf("user_ns = %v as uid %d", r.UserNS, os.Geteuid())
 	}
+	if r.LeftInNew != 0 {
+		t.Errorf("left_in_new_ns = %d, want 0", r.LeftInNew)
+	}
 	if r.ProberIPCNS == "" || r.ProberIPCNS == r.HostIPCNS {
 		t.Errorf("prober IPC namespace %q, ours %q", r.ProberIPCNS, r.HostIPCNS)
 	}
