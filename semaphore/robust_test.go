@@ -152,12 +152,14 @@ func startWaiter(t *testing.T, m *RobustMutex, ctx context.Context) *waiter {
 }
 
 // asleepInFutex waits until thread tid of this process is blocked in the
-// futex system call (first field of /proc/self/task/TID/syscall), so that
-// what follows happens to a sleeping waiter, not by luck.
-func asleepInFutex(t *testing.T, tid int) {
+// futex system call on m's word (/proc/self/task/TID/syscall: the call's
+// number, then its arguments in hex, the first being the address), so
+// that what follows happens to a sleeping waiter, not by luck. The
+// thread may also sleep in a futex of the Go runtime: the address tells.
+func asleepInFutex(t *testing.T, tid int, m *RobustMutex) {
 	t.Helper()
-	want := strconv.Itoa(unix.SYS_FUTEX) + " "
-	eventually(t, "the waiter to sleep in futex", func() bool {
+	want := fmt.Sprintf("%d %#x ", unix.SYS_FUTEX, uintptr(unsafe.Pointer(m.word)))
+	eventually(t, "the waiter to sleep in futex on the lock word", func() bool {
 		b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/syscall")
 		if err != nil {
 			t.Fatalf("cannot tell whether the waiter sleeps: %v", err)
@@ -352,7 +354,7 @@ func TestRobustMutexWaiterWokenByKernel(t *testing.T) {
 	m := newRobust(t, page)
 	h := startRobustHolder(t, page, "full")
 	w := startWaiter(t, m, context.Background())
-	asleepInFutex(t, w.tid)
+	asleepInFutex(t, w.tid, m)
 	if got := m.Word(); got != uint32(h.tid)|FutexWaiters {
 		t.Fatalf("word = %s, want holder tid %d|WAITERS", DescribeFutexWord(got), h.tid)
 	}
@@ -421,14 +423,14 @@ func TestRobustMutexKilledBeforeWake(t *testing.T) {
 	m := newRobust(t, page)
 	h := startRobustHolder(t, page, "unlock")
 	w := startWaiter(t, m, context.Background())
-	asleepInFutex(t, w.tid)
+	asleepInFutex(t, w.tid, m)
 	if _, err := io.WriteString(h.stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
 	if s := h.readLine(t); s != "unlocked" {
 		t.Fatalf("holder said %q", s)
 	}
-	asleepInFutex(t, w.tid) // still asleep: clearing the word woke nobody
+	asleepInFutex(t, w.tid, m) // still asleep: clearing the word woke nobody
 	t.Logf("holder tid %d cleared the word, killed before FUTEX_WAKE; waiter tid %d asleep in futex; word %s", h.tid, w.tid, DescribeFutexWord(m.Word()))
 	killAndReap(t, h.cmd)
 	if err := w.result(t); err != nil {
@@ -446,12 +448,20 @@ func TestRobustMutexGoroutineExit(t *testing.T) {
 	m := newRobust(t, page)
 	done := make(chan error)
 	go func() {
-		// Hold our own thread (which may be the main thread, one the
-		// runtime never ends), so the holder below runs on another.
 		runtime.LockOSThread()
+		if unix.Gettid() != os.Getpid() {
+			// Not the main thread: lock and exit, still locked to it.
+			done <- m.Lock(context.Background())
+			return
+		}
+		// The main thread, which the runtime never ends: keep it, so
+		// that the holder below runs on another thread.
 		defer runtime.UnlockOSThread()
 		inner := make(chan error)
-		go func() { inner <- m.Lock(context.Background()) }() // never unlocked
+		go func() {
+			runtime.LockOSThread()
+			inner <- m.Lock(context.Background()) // never unlocked
+		}()
 		done <- <-inner
 	}()
 	if err := <-done; err != nil {
