@@ -85,6 +85,7 @@ type RobustMutex struct {
 	entry    *uint64
 	recovers *uint32
 	ownerPID *uint32
+	pid      int // this process, recorded at offset 20 by Lock
 }
 
 // RobustMutexSize is the number of bytes a RobustMutex occupies.

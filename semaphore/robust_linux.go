@@ -30,6 +30,7 @@ func robustAt(mem []byte) *RobustMutex {
 		entry:    (*uint64)(unsafe.Add(p, rbOffEntry)),
 		recovers: (*uint32)(unsafe.Add(p, rbOffRecover)),
 		ownerPID: (*uint32)(unsafe.Add(p, rbOffPID)),
+		pid:      os.Getpid(),
 	}
 }
 
@@ -63,7 +64,11 @@ func AttachRobustMutex(mem []byte) (*RobustMutex, error) {
 	return robustAt(mem), nil
 }
 
-func (m *RobustMutex) desc() string { return fmt.Sprintf("robust mutex at %p", m.word) }
+// op names an operation on m for an error; built only when one is
+// returned (fmt costs more than an uncontended Lock).
+func (m *RobustMutex) op(verb string) string {
+	return fmt.Sprintf("%s robust mutex at %p", verb, m.word)
+}
 
 // Word returns the futex word as it is now: owner TID, FUTEX_WAITERS,
 // FUTEX_OWNER_DIED (see DescribeFutexWord).
@@ -83,6 +88,7 @@ func (m *RobustMutex) Recoveries() int { return int(atomic.LoadUint32(m.recovers
 // robustThread is this package's robust list on one OS thread.
 type robustThread struct {
 	head robustHead
+	tid  int // the thread that registered head
 	// entries shadows the kernel-visible list, first entry first, so that
 	// unlinking never turns an address read from shared memory back into
 	// a pointer. Only the owning thread touches it.
@@ -92,27 +98,42 @@ type robustThread struct {
 	saved unsafe.Pointer
 }
 
-// robustThreads maps a thread id to its list. A thread id can be reused
-// after its thread ended (a goroutine that exited locked to it), so an
-// entry is trusted only if get_robust_list still returns its head.
+// robustThreads finds the calling thread's list by the head the kernel
+// has registered for it (get_robust_list): a registration belongs to one
+// thread and is not inherited by clone, so a head of ours IS this
+// thread's, with no gettid and no trust in a thread id that a dead
+// thread's successor may reuse. byTID lets a new registration drop the
+// list of a dead thread that had the same id.
 var robustThreads = struct {
-	sync.Mutex
-	m map[int]*robustThread
-}{m: map[int]*robustThread{}}
+	sync.RWMutex
+	byHead map[unsafe.Pointer]*robustThread
+	byTID  map[int]*robustThread
+}{byHead: map[unsafe.Pointer]*robustThread{}, byTID: map[int]*robustThread{}}
+
+// currentList returns this package's list registered on the calling
+// thread, or nil, and the registered head (nil, ours or glibc's).
+func currentList() (*robustThread, unsafe.Pointer, error) {
+	cur, err := getRobustList()
+	if err != nil {
+		return nil, nil, err
+	}
+	robustThreads.RLock()
+	rt := robustThreads.byHead[cur]
+	robustThreads.RUnlock()
+	return rt, cur, nil
+}
 
 // threadList returns the calling thread's list, registering it with
 // set_robust_list(2) when needed. The caller holds LockOSThread.
-func threadList(op string, tid int) (*robustThread, error) {
-	cur, err := getRobustList()
+func threadList(m *RobustMutex) (*robustThread, error) {
+	rt, cur, err := currentList()
 	if err != nil {
-		return nil, sysErr(op, "get_robust_list", err, "")
+		return nil, sysErr(m.op("lock"), "get_robust_list", err, "")
 	}
-	robustThreads.Lock()
-	defer robustThreads.Unlock()
-	if rt := robustThreads.m[tid]; rt != nil && cur == unsafe.Pointer(&rt.head) {
+	if rt != nil {
 		return rt, nil
 	}
-	rt := &robustThread{}
+	rt = &robustThread{tid: unix.Gettid()}
 	rt.head.list = uintptr(unsafe.Pointer(&rt.head))
 	rt.head.futexOffset = robustFutexOffset
 	if cur != nil {
@@ -120,26 +141,33 @@ func threadList(op string, tid int) (*robustThread, error) {
 		// Borrow the registration only while its list is empty.
 		fh := (*robustHead)(cur)
 		if fh.list != uintptr(cur) || fh.pending != 0 {
-			return nil, &opError{op: op, sentinel: ErrUnsupported,
+			return nil, &opError{op: m.op("lock"), sentinel: ErrUnsupported,
 				why: fmt.Sprintf("this thread's robust list (registered at %p, glibc's) is in use by a robust pthread mutex; a thread has only one robust list", cur)}
 		}
 		rt.saved = cur
 	}
 	if err := setRobustList(&rt.head); err != nil {
-		return nil, sysErr(op, "set_robust_list", err, "")
+		return nil, sysErr(m.op("lock"), "set_robust_list", err, "")
 	}
-	robustThreads.m[tid] = rt
+	robustThreads.Lock()
+	if old := robustThreads.byTID[rt.tid]; old != nil {
+		delete(robustThreads.byHead, unsafe.Pointer(&old.head)) // a dead thread's
+	}
+	robustThreads.byTID[rt.tid] = rt
+	robustThreads.byHead[unsafe.Pointer(&rt.head)] = rt
+	robustThreads.Unlock()
 	return rt, nil
 }
 
 // release gives the thread's registration back to its previous owner once
 // this package holds nothing on it.
-func (rt *robustThread) release(tid int) error {
+func (rt *robustThread) release() error {
 	if len(rt.entries) != 0 || rt.saved == nil {
 		return nil
 	}
 	robustThreads.Lock()
-	delete(robustThreads.m, tid)
+	delete(robustThreads.byHead, unsafe.Pointer(&rt.head))
+	delete(robustThreads.byTID, rt.tid)
 	robustThreads.Unlock()
 	return restoreRobustList(rt.saved)
 }
@@ -208,12 +236,11 @@ func isOwnerDied(err error) bool {
 }
 
 func (m *RobustMutex) lock(ctx context.Context, step lockStep) error {
-	op := "lock " + m.desc()
-	tid := unix.Gettid()
-	rt, err := threadList(op, tid)
+	rt, err := threadList(m)
 	if err != nil {
 		return err
 	}
+	tid := rt.tid
 	entry := unsafe.Pointer(m.entry)
 	if step != lockNoPending {
 		// Before the word can hold our TID, so that a kill right after
@@ -244,17 +271,17 @@ func (m *RobustMutex) lock(ctx context.Context, step lockStep) error {
 			}
 			rt.link(entry)
 			rt.setPending(nil)
-			atomic.StoreUint32(m.ownerPID, uint32(os.Getpid()))
+			atomic.StoreUint32(m.ownerPID, uint32(m.pid))
 			if v&FutexOwnerDied != 0 {
 				atomic.AddUint32(m.recovers, 1)
-				return &OwnerDiedError{Op: op, Word: v}
+				return &OwnerDiedError{Op: m.op("lock"), Word: v}
 			}
 			return nil
 		}
 		if v&FutexTIDMask == uint32(tid) {
 			rt.setPending(nil)
-			_ = rt.release(tid)
-			return invalid(op, "already held by this thread (a RobustMutex is not reentrant)")
+			_ = rt.release()
+			return invalid(m.op("lock"), "already held by this thread (a RobustMutex is not reentrant)")
 		}
 		if v&FutexWaiters == 0 {
 			if !atomic.CompareAndSwapUint32(m.word, v, v|FutexWaiters) {
@@ -264,8 +291,8 @@ func (m *RobustMutex) lock(ctx context.Context, step lockStep) error {
 		}
 		if err := doneErr(ctx); err != nil {
 			rt.setPending(nil)
-			_ = rt.release(tid)
-			return ctxErr(op, err)
+			_ = rt.release()
+			return ctxErr(m.op("lock"), err)
 		}
 		if stop == nil {
 			stop = wakeOnDone(ctx, m.word)
@@ -286,13 +313,12 @@ func (m *RobustMutex) Unlock() error { return m.unlock(false) }
 // cleared and before the wake-up, with list_op_pending still set: the
 // window the kernel covers by waking a waiter itself.
 func (m *RobustMutex) unlock(noWake bool) error {
-	op := "unlock " + m.desc()
-	tid := unix.Gettid()
-	robustThreads.Lock()
-	rt := robustThreads.m[tid]
-	robustThreads.Unlock()
-	if rt == nil || atomic.LoadUint32(m.word)&FutexTIDMask != uint32(tid) {
-		return &opError{op: op, why: "not held by this thread (a RobustMutex belongs to the goroutine that locked it)", sentinel: ErrNotOwner}
+	rt, _, err := currentList()
+	if err != nil {
+		return sysErr(m.op("unlock"), "get_robust_list", err, "")
+	}
+	if rt == nil || atomic.LoadUint32(m.word)&FutexTIDMask != uint32(rt.tid) {
+		return &opError{op: m.op("unlock"), why: "not held by this thread (a RobustMutex belongs to the goroutine that locked it)", sentinel: ErrNotOwner}
 	}
 	entry := unsafe.Pointer(m.entry)
 	// Pending first: a kill after unlinking still leaves the kernel the
@@ -305,15 +331,14 @@ func (m *RobustMutex) unlock(noWake bool) error {
 	if noWake {
 		return nil
 	}
-	var err error
 	if old&FutexWaiters != 0 {
 		if _, werr := futexWake(m.word, 1); werr != nil {
-			err = sysErr(op, "futex", werr, "")
+			err = sysErr(m.op("unlock"), "futex", werr, "")
 		}
 	}
 	rt.setPending(nil)
-	if rerr := rt.release(tid); rerr != nil && err == nil {
-		err = sysErr(op, "set_robust_list", rerr, "")
+	if rerr := rt.release(); rerr != nil && err == nil {
+		err = sysErr(m.op("unlock"), "set_robust_list", rerr, "")
 	}
 	runtime.UnlockOSThread()
 	return err

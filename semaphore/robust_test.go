@@ -271,9 +271,7 @@ func helperRobustList() {
 		die("%v", err)
 	}
 	during, _ := getRobustList()
-	robustThreads.Lock()
-	rt := robustThreads.m[unix.Gettid()]
-	robustThreads.Unlock()
+	rt, _, _ := currentList()
 	if rt == nil || during != unsafe.Pointer(&rt.head) {
 		die("while held, registered head %p is not this package's", during)
 	}
