@@ -133,6 +133,9 @@ func threadList(m *RobustMutex) (*robustThread, error) {
 	if rt != nil {
 		return rt, nil
 	}
+	// On the heap and kept in robustThreads: the kernel holds on to the
+	// head's address, which must neither move (as a stack does) nor be
+	// freed while the thread lives.
 	rt = &robustThread{tid: unix.Gettid()}
 	rt.head.list = uintptr(unsafe.Pointer(&rt.head))
 	rt.head.futexOffset = robustFutexOffset

@@ -486,3 +486,71 @@ func TestDescribeFutexWord(t *testing.T) {
 		}
 	}
 }
+
+// TestRobustForeignHead plays glibc: a head of someone else's registered
+// on this thread. Empty, Lock borrows the registration and Unlock gives
+// it back; in use (a lock listed), Lock refuses with ErrUnsupported and
+// leaves it alone.
+func TestRobustForeignHead(t *testing.T) {
+	page := newSharedPage(t)
+	m := newRobust(t, page)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev, err := getRobustList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		var e error
+		if prev == nil {
+			// No way to unregister: an empty head of ours is harmless.
+			e = setRobustList(&robustHead{})
+		} else {
+			e = restoreRobustList(prev)
+		}
+		if e != nil {
+			t.Fatalf("restore the robust list: %v", e)
+		}
+	}
+	defer restore()
+	// On the heap (a stack may move, and the kernel keeps the address).
+	foreign := new(foreignList)
+	keepForeign = foreign
+	defer func() { keepForeign = nil }()
+	foreign.head.list = uintptr(unsafe.Pointer(&foreign.head))
+	if err := setRobustList(&foreign.head); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Lock(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatalf("Lock with an empty foreign head: %v", err)
+	}
+	if cur, _ := getRobustList(); cur == unsafe.Pointer(&foreign.head) {
+		t.Error("while held, the foreign head is still registered")
+	}
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := getRobustList(); cur != unsafe.Pointer(&foreign.head) {
+		t.Errorf("after Unlock the registered head is %p, want the foreign one back", cur)
+	}
+	// Now the foreign list holds an entry: hands off.
+	foreign.entry = uint64(uintptr(unsafe.Pointer(&foreign.head)))
+	foreign.head.list = uintptr(unsafe.Pointer(&foreign.entry))
+	if err := m.Lock(ctxTimeout(t, 5*time.Second)); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Lock with a foreign list in use: %v, want ErrUnsupported", err)
+	}
+	if cur, _ := getRobustList(); cur != unsafe.Pointer(&foreign.head) {
+		t.Errorf("a refused Lock changed the registered head to %p", cur)
+	}
+	if w := m.Word(); w != 0 {
+		t.Errorf("a refused Lock left the word %s", DescribeFutexWord(w))
+	}
+	foreign.head.list = uintptr(unsafe.Pointer(&foreign.head)) // empty again
+}
+
+type foreignList struct {
+	head  robustHead
+	entry uint64 // a listed "lock" of the foreign owner
+}
+
+var keepForeign *foreignList
