@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -213,4 +214,37 @@ func denyNamespaces() error {
 		return e
 	}
 	return nil
+}
+
+// TestNamespacesClosesDescriptors: the lab opens listeners, a queue and
+// regions in the engine's process; a second run on one engine must not
+// leave more descriptors open than the first (which may start runtime
+// pollers). A refused run (no namespaces here) is checked the same way.
+func TestNamespacesClosesDescriptors(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ipcplay-lab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	e, err := ipc.NewEngine(ipc.Config{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, x := range Experiments() {
+		e.Register(x)
+	}
+	run := func() {
+		_, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + "namespaces", Params: json.RawMessage("{}")}, nil)
+		if err != nil && !strings.Contains(err.Error(), ErrNamespacesUnavailable.Error()) {
+			t.Fatal(err)
+		}
+	}
+	run()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	before := openFDs(t)
+	run()
+	if after := openFDs(t); after > before {
+		t.Errorf("%d descriptors open after a second run, %d after the first", after, before)
+	}
 }
