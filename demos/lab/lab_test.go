@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) {
 	worker.Dispatch() // the labs' workers are this test binary, re-executed
-	ipctest.Main(m, nil)
+	ipctest.Main(m, labHelpers)
 }
 
 // runLab runs a lab through an engine on a temporary state directory, checks
@@ -117,6 +117,9 @@ func TestCrash(t *testing.T) {
 		}
 		if row.HolderPID <= 0 || row.TakerPID <= 0 || row.HolderPID == row.TakerPID {
 			t.Errorf("%s: holder pid %d, taker pid %d", row.Primitive, row.HolderPID, row.TakerPID)
+		}
+		if died := row.OwnerDied != nil && *row.OwnerDied; died != (row.Primitive == "robust-futex") {
+			t.Errorf("%s: owner_died %v", row.Primitive, row.OwnerDied)
 		}
 	}
 }
