@@ -480,7 +480,11 @@ func TestLabsCloseTheirDescriptors(t *testing.T) {
 	all := func() {
 		for _, r := range runs {
 			raw, _ := json.Marshal(r.params)
-			if _, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil); err != nil {
+			res, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil)
+			// A lab whose timings came out unlike its explanation on a busy
+			// machine still returns its document and has closed what it
+			// opened: only descriptors are counted here.
+			if err != nil && !(res != nil && len(res.Result) > 0 && strings.Contains(err.Error(), ErrUnexpected.Error())) {
 				t.Fatalf("%s: %v", r.name, err)
 			}
 		}
