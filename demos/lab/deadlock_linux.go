@@ -35,7 +35,8 @@ type DeadlockParams struct {
 	// Schedule, when set, replaces the timed run: the conductor (package
 	// conduct) lets P1 and P2 take their steps in this order (P1: lock S0,
 	// lock S1, unlock S1, unlock S0; P2 the same with S1 and S0 swapped),
-	// then the rest in the fixed order. Seed drives "random".
+	// then the rest in the fixed order. Seed drives "random"; nil or 0:
+	// the run picks one and reports it.
 	Schedule string  `json:"schedule,omitempty"`
 	Seed     *uint64 `json:"seed,omitempty"`
 }
@@ -96,7 +97,7 @@ var deadlockLab = Info{
 		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second", Default: 100 * time.Millisecond},
 		{Name: "rounds", Usage: "times each worker takes both semaphores in the ordered version", Default: 50},
 		{Name: "schedule", Usage: "be the scheduler: P1 takes S0 then S1, P2 takes S1 then S0, one step (lock, unlock) at a time in this order, e.g. P1,P2,P1,P2 (deadlock) or P1,P1 (none); the rest runs in a fixed order", Default: ""},
-		{Name: "seed", Usage: "seeds random in --schedule", Default: 0},
+		{Name: "seed", Usage: "seeds random in --schedule (0: a new seed, printed)", Default: 0},
 	},
 	Experiment: ipc.Experiment{Name: ExperimentPrefix + "deadlock", Validate: validateDeadlock, Run: runDeadlock},
 }
@@ -147,6 +148,9 @@ func deadlockParams(raw json.RawMessage) (DeadlockParams, error) {
 	}
 	if err := checkInt("rounds", p.Rounds, 1, 100000); err != nil {
 		return p, err
+	}
+	if p.Seed != nil && *p.Seed == 0 {
+		p.Seed = nil // the default: pick one
 	}
 	if p.Schedule == "" {
 		if p.Seed != nil {

@@ -112,7 +112,7 @@ func TestUnsafeWindowLosesOnOneCPU(t *testing.T) {
 	}
 	u := res.Results[0]
 	t.Logf("unsafe with a 2ms window on one CPU lost updates in %d of 2 trials", u.Trials.Lossy)
-	if u.Trials.LostMax == 0 && !strings.Contains(u.Explanation, "overlapped") {
+	if u.Trials.LostMax == 0 && !strings.Contains(u.Explanation, "of the run") {
 		t.Errorf("unsafe lost nothing and the explanation does not say why: %q", u.Explanation)
 	}
 }
