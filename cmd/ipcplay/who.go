@@ -2,11 +2,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -80,26 +77,6 @@ func runWho(c *cli.Context) error {
 	if globalBool(ctx, "json") {
 		return writeDoc(c.App.Writer, "who", ipc.EngineLocal, nil, res)
 	}
-	renderWho(c.App.Writer, res)
+	res.Render(c.App.Writer)
 	return nil
-}
-
-func renderWho(w io.Writer, res *sysobj.WhoResult) {
-	if len(res.Processes) == 0 {
-		fmt.Fprintf(w, "%s: no process uses it (among those this user can examine)\n", res.Target)
-	} else {
-		fmt.Fprintf(w, "%s: %d process(es)\n", res.Target, len(res.Processes))
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  PID\tHOW\tCOMMAND")
-		for _, p := range res.Processes {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\n", p.PID, strings.Join(p.How, ","), objCommand(p.Proc))
-			for _, d := range p.Details {
-				fmt.Fprintf(tw, "  \t\t  %s\n", d)
-			}
-		}
-		tw.Flush()
-	}
-	for _, wn := range res.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", wn)
-	}
 }
