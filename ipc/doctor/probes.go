@@ -180,7 +180,9 @@ func DaemonProbe(socket string) Probe {
 
 // LeakProbe reports objects that crashed ipcplay runs left behind: stale
 // ledger entries, and ipcplay-named files in /dev/shm the ledger does not
-// know (left by an engine with another state directory).
+// know (left by an engine with another state directory). It removes
+// nothing (the ledger is read with a dry run); e must be made with
+// Config.NoReap, or its start-up reaping removes what this would report.
 func LeakProbe(e *ipc.Engine) Probe {
 	return func(ctx context.Context) []Check {
 		stale, err := ipc.Reap(e.Ledger(), true)
@@ -202,8 +204,12 @@ func LeakProbe(e *ipc.Engine) Probe {
 		}
 		switch {
 		case len(stale) > 0:
-			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger", len(stale)),
-				Advice: "'ipcplay clean' removes them ('ipcplay clean --dry-run' lists them)"}}
+			var names []string
+			for _, en := range stale {
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", en, en.RunID, en.CreatorPID))
+			}
+			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger: %s", len(stale), strings.Join(names, "; ")),
+				Advice: "'ipcplay clean' removes them ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}
 		case len(stray) > 0:
 			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d ipcplay file(s) in /dev/shm unknown to this ledger: %s", len(stray), strings.Join(stray, " ")),
 				Advice: "an engine with another --state-dir (or IPCPLAY_STATE_DIR) made them; 'ipcplay inspect' shows who uses them"}}
