@@ -40,7 +40,11 @@ record, and those of live runs, are never touched.`,
 			removed = []ledger.Entry{}
 		}
 		if globalBool(c, "json") {
-			if err := writeDoc(c.App.Writer, "clean", client.Engine(), nil, map[string]any{"dry_run": dry, "objects": removed}); err != nil {
+			if err := writeJSON(c.App.Writer, struct {
+				docHead
+				DryRun  bool           `json:"dry_run"`
+				Objects []ledger.Entry `json:"objects"`
+			}{head("clean", client.Engine(), nil), dry, removed}); err != nil {
 				return err
 			}
 			return cleanErr

@@ -188,7 +188,10 @@ func runInspect(c *cli.Context) error {
 		}
 	}
 	if globalBool(ctx, "json") {
-		return writeDoc(c.App.Writer, "inspect", ipc.EngineLocal, nil, map[string]any{"object": obj})
+		return writeJSON(c.App.Writer, struct {
+			docHead
+			Object any `json:"object"`
+		}{head("inspect", ipc.EngineLocal, nil), obj})
 	}
 	return sysobj.Render(c.App.Writer, obj)
 }

@@ -175,7 +175,10 @@ Example:
 			}
 		}
 		if jsonOut {
-			if err := writeDoc(w, "tour", client.Engine(), nil, map[string]any{"steps": docs}); err != nil {
+			if err := writeJSON(w, struct {
+				docHead
+				Steps []stepDoc `json:"steps"`
+			}{head("tour", client.Engine(), nil), docs}); err != nil {
 				return err
 			}
 		} else {

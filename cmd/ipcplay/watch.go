@@ -188,7 +188,11 @@ func watchDone(asJSON bool, out io.Writer, interval time.Duration, snaps []sysob
 	if snaps == nil {
 		snaps = []sysobj.WatchSnapshot{}
 	}
-	return writeDoc(out, "watch", ipc.EngineLocal, nil, map[string]any{"interval_ns": interval.Nanoseconds(), "snapshots": snaps})
+	return writeJSON(out, struct {
+		docHead
+		IntervalNs int64                  `json:"interval_ns"`
+		Snapshots  []sysobj.WatchSnapshot `json:"snapshots"`
+	}{head("watch", ipc.EngineLocal, nil), interval.Nanoseconds(), snaps})
 }
 
 // errLines splits a joined error into its messages.

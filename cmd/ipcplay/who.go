@@ -75,7 +75,10 @@ func runWho(c *cli.Context) error {
 		return objErr("who", err)
 	}
 	if globalBool(ctx, "json") {
-		return writeDoc(c.App.Writer, "who", ipc.EngineLocal, nil, res)
+		return writeJSON(c.App.Writer, struct {
+			docHead
+			*sysobj.WhoResult
+		}{head("who", ipc.EngineLocal, nil), res})
 	}
 	res.Render(c.App.Writer)
 	return nil
