@@ -23,7 +23,10 @@ file in /dev/shm, a lock file...) or @NAME for an abstract socket.
 HOW a process uses the object:
    maps          has it mapped (/proc/PID/maps)
    open          holds a descriptor of it (/proc/PID/fd)
-   flock, fcntl  holds such a lock on it (/proc/locks)
+   flock, fcntl, ofd, lease
+                 holds such a lock on it (ofd: an open file description lock,
+                 F_OFD_SETLK), from the lock: lines of its own descriptors
+                 (/proc/PID/fdinfo/FD), not from /proc/locks' pid column
    waiting       a thread is blocked on it: semop on the set, msgrcv/msgsnd on
                  the queue, a futex wait inside a mapping of it (sem_wait, a
                  shared mutex), read/accept/flock/mq_timedreceive... on a

@@ -454,6 +454,48 @@ func TestLocks(t *testing.T) {
 	waiter.kill() // blocked in flock: closing its stdin would not end it
 }
 
+// TestLockOwnersFromTheirDescriptors: the input, a process holding
+// an open-file-description lock (F_OFD_SETLK, pid -1 in /proc/locks), is
+// shown as holding it; and a flock taken by a process that exited while
+// its child kept the descriptor is held by the child, not the pid
+// /proc/locks names.
+func TestLockOwnersFromTheirDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	ofdPath, forkPath := filepath.Join(dir, "ofd"), filepath.Join(dir, "fork")
+	for _, p := range []string{ofdPath, forkPath} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ofd := startC(t, "lock", ofdPath, "ofd")
+	ofd.expect(t, "locked")
+	res, err := Who(Target{Type: TypeFile, ID: -1, Name: ofdPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := holderOf(res.Processes, ofd.pid()); !h.has("ofd") || !strings.Contains(strings.Join(h.Details, "|"), "open file description") {
+		t.Errorf("OFD lock holder %d not shown as holding it: %+v", ofd.pid(), res.Processes)
+	}
+
+	fork := startC(t, "lock", forkPath, "flock-fork")
+	child, err := strconv.Atoi(fork.expect(t, "holder "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork.expect(t, "locked")
+	t.Cleanup(func() { unix.Kill(child, unix.SIGKILL) })
+	res, err = Who(Target{Type: TypeFile, ID: -1, Name: forkPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !holderOf(res.Processes, child).has("flock") {
+		t.Errorf("the child %d that holds the flock is not shown holding it: %+v", child, res.Processes)
+	}
+	if holderOf(res.Processes, fork.pid()).has("flock") {
+		t.Errorf("the exited parent %d is shown holding the flock: %+v", fork.pid(), res.Processes)
+	}
+}
+
 // TestIpcmk inspects objects made by util-linux's ipcmk.
 func TestIpcmk(t *testing.T) {
 	ipcmk, err := exec.LookPath("ipcmk")

@@ -23,8 +23,9 @@ type FilePerm struct {
 }
 
 // Holder is a process that uses an object, and how: "maps" (has it
-// mapped), "open" (holds a descriptor of it), "flock" or "fcntl" (holds
-// such a lock on it), "waiting" (a thread is blocked on it), "peer" (holds
+// mapped), "open" (holds a descriptor of it), "flock", "fcntl", "ofd"
+// (open file description lock) or "lease" (holds such a lock on it,
+// read from the lock: lines of /proc/PID/fdinfo/FD), "waiting" (a thread is blocked on it), "peer" (holds
 // the other end of one of its connections), "last-op", "last-send",
 // "last-receive" (the pid the kernel recorded for the last operation),
 // "notify" (registered for mq_notify).

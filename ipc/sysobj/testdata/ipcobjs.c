@@ -18,7 +18,13 @@
  *   ipcobjs semop-wait ID NUM OP   semop(ID, {NUM, OP, 0}) (blocks if it must)
  *   ipcobjs msgrcv-wait ID         msgrcv on a message type nobody sends
  *   ipcobjs map-shm NAME           shm_open + mmap read-only; wait for stdin to close
- *   ipcobjs lock PATH flock|fcntl  take an exclusive lock; wait for stdin to close
+ *   ipcobjs lock PATH flock|fcntl|ofd
+ *                                  take an exclusive lock (flock, F_SETLKW, or an
+ *                                  open file description lock F_OFD_SETLKW);
+ *                                  wait for stdin to close
+ *   ipcobjs lock PATH flock-fork   flock, then fork: the child keeps the
+ *                                  descriptor (and so the lock), prints
+ *                                  "holder PID" and waits; the parent exits
  *   ipcobjs shm-mutex-wait NAME    waits in a futex on offset 64 of posix shm NAME
  *
  * The waiting modes print "waiting" just before they block; a test then
@@ -204,9 +210,22 @@ int main(int argc, char **argv) {
 		int fd = open(argv[2], O_RDWR);
 		if (fd < 0)
 			die("open");
-		if (strcmp(argv[3], "flock") == 0) {
+		if (strcmp(argv[3], "flock") == 0 || strcmp(argv[3], "flock-fork") == 0) {
 			if (flock(fd, LOCK_EX) < 0)
 				die("flock");
+			if (strcmp(argv[3], "flock-fork") == 0) {
+				pid_t child = fork();
+				if (child < 0)
+					die("fork");
+				if (child > 0)
+					_exit(0); /* the lock stays with the child's descriptor */
+				alarm(120); /* a child does not inherit the parent's */
+				printf("holder %d\n", (int)getpid());
+			}
+		} else if (strcmp(argv[3], "ofd") == 0) {
+			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+			if (fcntl(fd, F_OFD_SETLKW, &fl) < 0)
+				die("fcntl F_OFD_SETLKW");
 		} else {
 			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 			if (fcntl(fd, F_SETLKW, &fl) < 0)
@@ -229,6 +248,6 @@ int main(int argc, char **argv) {
 		syscall(SYS_futex, p + 16, FUTEX_WAIT, 0, NULL, NULL, 0);
 		return 0;
 	}
-	fprintf(stderr, "usage: ipcobjs create PREFIX | sem-wait NAME | semop-wait ID NUM OP | msgrcv-wait ID | map-shm NAME | lock PATH flock|fcntl | shm-mutex-wait NAME\n");
+	fprintf(stderr, "usage: ipcobjs create PREFIX | sem-wait NAME | semop-wait ID NUM OP | msgrcv-wait ID | map-shm NAME | lock PATH flock|fcntl|ofd|flock-fork | shm-mutex-wait NAME\n");
 	return 2;
 }
