@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 // Objects lists ipcplay's own live objects (from the ledger), or with all
@@ -21,9 +22,11 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 	if !all {
 		sysErr = withoutMqueue(sysErr)
 	}
+	// System names come escaped (sysobj.EscapeName); ledger names are
+	// bytes: compare in the escaped form.
 	byKey := map[string]ledger.Entry{}
 	for _, en := range entries {
-		byKey[en.Key()] = en
+		byKey[escapedKey(en)] = en
 	}
 	out := []Object{}
 	seen := map[string]bool{}
@@ -46,7 +49,7 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 	// Ledger entries the system listing did not show (helper files and
 	// dirs, or objects it cannot see) are still ipcplay's.
 	for _, en := range entries {
-		if seen[en.Key()] || en.Type == ledger.Dir || en.Type == ledger.File {
+		if seen[escapedKey(en)] || en.Type == ledger.Dir || en.Type == ledger.File {
 			continue
 		}
 		if _, err := os.Stat("/proc/sysvipc"); err == nil && sysErr == nil && !exists(en) {
@@ -79,13 +82,22 @@ func objectKey(o Object) string {
 	return fmt.Sprintf("%s:%d", o.Type, o.ID)
 }
 
-// displayName shows POSIX names the way C programs pass them.
+// escapedKey is en.Key() with the name in sysobj's escaped form.
+func escapedKey(en ledger.Entry) string {
+	if en.Name != "" {
+		return en.Type + ":" + sysobj.EscapeName(en.Name)
+	}
+	return en.Key()
+}
+
+// displayName shows POSIX names the way C programs pass them, in the
+// escaped form of every name ipcplay prints (sysobj.EscapeName).
 func displayName(en ledger.Entry) string {
 	switch en.Type {
 	case ledger.POSIXShm, ledger.POSIXSem, ledger.POSIXMQ:
-		return "/" + en.Name
+		return "/" + sysobj.EscapeName(en.Name)
 	}
-	return en.Name
+	return sysobj.EscapeName(en.Name)
 }
 
 // exists reports whether the object of en is still there.

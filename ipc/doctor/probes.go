@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/mq"
 	"github.com/ipcplay/ipcplay/semaphore"
@@ -199,7 +200,7 @@ func LeakProbe(e *ipc.Engine) Probe {
 		for _, d := range ents {
 			name := strings.TrimPrefix(d.Name(), "sem.")
 			if strings.HasPrefix(name, shm.POSIXPrefix) && !known[name] {
-				stray = append(stray, "/dev/shm/"+d.Name())
+				stray = append(stray, "/dev/shm/"+sysobj.EscapeName(d.Name()))
 			}
 		}
 		switch {

@@ -38,6 +38,7 @@ func List() ([]Object, error) {
 	objs := make([]Object, len(recs))
 	for i, r := range recs {
 		objs[i] = r.Object
+		objs[i].Name = EscapeName(r.Name)
 	}
 	return objs, err
 }

@@ -360,5 +360,10 @@ func unescapeMount(s string) string {
 // line, arguments separated by spaces.
 func cmdlineString(b []byte) string {
 	b = bytes.TrimRight(b, "\x00")
-	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+	args := bytes.Split(b, []byte{0})
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = EscapeName(string(a))
+	}
+	return strings.Join(out, " ")
 }

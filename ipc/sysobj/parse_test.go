@@ -302,7 +302,7 @@ func TestParseDiag(t *testing.T) {
 		!reflect.DeepEqual(r.Icons, []uint64{201, 202}) || *r.RQ != 2 || *r.WQ != 128 {
 		t.Errorf("listener %+v vfs %+v", r, r.VFS)
 	}
-	if r := recs[1]; r.Name != "@abs@x" || r.Peer != 7 || r.State != "unconnected" || r.Type != 2 {
+	if r := recs[1]; r.Name != "@abs\x00x" || r.Peer != 7 || r.State != "unconnected" || r.Type != 2 {
 		t.Errorf("dgram %+v", r)
 	}
 	errMsg := make([]byte, 20)

@@ -117,6 +117,7 @@ func InspectPOSIXSem(name string) (*POSIXSem, error) {
 	s.MappedBy = procsWith(hits, "maps")
 	s.Waiting = holders(hits, "waiting")
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
 	return s, nil
 }
 
@@ -150,6 +151,7 @@ func InspectPOSIXShm(name string) (*POSIXShm, error) {
 	s.NAttch = len(s.MappedBy)
 	s.Waiting = holders(hits, "waiting")
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
 	return s, nil
 }
 
@@ -176,6 +178,7 @@ func InspectPOSIXMQ(name string) (*POSIXMQ, error) {
 	q.OpenBy = holders(hits, "open")
 	q.Waiting = holders(hits, "waiting")
 	q.Warnings = appendNonEmpty(q.Warnings, r.warning())
+	q.Name, q.Path = EscapeName(q.Name), EscapeName(q.Path)
 	return q, nil
 }
 

@@ -32,7 +32,7 @@ func procOf(pid int) (Proc, bool) {
 		return Proc{PID: pid}, false
 	}
 	cmd, _ := os.ReadFile(dir + "/cmdline")
-	return Proc{PID: pid, Comm: strings.TrimSuffix(string(comm), "\n"), Cmdline: cmdlineString(cmd)}, true
+	return Proc{PID: pid, Comm: EscapeName(strings.TrimSuffix(string(comm), "\n")), Cmdline: cmdlineString(cmd)}, true
 }
 
 // listPIDs returns the pids of /proc, in increasing order.
@@ -290,7 +290,7 @@ func scanFDs(pid int, m *matcher, r *scanResult) error {
 			continue
 		}
 		h := r.get(pid)
-		h.add("open", fmt.Sprintf("fd %d: %s", fd, link))
+		h.add("open", fmt.Sprintf("fd %d: %s", fd, EscapeName(link)))
 		if h.fds == nil {
 			h.fds = map[int]bool{}
 		}

@@ -97,6 +97,9 @@ func Snapshot(sel Selection) ([]Status, error) {
 		out = append(out, status(r, maps))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return lessObject(out[i].Object, out[j].Object) })
+	for i := range out {
+		out[i].Name = EscapeName(out[i].Name)
+	}
 	// A queue named explicitly is read without the mount: the missing
 	// mount is a failure only when all queues were asked for.
 	return out, dropMqueueErr(listErr, wantType[TypePOSIXMQ])

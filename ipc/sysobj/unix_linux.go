@@ -62,6 +62,7 @@ func InspectUnixSocket(path string) (*UnixSocket, error) {
 	if err := u.findHolders(); err != nil {
 		return nil, err
 	}
+	u.Name = EscapeName(u.Name)
 	return u, nil
 }
 

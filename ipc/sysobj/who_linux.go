@@ -130,6 +130,10 @@ func ResolvePath(path string) (Target, error) {
 	if path == "" {
 		return Target{}, invalidf("empty path")
 	}
+	path, err := UnescapeName(path)
+	if err != nil {
+		return Target{}, err
+	}
 	if strings.HasPrefix(path, "@") {
 		p, err := parseSocketPath(path)
 		return Target{Type: TypeUnixSocket, ID: -1, Name: p}, err
