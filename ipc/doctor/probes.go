@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
-	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/mq"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
 )
