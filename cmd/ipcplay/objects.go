@@ -73,6 +73,11 @@ Examples:
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		for _, o := range objs {
+			if o.Note != "" {
+				fmt.Fprintf(c.App.Writer, "note: %s %s: %s\n", o.Type, dash(o.Name), o.Note)
+			}
+		}
 		return nil
 	},
 }

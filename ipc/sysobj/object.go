@@ -49,6 +49,7 @@ type Object struct {
 	Mode       string `json:"mode"`        // permission bits, "0600"; "" when unknown
 	Size       int64  `json:"size"`        // bytes (shm), semaphores (sysv-sem: in the set; posix-sem: 1), bytes queued (msg, mq); 0 for sockets
 	CreatorPID int    `json:"creator_pid"` // 0 when the kernel does not tell (sem, msg, POSIX, sockets)
+	Note       string `json:"note,omitempty"` // what to know to read the entry (a relative socket name)
 }
 
 // Target names one object (or, for `who PATH`, any file).

@@ -64,6 +64,11 @@ func Snapshot(sel Selection) ([]Status, error) {
 	var chosen []record
 	for _, r := range recs {
 		byKey[r.Target().String()] = r
+		if r.sock != nil && r.sock.vfs != nil {
+			// A socket is found by its file, whatever name (relative, or
+			// the target's spelling) the kernel reports.
+			byKey[sockFileKey(*r.sock.vfs)] = r
+		}
 		if wantType[r.Type] {
 			chosen = append(chosen, r)
 		}
@@ -82,6 +87,20 @@ func Snapshot(sel Selection) ([]Status, error) {
 		if r, ok := byKey[k]; ok {
 			chosen = append(chosen, r)
 			continue
+		}
+		if t.Type == TypeUnixSocket && t.Name != "" && t.Name[0] == '/' {
+			var st unix.Stat_t
+			if unix.Stat(t.Name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				fi := devInoOf(&st)
+				fi.Ino &= 0xffffffff
+				if r, ok := byKey[sockFileKey(fi)]; ok {
+					if !seen[r.Target().String()] {
+						seen[r.Target().String()] = true
+						chosen = append(chosen, r)
+					}
+					continue
+				}
+			}
 		}
 		if t.Type == TypePOSIXMQ && errors.Is(listErr, ErrMqueueNotMounted) {
 			chosen = append(chosen, record{Object: Object{Type: t.Type, ID: -1, Name: t.Name, OwnerUID: -1}})
@@ -104,6 +123,9 @@ func Snapshot(sel Selection) ([]Status, error) {
 	// mount is a failure only when all queues were asked for.
 	return out, dropMqueueErr(listErr, wantType[TypePOSIXMQ])
 }
+
+// sockFileKey is the Snapshot key of a socket bound to file f.
+func sockFileKey(f devIno) string { return fmt.Sprintf("unix-socket file %d:%d:%d", f.Major, f.Minor, f.Ino) }
 
 // dropMqueueErr removes ErrMqueueNotMounted from err unless keep.
 func dropMqueueErr(err error, keep bool) error {
