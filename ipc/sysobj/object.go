@@ -45,10 +45,10 @@ type Object struct {
 	ID         int    `json:"id"`   // System V id; -1 for named objects; the socket inode for unix-socket
 	Name       string `json:"name"` // POSIX name with its leading '/', socket path ("@x" if abstract); "" for System V
 	Key        int64  `json:"key,omitempty"`
-	OwnerUID   int    `json:"owner_uid"`   // -1 when unknown
-	Mode       string `json:"mode"`        // permission bits, "0600"; "" when unknown
-	Size       int64  `json:"size"`        // bytes (shm), semaphores (sysv-sem: in the set; posix-sem: 1), bytes queued (msg, mq); 0 for sockets
-	CreatorPID int    `json:"creator_pid"` // 0 when the kernel does not tell (sem, msg, POSIX, sockets)
+	OwnerUID   int    `json:"owner_uid"`      // -1 when unknown
+	Mode       string `json:"mode"`           // permission bits, "0600"; "" when unknown
+	Size       int64  `json:"size"`           // bytes (shm), semaphores (sysv-sem: in the set; posix-sem: 1), bytes queued (msg, mq); 0 for sockets
+	CreatorPID int    `json:"creator_pid"`    // 0 when the kernel does not tell (sem, msg, POSIX, sockets)
 	Note       string `json:"note,omitempty"` // what to know to read the entry (a relative socket name)
 }
 

@@ -125,7 +125,9 @@ func Snapshot(sel Selection) ([]Status, error) {
 }
 
 // sockFileKey is the Snapshot key of a socket bound to file f.
-func sockFileKey(f devIno) string { return fmt.Sprintf("unix-socket file %d:%d:%d", f.Major, f.Minor, f.Ino) }
+func sockFileKey(f devIno) string {
+	return fmt.Sprintf("unix-socket file %d:%d:%d", f.Major, f.Minor, f.Ino)
+}
 
 // dropMqueueErr removes ErrMqueueNotMounted from err unless keep.
 func dropMqueueErr(err error, keep bool) error {
