@@ -186,7 +186,7 @@ func DaemonProbe(socket string) Probe {
 // Config.NoReap, or its start-up reaping removes what this would report.
 func LeakProbe(e *ipc.Engine) Probe {
 	return func(ctx context.Context) []Check {
-		stale, err := ipc.Reap(e.Ledger(), true)
+		rep, err := ipc.Reap(e.Ledger(), true)
 		if err != nil {
 			return []Check{{Name: "leftovers", Status: Warn, Detail: err.Error()}}
 		}
@@ -204,13 +204,16 @@ func LeakProbe(e *ipc.Engine) Probe {
 			}
 		}
 		switch {
-		case len(stale) > 0:
+		case len(rep.Removed)+len(rep.LeftAlone) > 0:
 			var names []string
-			for _, en := range stale {
+			for _, en := range rep.Removed {
 				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", en, en.RunID, en.CreatorPID))
 			}
-			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger: %s", len(stale), strings.Join(names, "; ")),
-				Advice: "'ipcplay clean' removes them ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}
+			for _, en := range rep.LeftAlone {
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", en.Entry, en.RunID, en.CreatorPID, en.Reason))
+			}
+			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger: %s", len(names), strings.Join(names, "; ")),
+				Advice: "'ipcplay clean' removes those proved to be ipcplay's ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}
 		case len(stray) > 0:
 			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d ipcplay file(s) in /dev/shm unknown to this ledger: %s", len(stray), strings.Join(stray, " ")),
 				Advice: "an engine with another --state-dir (or IPCPLAY_STATE_DIR) made them; 'ipcplay inspect' shows who uses them"}}
