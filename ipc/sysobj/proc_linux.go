@@ -83,7 +83,8 @@ type hit struct {
 	Proc
 	How      []string
 	details  [][2]string // how, text
-	ranges   [][2]uint64 // where the process maps the object
+	ranges   [][3]uint64 // where the process maps the object: start, end, file offset
+	futexAt  []uint64    // file offsets of the object where its threads wait in futex
 	fds      map[int]bool
 	sockRefs []sockRef // descriptors of the object's sockets and their peers
 }
@@ -243,7 +244,7 @@ func scanMaps(pid int, m *matcher, r *scanResult) error {
 			continue
 		}
 		h := r.get(pid)
-		h.ranges = append(h.ranges, [2]uint64{mp.Start, mp.End})
+		h.ranges = append(h.ranges, [3]uint64{mp.Start, mp.End, mp.Offset})
 		h.add("maps", fmt.Sprintf("maps %x-%x %s (%d bytes at offset %d)", mp.Start, mp.End, mp.Perms, mp.End-mp.Start, mp.Offset))
 	}
 	return nil
@@ -414,7 +415,8 @@ func waitsOn(sc taskSyscall, m *matcher, h *hit) (string, bool) {
 		}
 		for _, rg := range h.ranges {
 			if arg0 >= rg[0] && arg0 < rg[1] {
-				return fmt.Sprintf("futex wait at %#x (offset %d of its mapping)", arg0, arg0-rg[0]), true
+				h.futexAt = append(h.futexAt, arg0-rg[0]+rg[2])
+				return fmt.Sprintf("futex wait at %#x (offset %d of the object)", arg0, arg0-rg[0]+rg[2]), true
 			}
 		}
 	default: // system calls whose first argument is a descriptor

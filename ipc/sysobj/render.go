@@ -43,8 +43,9 @@ func Render(w io.Writer, obj any) error {
 			layout = "NOT a glibc sem_t, see the warning"
 		}
 		fmt.Fprintf(tw, "  size\t%d bytes (%s)\n", o.Size, layout)
-		fmt.Fprintf(tw, "  value\t%s\n", optU32(o.Value))
-		fmt.Fprintf(tw, "  waiters\t%s\t(glibc's count of threads blocked in sem_wait)\n", optU32(o.Waiters))
+		fmt.Fprintf(tw, "  value\t%s\t(kept by glibc in the semaphore's memory)\n", optU32(o.Value))
+		fmt.Fprintf(tw, "  waiters\t%s\t(kept by glibc: its count of threads blocked in sem_wait)\n", optU32(o.Waiters))
+		fmt.Fprintf(tw, "  kernel waiters\t%d\t(the kernel: threads in a futex wait on the semaphore)\n", o.KernelWaiters)
 		tw.Flush()
 		renderProcs(w, "mapped by", o.MappedBy)
 		renderWaiting(w, o.Waiting)

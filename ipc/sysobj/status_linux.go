@@ -14,20 +14,21 @@ import (
 // Only the fields of the object's type are set.
 type Status struct {
 	Object
-	Values      []int   `json:"values,omitempty"`   // sysv-sem
-	NCnt        []int   `json:"ncnt,omitempty"`     // sysv-sem
-	ZCnt        []int   `json:"zcnt,omitempty"`     // sysv-sem
-	Value       *uint32 `json:"value,omitempty"`    // posix-sem
-	Waiters     *uint32 `json:"waiters,omitempty"`  // posix-sem
-	NAttch      *int    `json:"nattch,omitempty"`   // shm (posix: processes mapping it)
-	Messages    *int64  `json:"messages,omitempty"` // sysv-msg, posix-mq
-	Bytes       *int64  `json:"bytes,omitempty"`    // sysv-msg, posix-mq
-	Listening   *bool   `json:"listening,omitempty"`
-	Connections *int    `json:"connections,omitempty"` // unix-socket: accepted connections
-	Backlog     *int    `json:"backlog,omitempty"`     // unix-socket: waiting to be accepted
-	Partial     bool    `json:"partial,omitempty"`     // some processes could not be examined: NAttch is a lower bound
-	Gone        bool    `json:"gone,omitempty"`        // a named target that no longer exists
-	Error       string  `json:"error,omitempty"`       // why the state could not be read
+	Values      []int    `json:"values,omitempty"`       // sysv-sem
+	NCnt        []int    `json:"ncnt,omitempty"`         // sysv-sem
+	ZCnt        []int    `json:"zcnt,omitempty"`         // sysv-sem
+	Value       *uint32  `json:"value,omitempty"`        // posix-sem, kept by glibc in user memory
+	Waiters     *uint32  `json:"waiters,omitempty"`      // posix-sem, kept by glibc: its count of blocked sem_wait callers
+	LibraryKept []string `json:"library_kept,omitempty"` // the fields above that come from user memory, not the kernel
+	NAttch      *int     `json:"nattch,omitempty"`       // shm (posix: processes mapping it)
+	Messages    *int64   `json:"messages,omitempty"`     // sysv-msg, posix-mq
+	Bytes       *int64   `json:"bytes,omitempty"`        // sysv-msg, posix-mq
+	Listening   *bool    `json:"listening,omitempty"`
+	Connections *int     `json:"connections,omitempty"` // unix-socket: accepted connections
+	Backlog     *int     `json:"backlog,omitempty"`     // unix-socket: waiting to be accepted
+	Partial     bool     `json:"partial,omitempty"`     // some processes could not be examined: NAttch is a lower bound
+	Gone        bool     `json:"gone,omitempty"`        // a named target that no longer exists
+	Error       string   `json:"error,omitempty"`       // why the state could not be read
 }
 
 // Selection says what Snapshot looks at: named objects, and every object
@@ -214,7 +215,7 @@ func status(r record, maps *mapIndex) Status {
 		if err := withMapping(fd, 0, semaphore.UnnamedSize, func(b []byte) { v, w, _ = semaphore.DecodeGlibc(b) }); err != nil {
 			return fail(err)
 		}
-		s.Value, s.Waiters = &v, &w
+		s.Value, s.Waiters, s.LibraryKept = &v, &w, []string{"value", "waiters"}
 	case TypePOSIXMQ:
 		q, st, err := readMQ(r.Target())
 		if err != nil {

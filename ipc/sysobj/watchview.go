@@ -186,7 +186,7 @@ func watchState(s Status) string {
 		return fmt.Sprintf("values %s  ncnt %s  zcnt %s", intList(s.Values), intList(s.NCnt), intList(s.ZCnt))
 	case TypePOSIXSem:
 		if s.Value != nil {
-			return fmt.Sprintf("value %d  waiters %d", *s.Value, *s.Waiters)
+			return fmt.Sprintf("value %d  waiters %d (glibc's, in user memory)", *s.Value, *s.Waiters)
 		}
 	case TypeSysVShm:
 		if s.NAttch != nil {

@@ -38,7 +38,7 @@ func TestWatchMarksChanges(t *testing.T) {
 	v.Show(first, 1)
 	tty.Reset()
 	v.Show(second, 2)
-	if !strings.Contains(tty.String(), "\x1b[7mvalue 0  waiters 1\x1b[27m") || !strings.Contains(tty.String(), "\x1b[1m/b\x1b[22m") ||
+	if !strings.Contains(tty.String(), "\x1b[7mvalue 0  waiters 1 (glibc's, in user memory)\x1b[27m") || !strings.Contains(tty.String(), "\x1b[1m/b\x1b[22m") ||
 		!strings.HasPrefix(tty.String(), "\x1b[H") || !strings.Contains(tty.String(), "\r\n") {
 		t.Errorf("terminal frame: %q", tty.String())
 	}
