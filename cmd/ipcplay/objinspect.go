@@ -18,7 +18,9 @@ const objectTypesHelp = `TYPE and what follows it:
    posix-shm NAME, posix-sem NAME, posix-mq NAME
                                            the name as a C program passes it to shm_open,
                                            sem_open or mq_open, with or without the leading /
-   unix-socket PATH                        a socket file, or @NAME for an abstract socket`
+   unix-socket PATH                        a socket file, or @NAME for an abstract socket
+   Names are given as ipcplay prints them: a backslash as \\, any byte that is
+   not printable UTF-8 as \xHH (quote them in the shell: 'x\xfe').`
 
 var inspectCommand = &cli.Command{
 	Name:      "inspect",
