@@ -85,10 +85,11 @@ func TestCleanLeavesAReusedSysVIdAlone(t *testing.T) {
 			if err := semaphore.RemoveSet(en.ID); err != nil { // ipcrm -s ID
 				t.Fatal(err)
 			}
-			// Another program, later: at least the next second, as a
-			// later program's would be (ctime has second granularity).
-			for time.Now().Unix() <= en.Identity.CTime {
-				time.Sleep(50 * time.Millisecond)
+			// Another program, later: in a later second, as a later
+			// program's would be (ctime has second granularity, and the
+			// kernel's coarse clock may trail time.Now by a tick).
+			for time.Now().Before(time.Unix(en.Identity.CTime+1, 0).Add(100 * time.Millisecond)) {
+				time.Sleep(20 * time.Millisecond)
 			}
 			var create func() int
 			switch who {
@@ -118,6 +119,9 @@ func TestCleanLeavesAReusedSysVIdAlone(t *testing.T) {
 				}
 			}
 			reuseSemID(t, en.ID, create)
+			if now, err := sysvIdentity("sem", en.ID); err == nil {
+				t.Logf("recorded %+v; the new set %+v", *en.Identity, *now)
+			}
 			defer semaphore.RemoveSet(en.ID)
 
 			rep, err := Reap(l, false)
@@ -126,7 +130,7 @@ func TestCleanLeavesAReusedSysVIdAlone(t *testing.T) {
 			}
 			for _, r := range rep.Removed {
 				if r.Key() == en.Key() {
-					t.Errorf("clean reports the other program's set %d as removed: %s", en.ID, rep.String(false))
+					t.Errorf("clean reports the other program's set %d as removed: %s\nrecorded %+v, at reaping %+v", en.ID, rep.String(false), *en.Identity, *r.Identity)
 				}
 			}
 			var left *LeftAlone
