@@ -537,6 +537,16 @@ func TestLockOwnersFromTheirDescriptors(t *testing.T) {
 	}
 	fork.expect(t, "locked")
 	t.Cleanup(func() { unix.Kill(child, unix.SIGKILL) })
+	// Until the parent has exited it still holds the descriptor (and the
+	// lock): wait for it to be a zombie, which holds no descriptor.
+	waitFor(t, "the parent exited", func() (bool, string) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", fork.pid()))
+		if err != nil {
+			return true, ""
+		}
+		i := bytes.LastIndexByte(b, ')')
+		return i > 0 && i+2 < len(b) && b[i+2] == 'Z', string(b)
+	})
 	res, err = Who(Target{Type: TypeFile, ID: -1, Name: forkPath})
 	if err != nil {
 		t.Fatal(err)
