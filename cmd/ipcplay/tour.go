@@ -105,13 +105,18 @@ func renderRaceResult(w io.Writer, res *ipc.RunResult) error {
 var tourCommand = &cli.Command{
 	Name:  "tour",
 	Usage: "the guided tour: a race, a transport comparison and a crash, each explained",
-	UsageText: `ipcplay tour [--json]
+	UsageText: `ipcplay tour [--html FILE] [--json]
 
 Example:
    ipcplay tour           # about half a minute; needs no daemon and no setup`,
 	Description: "Runs three short experiments on real processes and says what each showed. Exit status 1 if one of them failed.",
+	Flags:       []cli.Flag{htmlFlag},
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 0, 0, "no arguments"); err != nil {
+			return err
+		}
+		htmlFile, err := htmlPath(c)
+		if err != nil {
 			return err
 		}
 		client, err := connect(c)
@@ -120,6 +125,7 @@ Example:
 		}
 		defer client.Close()
 		jsonOut := globalBool(c, "json")
+		var report []htmlRun
 		w := c.App.Writer
 		type stepDoc struct {
 			Name      string          `json:"name"`
@@ -159,6 +165,7 @@ Example:
 				}
 			}
 			docs = append(docs, d)
+			report = append(report, htmlRun{res: res, title: fmt.Sprintf("%d/%d  %s", i+1, len(steps), s.title), note: d.Narration})
 			if jsonOut {
 				continue
 			}
@@ -184,10 +191,11 @@ Example:
 		} else {
 			fmt.Fprintf(w, "\nNext: 'ipcplay race --help', 'ipcplay bench --help', 'ipcplay demo' (all labs), 'ipcplay objects --all'.\n")
 		}
+		htmlErr := writeHTML(c, htmlFile, "ipcplay tour", report...)
 		if len(failed) > 0 {
-			return errors.Join(failed...)
+			return joinErr(errors.Join(failed...), htmlErr)
 		}
-		return nil
+		return htmlErr
 	},
 }
 

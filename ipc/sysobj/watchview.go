@@ -44,7 +44,7 @@ func (v *WatchView) Show(s WatchSnapshot, n int) {
 	rows := make([][]string, len(s.Objects))
 	keys := make([]string, len(s.Objects))
 	for i, o := range s.Objects {
-		rows[i] = v.cells(o)
+		rows[i] = v.Cells(o)
 		keys[i] = o.Target().String()
 	}
 	widths := make([]int, len(watchHeader))
@@ -139,8 +139,13 @@ func (v *WatchView) line(cells, old []string, isNew bool, widths []int, width in
 	return b.String()
 }
 
-// cells is the row of a status: TYPE, ID, NAME, OWNER, MODE, SIZE, STATE.
-func (v *WatchView) cells(s Status) []string {
+// WatchHeader returns the column names of the watch table (TYPE, ID,
+// NAME, OWNER, MODE, SIZE, STATE), for other views of the same table.
+func WatchHeader() []string { return append([]string(nil), watchHeader...) }
+
+// Cells is the row of a status, under WatchHeader: TYPE, ID, NAME,
+// OWNER, MODE, SIZE, STATE.
+func (v *WatchView) Cells(s Status) []string {
 	id, name := "-", s.Name
 	switch s.Type {
 	case TypeSysVShm, TypeSysVSem, TypeSysVMsg:
