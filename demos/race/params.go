@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/python"
 	"github.com/ipcplay/ipcplay/shm"
 )
 
@@ -42,18 +43,13 @@ type modeInfo struct {
 	threadOnly bool
 	goVar      bool // the counter is an ordinary Go variable, not the region
 	recorded   bool // the increment is a load and a store that can be recorded
+	// processOnly: the mode starts its own processes (multiprocessing).
+	processOnly bool
 }
 
-// Modes lists the modes a unit can run, in the order `all` runs them.
-func Modes(unit string) []string {
-	var out []string
-	for _, m := range modes {
-		if !m.threadOnly || unit == UnitThread {
-			out = append(out, m.name)
-		}
-	}
-	return out
-}
+// Modes lists the modes Go workers of a unit can run, in the order `all`
+// runs them (ModesFor gives them for Python workers).
+func Modes(unit string) []string { return ModesFor(unit, LangGo) }
 
 // Bounds of the parameters.
 const (
@@ -98,6 +94,15 @@ type Params struct {
 	// StopAfter ends a scheduled run after the schedule's entries
 	// (--step replays the steps so far and shows where the workers stand).
 	StopAfter bool `json:"stop_after,omitempty"`
+	// Lang is the workers' language: "go" (default), "python", or
+	// "go,python" (they alternate). Python is the interpreter (--python;
+	// "": python3 from PATH). SwitchIntervalNs is Python's
+	// sys.setswitchinterval (0: the interpreter's default, 5 ms).
+	Lang             string `json:"lang,omitempty"`
+	Python           string `json:"python,omitempty"`
+	SwitchIntervalNs int64  `json:"switch_interval_ns,omitempty"`
+
+	interp *python.Interpreter // found by normalizeLang
 }
 
 // MaxScheduledSteps bounds the steps of a scheduled run (procs × iters ×
@@ -153,6 +158,9 @@ func (p *Params) normalize(lim ipc.Limits) error {
 		return ipc.Usagef("--shm %q: must be one of memfd, posix, sysv, file", p.Shm)
 	}
 	p.Shm = string(kind)
+	if err := p.normalizeLang(); err != nil {
+		return err
+	}
 	if err := p.normalizeModes(); err != nil {
 		return err
 	}
@@ -258,7 +266,7 @@ func (p *Params) normalizeModes() error {
 	for _, m := range p.Modes {
 		m = strings.ToLower(strings.TrimSpace(m))
 		if m == "all" {
-			for _, n := range Modes(p.Unit) {
+			for _, n := range ModesFor(p.Unit, p.Lang) {
 				if !slices.Contains(out, n) {
 					out = append(out, n)
 				}
@@ -267,7 +275,10 @@ func (p *Params) normalizeModes() error {
 		}
 		mi, ok := lookupMode(m)
 		if !ok {
-			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(Modes(UnitThread), ", "))
+			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(ModesFor(UnitThread, p.Lang), ", "))
+		}
+		if err := langAllows(mi.modeInfo, p.Unit, p.Lang, p.scheduled()); err != nil {
+			return err
 		}
 		if mi.threadOnly && p.Unit != UnitThread {
 			return ipc.Usagef("--mode %s: runs only with --unit thread (it uses a Go variable of one process)", m)

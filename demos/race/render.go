@@ -30,7 +30,7 @@ func Render(w io.Writer, res *Result) error {
 		who = "threads in one worker process"
 	}
 	fmt.Fprintf(&b, "race: %d %s × %d increments, counter in %s shared memory", first.Procs, who, first.Iters, first.Shm)
-	if first.Unit == UnitThread {
+	if first.Unit == UnitThread && first.Lang != LangPython {
 		b.WriteString(" (unsafe-go and mutex: an ordinary Go variable)")
 	}
 	if len(first.CPUs) > 0 {
@@ -50,6 +50,7 @@ func Render(w io.Writer, res *Result) error {
 	if first.SameLine {
 		b.WriteString(", tallies on one cache line")
 	}
+	b.WriteString(pythonHeader(&first))
 	b.WriteString("\n\n")
 
 	trials := first.Trials.Count

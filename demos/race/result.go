@@ -74,6 +74,12 @@ type ModeResult struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Stuck: at some point every unfinished worker was blocked.
 	Stuck bool `json:"stuck,omitempty"`
+	// Lang is the workers' language: "go", "python" or "go,python". The
+	// Python fields come from the Python workers themselves.
+	Lang            string  `json:"lang"`
+	PythonVersion   string  `json:"python_version,omitempty"`
+	GILEnabled      *bool   `json:"gil_enabled,omitempty"`
+	SwitchIntervalS float64 `json:"switch_interval_s,omitempty"` // sys.getswitchinterval() in the workers
 }
 
 // Trials summarises the repetitions of one mode.

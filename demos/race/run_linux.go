@@ -40,7 +40,8 @@ type runner struct {
 	named    *semaphore.Named
 	lockFile string
 
-	total, done int64 // increments of the whole run, for progress
+	py          *pyInfo // what the last Python worker said (python_linux.go)
+	total, done int64   // increments of the whole run, for progress
 	traceEvents int
 	trace       *Trace
 }
@@ -141,6 +142,7 @@ func (r *runner) mode(name string) (*ModeResult, error) {
 		out, err := r.trial(mi, trial)
 		if out.sched != nil {
 			summarize(mr, []trialOut{out}, p)
+			r.annotate(mr)
 			sc := out.sched
 			mr.Schedule, mr.Seed, mr.Steps, mr.Next, mr.Stopped, mr.Stuck = p.Schedule, sc.seed, sc.out.Rows, sc.out.Next, sc.stopped, sc.out.Stuck
 			if sc.stopped {
@@ -157,6 +159,7 @@ func (r *runner) mode(name string) (*ModeResult, error) {
 				return nil, fmt.Errorf("race: %s, trial %d of %d: %w", name, trial, p.Trials, err)
 			}
 			summarize(mr, outs, p)
+			r.annotate(mr)
 			return mr, fmt.Errorf("race: %s, trial %d of %d: %w", name, trial, p.Trials, err)
 		}
 		if len(out.tracks) > 0 {
@@ -186,6 +189,7 @@ func (r *runner) mode(name string) (*ModeResult, error) {
 		outs = append(outs, out)
 	}
 	summarize(mr, outs, p)
+	r.annotate(mr)
 	return mr, nil
 }
 
@@ -249,6 +253,10 @@ func (r *runner) trial(mi *modeDef, trial int) (trialOut, error) {
 
 	specs, closeFiles, err := r.specs(mi, nil)
 	if err != nil {
+		return trialOut{}, err
+	}
+	if specs, err = r.langSpecs(mi, specs); err != nil {
+		closeFiles()
 		return trialOut{}, err
 	}
 	g, err := r.env.StartWorkers(r.ctx, specs)
@@ -401,7 +409,10 @@ func (r *runner) collect(mi *modeDef, trial int, results []worker.Result) (trial
 		if err := wr.Decode(&res); err != nil {
 			return out, fmt.Errorf("worker %s (pid %d): bad result: %w", wr.Name, wr.Pid, err)
 		}
-		goCounter += res.GoCounter
+		goCounter += res.GoCounter + res.PyCounter
+		if err := r.notePython(wr, res.pyInfo); err != nil {
+			return out, err
+		}
 		for _, t := range res.Threads {
 			pids[t.Index] = wr.Pid
 			threads = append(threads, t)

@@ -59,6 +59,10 @@ func (r *runner) scheduledTrial(mi *modeDef) (_ trialOut, retErr error) {
 	if err != nil {
 		return trialOut{}, err
 	}
+	if specs, err = r.langSpecs(mi, specs); err != nil {
+		closeFiles()
+		return trialOut{}, err
+	}
 	g, err := r.env.StartWorkers(r.ctx, specs)
 	closeFiles()
 	for _, f := range theirs {

@@ -1,6 +1,7 @@
 package race
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,12 +54,17 @@ type workerSpec struct {
 	// loaded value v has v&RecMask < RecWindow (see sampled).
 	RecMask   uint64 `json:"rec_mask"`
 	RecWindow uint64 `json:"rec_window"`
+	// LineProcs is how many workers meet at the start line; 0: all of
+	// them (Python workers do not take part: python_linux.go).
+	LineProcs int `json:"line_procs,omitempty"`
 }
 
 // workerResult is what a worker process reports.
 type workerResult struct {
 	Threads   []threadResult `json:"threads"`
 	GoCounter uint64         `json:"go_counter"` // unsafe-go and mutex
+	PyCounter uint64         `json:"py_counter"` // a Python worker's own counter (python.go)
+	pyInfo
 }
 
 type threadResult struct {
@@ -222,7 +228,7 @@ func (sh *shared) newThread(s *workerSpec, k int) (*thread, error) {
 	t := &thread{
 		sh: sh, def: sh.def, index: index, recMask: s.RecMask, recWin: s.RecWindow, iters: s.Iters, counter: sh.counter,
 		tally: (*uint64)(unsafe.Pointer(&sh.mem[sh.lay.tally(index)])), started: sh.started,
-		procs: uint32(sh.lay.Procs), window: s.WindowNs, yield: s.Yield, undo: s.Undo,
+		procs: uint32(cmp.Or(s.LineProcs, sh.lay.Procs)), window: s.WindowNs, yield: s.Yield, undo: s.Undo,
 		in: -1, out: -1, spin: s.Spin,
 	}
 	t.gap = t.window > 0 || t.yield
