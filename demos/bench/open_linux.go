@@ -32,11 +32,11 @@ type workerSpec struct {
 	Repeats    int      `json:"repeats"`
 	Histogram  bool     `json:"histogram,omitempty"`
 	Fault      string   `json:"fault,omitempty"`
-	Region     string   `json:"region,omitempty"`     // shm: the region's handle
-	RingBytes  int      `json:"ring_bytes,omitempty"` // shm: offset of the second ring
-	QueueID    int      `json:"queue_id,omitempty"`   // sysv-msgq
-	Paths      []string `json:"paths,omitempty"`      // fifo: a->b, b->a
-	Spin       int      `json:"spin,omitempty"`       // shm-adaptive: polls before sleeping
+	Region     string   `json:"region,omitempty"`       // shm: the region's handle
+	RingBytes  int      `json:"ring_bytes,omitempty"`   // shm: offset of the second ring
+	QueueID    int      `json:"queue_id,omitempty"`     // sysv-msgq
+	Paths      []string `json:"paths,omitempty"`        // fifo: a->b, b->a
+	Spin       int      `json:"spin,omitempty"`         // shm-adaptive: polls before sleeping
 	RatePerSec float64  `json:"rate_per_sec,omitempty"` // open loop: messages per second
 }
 

@@ -20,7 +20,7 @@ type Result struct {
 	// before the cells; FloorError says why it is missing.
 	Floor      *Floor `json:"floor,omitempty"`
 	FloorError string `json:"floor_error,omitempty"`
-	WallNs int64     `json:"wall_ns"`
+	WallNs     int64  `json:"wall_ns"`
 }
 
 // Settings are the parameters the run used, after defaults.
