@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -11,6 +12,10 @@ import (
 // ring (and so through its full and empty waits), and checks every
 // message's sequence number and checksum.
 func TestRingModesCarryEveryMessage(t *testing.T) {
+	// The rings wait in raw futex calls that hold their P, as the workers
+	// do with the collector off: a stop-the-world here would wait for a
+	// sleeper whose waker it has stopped.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for _, m := range []struct {
 		name string
 		mode ringMode
