@@ -26,7 +26,8 @@ import (
 // pinned to the two ends' CPUs: the first writes it, the second sees the
 // write and writes back, the first sees that (the single-line ping-pong of
 // core-to-core latency tools such as nviennot/core-to-core-latency; the
-// median of 100 batches of 100 round trips). When both ends share one CPU,
+// median of 100 batches of 100 round trips; the stores are store-release,
+// as in testdata/c2c.c). When both ends share one CPU,
 // the line never moves and the round trip is two context switches: each
 // side yields (sched_yield) until the other has written. MemcpyGBps is
 // copy() between two hot, 64-byte aligned buffers of the message size, on
@@ -236,7 +237,7 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 			if err := wait(uint32(2*i + 1)); err != nil {
 				return nil, err
 			}
-			atomic.StoreUint32(word, uint32(2*i+2))
+			storeRelease32(word, uint32(2*i+2))
 		}
 		return floorResult{}, nil
 	}
@@ -247,7 +248,7 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 		if i >= s.Warm && (i-s.Warm)%s.Per == 0 {
 			t0 = clock.now()
 		}
-		atomic.StoreUint32(word, uint32(2*i+1))
+		storeRelease32(word, uint32(2*i+1))
 		if err := wait(uint32(2*i + 2)); err != nil {
 			return nil, err
 		}

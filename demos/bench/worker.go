@@ -201,6 +201,11 @@ func (w *work) next(i int64, last bool) (seq uint64, flags uint32, damage bool) 
 // sender's buffer is repaired right after).
 func (w *work) sendOne(seq uint64, sent int64, flags uint32, damage bool) error {
 	w.out.seal(seq, sent, flags)
+	return w.sendSealed(damage)
+}
+
+// sendSealed sends the message sealed in the sender's buffer.
+func (w *work) sendSealed(damage bool) error {
 	b := w.out.buf
 	if damage {
 		b[len(b)-1] ^= 0xff
@@ -235,11 +240,14 @@ func (w *work) pingClient(count, end int64) (int64, error) {
 		last := (count > 0 && i == count-1) || (count == 0 && now >= end)
 		seq, flags, damage := w.next(i, last)
 		back.next = seq // an echo must carry the number just sent
+		// The message is built (sealed) before the clock starts: the
+		// round trip is the transport's, as in the C reference.
+		w.out.seal(seq, 0, flags)
 		t0 := w.clock.now()
 		if w.interval > 0 {
 			t0 = due
 		}
-		if err := w.sendOne(seq, 0, flags, damage); err != nil {
+		if err := w.sendSealed(damage); err != nil {
 			return i, err
 		}
 		msg, err := w.cn.recv()
@@ -262,7 +270,10 @@ func (w *work) pingClient(count, end int64) (int64, error) {
 	return i + 1, nil
 }
 
-// pingEcho sends every message back as it came, until the last one.
+// pingEcho sends every message back as it came, until the last one. It
+// checks each message after sending it back (the message stays valid
+// until release): the check is off the round trip, and the client checks
+// the echo too.
 func (w *work) pingEcho() (int64, error) {
 	var n int64
 	for {
@@ -270,11 +281,11 @@ func (w *work) pingEcho() (int64, error) {
 		if err != nil {
 			return n, err
 		}
-		_, _, flags := w.in.check(msg)
-		n++
 		if err := w.cn.send(msg); err != nil {
 			return n, err
 		}
+		_, _, flags := w.in.check(msg)
+		n++
 		if err := w.cn.release(); err != nil {
 			return n, err
 		}

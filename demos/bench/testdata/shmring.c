@@ -37,7 +37,10 @@
 // when that copy says the ring is full. In spin mode each slot starts with
 // an 8-byte ready word, stored (after the message, which follows it) as the
 // message's index + 1; the consumer polls the word of the slot it expects,
-// 4096 rounds, then with sched_yield between polls.
+// 4096 rounds, then with sched_yield between polls. The ready word and
+// tail are published with a store-release (a plain store on x86): nothing
+// follows that needs the full fence of the futex modes, which read the
+// peer's wait word right after publishing.
 //
 // SLOT is SIZE rounded up to 64 (8 + SIZE in spin mode); NSLOTS is 256 KiB
 // / (SIZE rounded up to 64) rounded down to a power of two, between 2 and
@@ -133,7 +136,7 @@ static char *produce_begin(struct ring *r) {
 static void produce_end(struct ring *r) {
 	r->h++;
 	if (mode == SPIN) {
-		__atomic_store_n(ready(r, r->h - 1), r->h, __ATOMIC_SEQ_CST);
+		__atomic_store_n(ready(r, r->h - 1), r->h, __ATOMIC_RELEASE);
 		return;
 	}
 	__atomic_store_n(r->head, r->h, __ATOMIC_SEQ_CST);
@@ -144,7 +147,7 @@ static void produce_end(struct ring *r) {
 static char *consume_begin(struct ring *r) {
 	if (mode == SPIN) {
 		uint32_t *w = ready(r, r->t);
-		for (long spins = 0; __atomic_load_n(w, __ATOMIC_SEQ_CST) != r->t + 1; spins++)
+		for (long spins = 0; __atomic_load_n(w, __ATOMIC_ACQUIRE) != r->t + 1; spins++)
 			if (spins >= 4096)
 				sched_yield();
 	} else if (__atomic_load_n(r->head, __ATOMIC_SEQ_CST) == r->t) {
@@ -163,6 +166,10 @@ static char *consume_begin(struct ring *r) {
 
 static void consume_end(struct ring *r) {
 	r->t++;
+	if (mode == SPIN) {
+		__atomic_store_n(r->tail, r->t, __ATOMIC_RELEASE);
+		return;
+	}
 	__atomic_store_n(r->tail, r->t, __ATOMIC_SEQ_CST);
 	if (mode != SPIN && __atomic_load_n(r->pw, __ATOMIC_SEQ_CST) == r->t)
 		fwake(r->tail);
