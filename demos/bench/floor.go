@@ -26,8 +26,9 @@ import (
 // pinned to the two ends' CPUs: the first writes it, the second sees the
 // write and writes back, the first sees that (the single-line ping-pong of
 // core-to-core latency tools such as nviennot/core-to-core-latency; the
-// median of 100 batches of 100 round trips; the stores are store-release,
-// as in testdata/c2c.c). When both ends share one CPU,
+// median of 10000 round trips, each timed on its own like the rows' round
+// trips, so that both contain one reading of the clock; the stores are
+// store-release, as in testdata/c2c.c). When both ends share one CPU,
 // the line never moves and the round trip is two context switches: each
 // side yields (sched_yield) until the other has written. MemcpyGBps is
 // copy() between two hot, 64-byte aligned buffers of the message size, on
@@ -55,7 +56,7 @@ type MemcpyAt struct {
 	GBps float64 `json:"gbps"`
 }
 
-const floorMethod = "one cache line bounced between two pinned worker processes (median of 100 batches of 100 round trips); copy() of hot aligned buffers of the message size on the sender's CPU"
+const floorMethod = "one cache line bounced between two pinned worker processes (median of 10000 round trips, each timed like a row's); copy() of hot aligned buffers of the message size on the sender's CPU"
 
 // memcpyAt returns the copy bandwidth measured at size, or the nearest.
 func (f *Floor) memcpyAt(size int) float64 {
@@ -241,23 +242,24 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 		}
 		return floorResult{}, nil
 	}
+	// Each round trip is timed on its own, as bench times the rows'
+	// round trips, so that the floor and a row's p50 both contain one
+	// reading of the clock; the floor is their median.
 	clock := newMonoClock()
-	batches := make([]int64, 0, s.Batches)
-	var t0 int64
+	n := s.Batches * s.Per
+	rtts := make([]int64, 0, n)
 	for i := range total {
-		if i >= s.Warm && (i-s.Warm)%s.Per == 0 {
-			t0 = clock.now()
-		}
+		t0 := clock.now()
 		storeRelease32(word, uint32(2*i+1))
 		if err := wait(uint32(2*i + 2)); err != nil {
 			return nil, err
 		}
-		if i >= s.Warm && (i-s.Warm)%s.Per == s.Per-1 {
-			batches = append(batches, clock.now()-t0)
+		if t1 := clock.now(); i >= s.Warm {
+			rtts = append(rtts, t1-t0)
 		}
 	}
-	slices.Sort(batches)
-	res := floorResult{C2CRttNs: int64(math.Round(float64(batches[len(batches)/2]) / float64(s.Per)))}
+	slices.Sort(rtts)
+	res := floorResult{C2CRttNs: rtts[len(rtts)/2]}
 	for _, size := range s.Sizes {
 		res.Memcpy = append(res.Memcpy, MemcpyAt{Size: size, GBps: memcpyGBps(&clock, size)})
 	}

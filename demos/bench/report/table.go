@@ -208,7 +208,7 @@ func floorHeader(w io.Writer, res *bench.Result) {
 		where = fmt.Sprintf("CPU %d shared", f.CPUs[0])
 		what = "round trip through two context switches (sched_yield)"
 	}
-	fmt.Fprintf(w, "floor on %s: %s %s, memcpy %s; measured in %s (one cache line bounced between two pinned processes; copy() of hot buffers)\n",
+	fmt.Fprintf(w, "floor on %s: %s %s, memcpy %s; measured in %s (one cache line bounced between two pinned processes, each round trip timed like the rows'; copy() of hot buffers)\n",
 		where, what, dur(f.C2CRttNs), strings.Join(copies, ", "), time.Duration(f.ElapsedNs).Round(time.Millisecond))
 	fmt.Fprintln(w, "xFLOOR = p50 / floor; the floor of a pingpong round trip is c2c + one copy each way, of a one-way stream latency c2c/2 + one copy.")
 	if !f.Pinned {
