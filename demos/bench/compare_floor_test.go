@@ -128,6 +128,9 @@ func TestCompareFloor(t *testing.T) {
 		}
 	}
 	verdict := func(v, lo, hi float64) string {
+		if hi < 0 {
+			return "-"
+		}
 		if v >= lo && v <= hi {
 			return "met"
 		}
@@ -140,10 +143,10 @@ func TestCompareFloor(t *testing.T) {
 		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\n", name, v, target, verdict(v, lo, hi), from)
 	}
 	row("bench floor / C c2c", median(goFloor)/median(cC2C), "0.6-1.6", 0.6, 1.6, fmtVals(goFloor)+" | "+fmtVals(cC2C))
-	row("bench floor / C c2c batched (no clock)", median(goFloor)/median(cBatched), "(info)", 0.6, 1.6, "| "+fmtVals(cBatched))
+	row("bench floor / C c2c batched (no clock)", median(goFloor)/median(cBatched), "(info)", 0, -1, "| "+fmtVals(cBatched))
 	row("Go shm-spin p50 / floor (same run)", median(spinOverFloor), "<= 1.5", 0, 1.5, fmtVals(goSpin))
-	row("C shm-spin p50 / C c2c", median(cSpin)/median(cC2C), "(C's own)", 0, 1.5, fmtVals(cSpin))
-	row("Go shm-spin / C shm-spin p50", median(goSpin)/median(cSpin), "(Go/C)", 0, 1.25, "")
+	row("C shm-spin p50 / C c2c", median(cSpin)/median(cC2C), "(info)", 0, -1, fmtVals(cSpin))
+	row("Go shm-spin / C shm-spin p50", median(goSpin)/median(cSpin), "(info)", 0, -1, "")
 	row(fmt.Sprintf("Go / C shm-adaptive p50, spin %d", spin), median(goAdapt)/median(cAdapt), "<= 1.25", 0, 1.25, fmtVals(goAdapt)+" | "+fmtVals(cAdapt))
 	row(fmt.Sprintf("Go / C shm-adaptive p50, spin %d", longSpin), median(goLong)/median(cLong), "<= 1.25", 0, 1.25, fmtVals(goLong)+" | "+fmtVals(cLong))
 	row(fmt.Sprintf("shm stream 64K on CPU %d: C MB/s / Go MB/s", a), median(cStream)/median(goStream), "<= 1.25", 0, 1.25, fmtVals(goStream)+" | "+fmtVals(cStream))

@@ -39,7 +39,9 @@ import (
 // the announced one. Storing the awaited value rather than a flag means a
 // stale announcement can never swallow a later one (a lost wake-up), and
 // the waker needs no read-modify-write: nobody asleep, no system call.
-// shm-adaptive first polls the counter for a budget of --spin rounds and
+// shm-adaptive first polls the counter for a budget of --spin rounds (a
+// PAUSE after each, relax_amd64.go: a budget means the same time in Go and
+// in the C reference) and
 // only then announces itself and sleeps, the way production rings (and
 // glibc's adaptive mutexes) do. Waits have no timeout (a timer per wait
 // costs the kernel an hrtimer set-up and cancel, which C's NULL does not):
@@ -279,6 +281,7 @@ func (r *ring) waitData() error {
 			if atomic.LoadUint32(r.head) != r.t {
 				return nil
 			}
+			cpuRelax()
 		}
 	}
 	for atomic.LoadUint32(r.head) == r.t {
@@ -320,6 +323,7 @@ func (r *ring) waitSpace() error {
 			if !full() {
 				return nil
 			}
+			cpuRelax()
 		}
 	}
 	for full() {

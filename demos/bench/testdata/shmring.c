@@ -8,7 +8,7 @@
 //
 // -m futex (the default, transport shm): futex wake-ups. -m spin (shm-spin):
 // busy polling on per-slot ready words. -m adaptive:N (shm-adaptive --spin
-// N): poll the counter N times, then the futex.
+// N): poll the counter N times (a PAUSE after each), then the futex.
 //
 // pingpong: A copies a SIZE-byte message into ring 0, B copies it from
 // ring 0 into ring 1, A copies it out of ring 1; the round trip is timed.
@@ -107,6 +107,14 @@ static uint32_t *ready(struct ring *r, uint32_t i) { return (uint32_t *)(r->slot
 static void fwait(uint32_t *a, uint32_t v) { syscall(SYS_futex, a, FUTEX_WAIT, v, NULL, NULL, 0); }
 static void fwake(uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 1, NULL, NULL, 0); }
 
+// relax is the spin-wait hint after each poll of an adaptive budget (the
+// Go side's cpuRelax).
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
 static int full(struct ring *r) {
 	r->seen_tail = __atomic_load_n(r->tail, __ATOMIC_SEQ_CST);
 	return r->h - r->seen_tail == r->n;
@@ -121,7 +129,7 @@ static char *produce_begin(struct ring *r) {
 		} else {
 			long k = mode == ADAPTIVE ? spin_budget : 0;
 			for (long i = 0; i < k && full(r); i++)
-				;
+				relax();
 			while (full(r)) {
 				__atomic_store_n(r->pw, r->h - r->n + r->n / 2, __ATOMIC_SEQ_CST);
 				if (!full(r))
@@ -153,7 +161,7 @@ static char *consume_begin(struct ring *r) {
 	} else if (__atomic_load_n(r->head, __ATOMIC_SEQ_CST) == r->t) {
 		long k = mode == ADAPTIVE ? spin_budget : 0;
 		for (long i = 0; i < k && __atomic_load_n(r->head, __ATOMIC_SEQ_CST) == r->t; i++)
-			;
+			relax();
 		while (__atomic_load_n(r->head, __ATOMIC_SEQ_CST) == r->t) {
 			__atomic_store_n(r->cw, r->t + 1, __ATOMIC_SEQ_CST);
 			if (__atomic_load_n(r->head, __ATOMIC_SEQ_CST) != r->t)
