@@ -164,6 +164,17 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			fmt.Fprintf(w, "  %s: %s\n", n, notes[n])
 		}
 	}
+	if s.RatePerSec > 0 {
+		var behind []string
+		for _, r := range res.Results {
+			if r.MsgsPerS < 0.95*s.RatePerSec {
+				behind = append(behind, fmt.Sprintf("%s %s %s (%s msgs/s)", r.Label(), r.Pattern, sizeLabel(r.Size), rate(r.MsgsPerS)))
+			}
+		}
+		if len(behind) > 0 {
+			fmt.Fprintf(w, "\nbelow the rate of %s msgs/s, so the backlog, and the latency with it, grew all run long: %s\n", rate(s.RatePerSec), strings.Join(behind, "; "))
+		}
+	}
 	if spinSweep {
 		fmt.Fprintln(w, "\nshm-adaptive: a larger spin budget buys latency (fewer futex sleeps and wake-ups, ctx/msg falls) with CPU (cpu/msg rises); 0 sleeps at once, like shm.")
 	}
