@@ -59,10 +59,11 @@ type Engine struct {
 	xmu         sync.RWMutex
 	experiments map[string]Experiment
 
-	mu     sync.Mutex
-	runs   map[string]*runState
-	recent []string // run ids, oldest first
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	httpURL string // SetHTTPURL
+	runs    map[string]*runState
+	recent  []string // run ids, oldest first
+	wg      sync.WaitGroup
 }
 
 type runState struct {
@@ -313,6 +314,7 @@ func (e *Engine) Cancel(id string) error {
 // Status describes the engine.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
+	httpURL := e.httpURL
 	active, queued := 0, 0
 	for _, st := range e.runs {
 		switch st.result.State {
@@ -328,7 +330,16 @@ func (e *Engine) Status() Status {
 		Engine: e.cfg.Name, PID: os.Getpid(), Version: e.cfg.Version,
 		UptimeNs: time.Since(e.started).Nanoseconds(), ActiveRuns: active, QueuedRuns: queued,
 		Limits: e.cfg.Limits, StateDir: e.stateDir, Socket: e.cfg.Socket, Ledger: len(entries),
+		HTTPURL: httpURL,
 	}
+}
+
+// SetHTTPURL records the address (with its token) of the daemon's page,
+// for Status.
+func (e *Engine) SetHTTPURL(u string) {
+	e.mu.Lock()
+	e.httpURL = u
+	e.mu.Unlock()
 }
 
 // Clean removes the objects of crashed runs (or lists them, with dryRun).

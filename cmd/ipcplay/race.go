@@ -21,7 +21,7 @@ var raceCommand = &cli.Command{
 	Name:  "race",
 	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
 	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
-       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--json]
+       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--html FILE] [--json]
 
 Examples:
    ipcplay race                                       every mode, one process per CPU
@@ -57,6 +57,7 @@ Exit status 1 when a safe mode loses an update.`,
 		&cli.BoolFlag{Name: "separate-lines", Usage: "one cache line per per-worker tally (the default)"},
 		&cli.GenericFlag{Name: "explain", Value: &explainFlag{}, Usage: fmt.Sprintf("print up to `K` lost-update witnesses per mode (--explain alone: %d; write --explain=K)", defaultExplain)},
 		&cli.StringFlag{Name: "trace", Usage: "write the recorded loads and stores as Chrome trace JSON to `FILE`"},
+		htmlFlag,
 		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("`N` increments each worker records for --explain and --trace (at most %d)", race.MaxRecord)},
 	},
 	Action: raceAction,
@@ -126,8 +127,8 @@ func raceParams(c *cli.Context) (race.Params, error) {
 			p.Explain = f.k
 		}
 	}
-	if c.IsSet("record") && p.Explain == 0 && !p.Trace {
-		return p, ipc.Usagef("--record: only with --explain or --trace, which use the records")
+	if c.IsSet("record") && p.Explain == 0 && !p.Trace && c.String("html") == "" {
+		return p, ipc.Usagef("--record: only with --explain, --trace or --html, which use the records")
 	}
 	if c.String("cpus") == "none" {
 		p.Unpinned = true
@@ -172,6 +173,14 @@ func raceAction(c *cli.Context) error {
 			return ipc.Usagef("--trace %s: the directory %s does not exist", c.String("trace"), filepath.Dir(traceFile))
 		}
 	}
+	htmlFile, err := htmlPath(c)
+	if err != nil {
+		return err
+	}
+	if htmlFile != "" {
+		// The report draws the interleaving from the recorded increments.
+		p.Trace = true
+	}
 	var traced *race.Trace
 	render := func(w io.Writer, res *ipc.RunResult) error {
 		var r race.Result
@@ -187,41 +196,48 @@ func raceAction(c *cli.Context) error {
 		}
 		return nil
 	}
-	if traceFile == "" {
+	var got *ipc.RunResult
+	run := func() error {
+		var err error
+		got, err = runExperimentResult(c, race.Name, p, render)
+		return err
+	}
+	if traceFile == "" && htmlFile == "" {
 		return runExperiment(c, race.Name, p, render)
 	}
 	if !globalBool(c, "json") {
-		runErr := runExperiment(c, race.Name, p, render)
-		if traced == nil {
-			return runErr
+		runErr := run()
+		if traced != nil && traceFile != "" {
+			runErr = joinErr(runErr, writeTrace(traceFile, traced))
 		}
-		return joinErr(runErr, writeTrace(traceFile, traced))
+		return joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	}
 	// --json: the document travels through a buffer so that the trace can
 	// go to its file instead of stdout.
 	out := c.App.Writer
 	var buf bytes.Buffer
 	c.App.Writer = &buf
-	runErr := runExperiment(c, race.Name, p, render)
+	runErr := run()
 	c.App.Writer = out
 	if buf.Len() == 0 {
 		return runErr
 	}
+	runErr = joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		_, _ = out.Write(buf.Bytes())
 		return joinErr(runErr, fmt.Errorf("race: result: %w", err))
 	}
 	var traceErr error
-	if t, ok := doc["trace"]; ok {
+	if t, ok := doc["trace"]; ok && traceFile != "" {
 		var tr race.Trace
 		if err := json.Unmarshal(t, &tr); err != nil {
 			traceErr = fmt.Errorf("race: trace: %w", err)
 		} else {
 			traceErr = writeTrace(traceFile, &tr)
 		}
-		delete(doc, "trace")
 	}
+	delete(doc, "trace")
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return joinErr(runErr, err)

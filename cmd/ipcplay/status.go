@@ -40,6 +40,9 @@ Examples:
 		fmt.Fprintf(tw, "limits\tmax-procs %d, max-shm %s, max-runs %d, run-timeout %s\n",
 			st.Limits.MaxProcs, formatBytes(st.Limits.MaxShmBytes), st.Limits.MaxRuns, st.Limits.RunTimeout)
 		fmt.Fprintf(tw, "ledger\t%d object(s) recorded\n", st.Ledger)
+		if st.HTTPURL != "" {
+			fmt.Fprintf(tw, "page\t%s\n", st.HTTPURL)
+		}
 		return tw.Flush()
 	},
 }

@@ -153,7 +153,7 @@ func narrateCrash(r *lab.CrashResult) string {
 	}
 	var b strings.Builder
 	if len(rec) > 0 {
-		fmt.Fprintf(&b, "Recovered after the holder died: %s — the kernel undoes a SEM_UNDO semaphore and drops a dead process's flock, and a recorded owner pid lets the next locker notice the death. ", strings.Join(rec, ", "))
+		fmt.Fprintf(&b, "Recovered after the holder died: %s — the kernel undoes a SEM_UNDO semaphore, drops a dead process's flock and marks a robust futex FUTEX_OWNER_DIED, and a recorded owner pid lets the next locker notice the death. ", strings.Join(rec, ", "))
 	}
 	if len(stuck) > 0 {
 		fmt.Fprintf(&b, "Stuck: %s — nothing records who holds a plain semaphore or futex, so nobody can give it back; the timeout, not a hang, is how ipcplay noticed.", strings.Join(stuck, ", "))
@@ -164,13 +164,18 @@ func narrateCrash(r *lab.CrashResult) string {
 var tourCommand = &cli.Command{
 	Name:  "tour",
 	Usage: "the guided tour: a race, a transport comparison and a crash, each explained",
-	UsageText: `ipcplay tour [--json]
+	UsageText: `ipcplay tour [--html FILE] [--json]
 
 Example:
    ipcplay tour           # about half a minute; needs no daemon and no setup`,
 	Description: "Runs three short experiments on real processes and says what each showed. Exit status 1 if one of them failed.",
+	Flags:       []cli.Flag{htmlFlag},
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 0, 0, "no arguments"); err != nil {
+			return err
+		}
+		htmlFile, err := htmlPath(c)
+		if err != nil {
 			return err
 		}
 		client, err := connect(c)
@@ -179,6 +184,7 @@ Example:
 		}
 		defer client.Close()
 		jsonOut := globalBool(c, "json")
+		var report []htmlRun
 		w := c.App.Writer
 		type stepDoc struct {
 			Name      string          `json:"name"`
@@ -218,6 +224,7 @@ Example:
 				}
 			}
 			docs = append(docs, d)
+			report = append(report, htmlRun{res: res, title: fmt.Sprintf("%d/%d  %s", i+1, len(steps), s.title), note: d.Narration})
 			if jsonOut {
 				continue
 			}
@@ -240,10 +247,11 @@ Example:
 		} else {
 			fmt.Fprintf(w, "\nNext: 'ipcplay race --help', 'ipcplay bench --help', 'ipcplay demo' (all labs), 'ipcplay objects --all'.\n")
 		}
+		htmlErr := writeHTML(c, htmlFile, "ipcplay tour", report...)
 		if len(failed) > 0 {
-			return errors.Join(failed...)
+			return joinErr(errors.Join(failed...), htmlErr)
 		}
-		return nil
+		return htmlErr
 	},
 }
 

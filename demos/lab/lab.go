@@ -65,6 +65,7 @@ func Labs() []Info {
 	return []Info{
 		crashLab, deadlockLab, threadsLab, poolLab, parallelismLab,
 		blockingLab, syncAsyncLab, fdPassingLab, peerCredLab,
+		namespacesLab,
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) {
 	worker.Dispatch() // the labs' workers are this test binary, re-executed
-	ipctest.Main(m, nil)
+	ipctest.Main(m, labHelpers)
 }
 
 // runLab runs a lab through an engine on a temporary state directory, checks
@@ -117,6 +117,9 @@ func TestCrash(t *testing.T) {
 		}
 		if row.HolderPID <= 0 || row.TakerPID <= 0 || row.HolderPID == row.TakerPID {
 			t.Errorf("%s: holder pid %d, taker pid %d", row.Primitive, row.HolderPID, row.TakerPID)
+		}
+		if died := row.OwnerDied != nil && *row.OwnerDied; died != (row.Primitive == "robust-futex") {
+			t.Errorf("%s: owner_died %v", row.Primitive, row.OwnerDied)
 		}
 	}
 }
@@ -477,7 +480,11 @@ func TestLabsCloseTheirDescriptors(t *testing.T) {
 	all := func() {
 		for _, r := range runs {
 			raw, _ := json.Marshal(r.params)
-			if _, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil); err != nil {
+			res, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil)
+			// A lab whose timings came out unlike its explanation on a busy
+			// machine still returns its document and has closed what it
+			// opened: only descriptors are counted here.
+			if err != nil && !(res != nil && len(res.Result) > 0 && strings.Contains(err.Error(), ErrUnexpected.Error())) {
 				t.Fatalf("%s: %v", r.name, err)
 			}
 		}

@@ -20,6 +20,7 @@ var machineChecks = []func() []Check{
 	mqueueCheck,
 	removeIPCCheck,
 	cpuChecks,
+	namespaceChecks,
 }
 
 func kernelCheck() []Check {

@@ -34,6 +34,17 @@ type Spec struct {
 	// permission on the binary itself, but any path it opens later must be
 	// reachable by that user.
 	Credential *syscall.Credential
+	// Cloneflags, when not zero, starts the child in new namespaces
+	// (SysProcAttr.Cloneflags: syscall.CLONE_NEWIPC, CLONE_NEWNS,
+	// CLONE_NEWNET...; clone(2), namespaces(7)). With CLONE_NEWUSER the
+	// parent's effective uid and gid become 0 inside (one id each,
+	// setgroups denied; user_namespaces(7)), which an unprivileged parent
+	// may do where the kernel allows unprivileged user namespaces: the
+	// child is root in its namespaces, so it keeps its capabilities there
+	// across execve (to mount a tmpfs in its own mount namespace), and is
+	// the parent's user to everything outside. A refusal fails the start
+	// with the errno (EPERM, ENOSPC, EINVAL) wrapped.
+	Cloneflags uintptr
 }
 
 // Options tune a group.
@@ -219,6 +230,14 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	// Go sets Pdeathsig after switching credentials (a change of uid
 	// clears it), so it holds for a child of another user too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
+	if s.Cloneflags != 0 {
+		cmd.SysProcAttr.Cloneflags = s.Cloneflags
+		if s.Cloneflags&syscall.CLONE_NEWUSER != 0 {
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+		}
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		parentEnd.Close()
