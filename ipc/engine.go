@@ -105,8 +105,14 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return e, nil
 	}
 	reaped, err := Reap(l, false)
-	for _, r := range reaped {
+	for _, r := range reaped.Removed {
 		e.log.Info("removed object leaked by a crashed run", "object", r.String(), "run_id", r.RunID, "creator_pid", r.CreatorPID)
+	}
+	for _, r := range reaped.Gone {
+		e.log.Info("object of a crashed run already gone", "object", r.String(), "run_id", r.RunID)
+	}
+	for _, r := range reaped.LeftAlone {
+		e.log.Warn("left alone", "object", r.Entry.String(), "run_id", r.RunID, "reason", r.Reason)
 	}
 	if err != nil {
 		e.log.Warn("could not remove every leaked object", "error", err)
@@ -343,7 +349,7 @@ func (e *Engine) SetHTTPURL(u string) {
 }
 
 // Clean removes the objects of crashed runs (or lists them, with dryRun).
-func (e *Engine) Clean(dryRun bool) ([]ledger.Entry, error) {
+func (e *Engine) Clean(dryRun bool) (*CleanReport, error) {
 	return Reap(e.ledger, dryRun)
 }
 

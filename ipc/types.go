@@ -106,4 +106,5 @@ type Object struct {
 	CreatorPID int     `json:"creator_pid"`
 	RunID      *string `json:"run_id"`
 	Stale      bool    `json:"stale"`
+	Note       string  `json:"note,omitempty"` // what to know to read the entry (a relative socket name)
 }

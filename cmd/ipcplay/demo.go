@@ -118,7 +118,10 @@ func demoList(c *cli.Context) error {
 		for _, l := range labs {
 			entries = append(entries, entry{l.Name, l.Summary, l.Experiment.Name, l.Example})
 		}
-		return writeDoc(c.App.Writer, "demo-list", ipc.EngineLocal, nil, map[string]any{"labs": entries})
+		return writeJSON(c.App.Writer, struct {
+			docHead
+			Labs []entry `json:"labs"`
+		}{head("demo-list", ipc.EngineLocal, nil), entries})
 	}
 	w := c.App.Writer
 	fmt.Fprintln(w, "Labs (run one with: ipcplay demo NAME [flags] [--json]; flags: ipcplay demo NAME --help):")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
 )
 
 var statusCommand = &cli.Command{
@@ -28,7 +30,11 @@ Examples:
 			return err
 		}
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "status", st.Engine, nil, st)
+			return writeJSON(c.App.Writer, struct {
+				Kind string `json:"kind"`
+				*ipc.Status
+				RunID *string `json:"run_id"`
+			}{"status", st, nil})
 		}
 		tw := newTable(c.App.Writer)
 		fmt.Fprintf(tw, "engine\t%s: %s\n", st.Engine, engineNote(client, socketPath(c)))

@@ -207,10 +207,10 @@ const pageRecord = 1024
 // the daemon's user can see, with the same columns and cells.
 func webObjects() web.Table {
 	statuses, err := sysobj.Snapshot(sysobj.Selection{})
-	v := &watchView{users: map[int]string{}}
-	t := web.Table{Header: watchHeader, Rows: [][]string{}, Warnings: errLines(err)}
+	v := sysobj.NewWatchView(nil, false, 0, nil)
+	t := web.Table{Header: sysobj.WatchHeader(), Rows: [][]string{}, Warnings: errLines(err)}
 	for _, s := range statuses {
-		t.Rows = append(t.Rows, v.cells(s))
+		t.Rows = append(t.Rows, v.Cells(s))
 	}
 	return t
 }

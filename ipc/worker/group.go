@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,15 @@ type Spec struct {
 	// permission on the binary itself, but any path it opens later must be
 	// reachable by that user.
 	Credential *syscall.Credential
+	// Command, when set, is the program the child runs instead of this
+	// binary's `worker KIND`: Command[0] is its path, the rest its
+	// arguments. It is a worker written in another language (ipcplay's
+	// Python workers) and must speak the same protocol (see the package
+	// documentation); Kind then only labels it in logs.
+	Command []string
+	// Stdin, when not nil, is written to the child's standard input (a
+	// Python worker's program: see ipc/python.Args); nil: /dev/null.
+	Stdin []byte
 	// Cloneflags, when not zero, starts the child in new namespaces
 	// (SysProcAttr.Cloneflags: syscall.CLONE_NEWIPC, CLONE_NEWNS,
 	// CLONE_NEWNET...; clone(2), namespaces(7)). With CLONE_NEWUSER the
@@ -215,9 +225,16 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 		parentEnd.Close()
 		return nil, fmt.Errorf("worker %s: encode spec: %w", s.Name, err)
 	}
+	exe, argv0 := g.opts.Executable, "ipcplay"
 	args := append(append([]string{}, g.opts.Args...), "worker", s.Kind)
-	cmd := exec.Command(g.opts.Executable, args...)
-	cmd.Args[0] = "ipcplay"
+	if len(s.Command) > 0 {
+		exe, argv0, args = s.Command[0], s.Command[0], s.Command[1:]
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Args[0] = argv0
+	if s.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(s.Stdin)
+	}
 	cmd.Env = append(os.Environ(), g.opts.Env...)
 	if len(s.CPUs) > 0 {
 		cpus := make([]string, len(s.CPUs))
@@ -272,7 +289,7 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	if err := <-started; err != nil {
 		parentEnd.Close()
 		<-p.done
-		return nil, fmt.Errorf("worker %s: start %s: %w", s.Name, g.opts.Executable, err)
+		return nil, fmt.Errorf("worker %s: start %s: %w", s.Name, exe, err)
 	}
 	g.log.Debug("worker started", "name", s.Name, "kind", s.Kind, "pid", p.pid)
 	go g.readControl(p)
