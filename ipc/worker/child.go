@@ -168,6 +168,11 @@ func (c *Child) send(m message) error {
 	return c.enc.Encode(m)
 }
 
+// errBadMessage is a control line that is not a JSON message.
+var errBadMessage = errors.New("worker: bad control message")
+
+// readMessage reads one control line. Its error matches errBadMessage when
+// the line was read but is not a message; other errors end the stream.
 func readMessage(r *bufio.Reader) (message, error) {
 	line, err := r.ReadBytes('\n')
 	if err != nil {
@@ -175,7 +180,7 @@ func readMessage(r *bufio.Reader) (message, error) {
 	}
 	var m message
 	if err := json.Unmarshal(line, &m); err != nil {
-		return message{}, fmt.Errorf("bad control message: %w", err)
+		return message{}, fmt.Errorf("%w: %w", errBadMessage, err)
 	}
 	return m, nil
 }

@@ -266,34 +266,76 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	return p, nil
 }
 
+// maxStderrLine is the longest worker stderr line re-logged whole; the
+// rest of a longer line is read and dropped, never left in the pipe.
+const maxStderrLine = 64 * 1024
+
 // relayStderr re-logs the child's JSON log lines at their level, with the
-// child's pid, and keeps the last lines for error messages. It returns when
-// the child's stderr closes, before Wait is called.
+// child's pid, and keeps the last lines for error messages. It reads until
+// the child's stderr closes, whatever the child writes: a line longer than
+// maxStderrLine is cut (and marked so) but drained, because a child whose
+// stderr pipe fills up blocks in write(2) and the run hangs. It returns
+// before Wait is called.
 func (g *Group) relayStderr(p *proc, r io.Reader) {
 	log := g.log.With("worker", p.name, "pid", p.pid)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		var entry map[string]any
-		if json.Unmarshal([]byte(line), &entry) != nil || entry["@message"] == nil {
-			p.stderr.add(line)
-			log.Info("worker output", "line", line)
-			continue
+	br := bufio.NewReaderSize(r, maxStderrLine)
+	for {
+		line, dropped, err := readLine(br)
+		if len(line) > 0 || dropped > 0 || err == nil {
+			g.relayLine(p, log, line, dropped)
 		}
-		msg, _ := entry["@message"].(string)
-		level := hclog.LevelFromString(fmt.Sprint(entry["@level"]))
-		if level >= hclog.Error {
-			p.stderr.add(msg)
+		if err != nil {
+			return
 		}
-		var kv []any
-		for k, v := range entry {
-			if !strings.HasPrefix(k, "@") {
-				kv = append(kv, k, v)
-			}
-		}
-		log.Log(level, msg, kv...)
 	}
+}
+
+// readLine returns the next line of br without its newline, at most
+// maxStderrLine bytes of it, and how many bytes of the line it dropped.
+// err is non-nil at the end of the stream (the last line may still be
+// returned with it).
+func readLine(br *bufio.Reader) (line []byte, dropped int64, err error) {
+	for {
+		frag, isPrefix, err := br.ReadLine()
+		if room := maxStderrLine - len(line); room > 0 {
+			n := min(room, len(frag))
+			line = append(line, frag[:n]...)
+			dropped += int64(len(frag) - n)
+		} else {
+			dropped += int64(len(frag))
+		}
+		if err != nil || !isPrefix {
+			return line, dropped, err
+		}
+	}
+}
+
+func (g *Group) relayLine(p *proc, log hclog.Logger, raw []byte, dropped int64) {
+	line := string(raw)
+	if dropped > 0 {
+		line += fmt.Sprintf(" [... %d more bytes of this line dropped]", dropped)
+		p.stderr.add(line)
+		log.Warn("worker output (line cut)", "line", line, "line_bytes", int64(len(raw))+dropped)
+		return
+	}
+	var entry map[string]any
+	if json.Unmarshal(raw, &entry) != nil || entry["@message"] == nil {
+		p.stderr.add(line)
+		log.Info("worker output", "line", line)
+		return
+	}
+	msg, _ := entry["@message"].(string)
+	level := hclog.LevelFromString(fmt.Sprint(entry["@level"]))
+	if level >= hclog.Error {
+		p.stderr.add(msg)
+	}
+	var kv []any
+	for k, v := range entry {
+		if !strings.HasPrefix(k, "@") {
+			kv = append(kv, k, v)
+		}
+	}
+	log.Log(level, msg, kv...)
 }
 
 func (g *Group) readControl(p *proc) {
@@ -302,6 +344,12 @@ func (g *Group) readControl(p *proc) {
 	readyOnce := sync.OnceFunc(func() { close(p.ready) })
 	for {
 		m, err := readMessage(r)
+		if errors.Is(err, errBadMessage) {
+			// Keep reading: a reader that stops leaves the child blocked
+			// on a full socket.
+			g.log.Warn("unreadable control message from worker", "worker", p.name, "pid", p.pid, "error", err)
+			continue
+		}
 		if err != nil {
 			return
 		}
@@ -508,7 +556,13 @@ type tail struct {
 
 func newTail(n int) *tail { return &tail{n: n} }
 
+// maxTailLine bounds each kept line: they end up in error messages.
+const maxTailLine = 2048
+
 func (t *tail) add(s string) {
+	if len(s) > maxTailLine {
+		s = s[:maxTailLine] + "..."
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lines = append(t.lines, s)

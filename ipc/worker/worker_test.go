@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc/ipctest"
@@ -61,6 +62,28 @@ func init() {
 	})
 	Register("test-fail", func(ctx context.Context, c *Child) (any, error) {
 		return nil, errors.New("deliberate failure")
+	})
+	// test-flood writes a stderr line longer than any line buffer, then
+	// more than a pipe holds, then a marker line, and only then returns.
+	Register("test-flood", func(ctx context.Context, c *Child) (any, error) {
+		long := strings.Repeat("x", 2<<20) + "\n"
+		if _, err := os.Stderr.WriteString(long); err != nil {
+			return nil, err
+		}
+		more := strings.Repeat(strings.Repeat("y", 1023)+"\n", 1024)
+		if _, err := os.Stderr.WriteString(more); err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(os.Stderr, "after the long line")
+		return "done", nil
+	})
+	// test-garbage writes a line that is not a message on its control
+	// socket before its result.
+	Register("test-garbage", func(ctx context.Context, c *Child) (any, error) {
+		c.encMu.Lock()
+		_, err := c.control.WriteString("not a message\n")
+		c.encMu.Unlock()
+		return "done", err
 	})
 	Register("test-whoami", func(ctx context.Context, c *Child) (any, error) {
 		return []int{os.Getuid(), os.Getgid(), os.Geteuid()}, nil
@@ -227,6 +250,69 @@ func TestFilesAreHandedOver(t *testing.T) {
 	if string(res[0].Data) != `"hello child"` {
 		t.Fatalf("child read %s", res[0].Data)
 	}
+}
+
+// TestStderrLongLineIsDrained: a worker that writes a 2 MiB line and then
+// another MiB must finish; the relay cuts the long line in the log but
+// keeps reading (issue 12: it stopped after 1 MiB and the worker blocked
+// on a full pipe until the run timeout).
+func TestStderrLongLineIsDrained(t *testing.T) {
+	var logBuf syncBuf
+	log := hclog.New(&hclog.LoggerOptions{Output: &logBuf, Level: hclog.Info})
+	// The bound only turns a hang into a failure; a drained run takes well
+	// under a second.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, log, []Spec{{Kind: "test-flood"}}, testOpts())
+	if err != nil {
+		t.Fatalf("run: %v (a worker blocked on its stderr pipe?)", err)
+	}
+	if string(res[0].Data) != `"done"` {
+		t.Fatalf("result %s, want \"done\"", res[0].Data)
+	}
+	out := logBuf.String()
+	if !strings.Contains(out, "after the long line") {
+		t.Error("the line written after the long one was not relayed")
+	}
+	if !strings.Contains(out, "more bytes of this line dropped") {
+		t.Error("the long line was not marked as cut")
+	}
+	if n := strings.Count(out, strings.Repeat("y", 1023)); n != 1024 {
+		t.Errorf("relayed %d of the 1024 lines after the long one", n)
+	}
+	if len(out) > 4<<20 {
+		t.Errorf("log holds %d bytes: the long line was not cut", len(out))
+	}
+}
+
+// TestBadControlLineIsSkipped: the parent keeps reading the control socket
+// past a line it cannot decode (a reader that stopped would leave the
+// worker blocked on a full socket, and lose its result).
+func TestBadControlLineIsSkipped(t *testing.T) {
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-garbage"}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res[0].Data) != `"done"` {
+		t.Fatalf("result %s, want \"done\"", res[0].Data)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestCredentialRunsChildAsAnotherUser(t *testing.T) {
