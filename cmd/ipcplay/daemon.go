@@ -36,7 +36,7 @@ otherwise. SIGINT or SIGTERM cancel every run, stop its workers, remove
 every object and the socket, and exit 0. SIGHUP is logged and ignored.
 Runs beyond --max-runs wait in a queue.`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
+		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory; for an abstract @name socket, the default socket's)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
 		&cli.IntFlag{Name: "max-procs", Value: ipc.DefaultLimits().MaxProcs, Usage: fmt.Sprintf("worker processes per run (%d to %d)", ipc.MinProcs, ipc.MaxProcsLimit)},
 		&cli.StringFlag{Name: "max-shm", Value: formatBytes(ipc.DefaultLimits().MaxShmBytes), Usage: "shared memory per run, in `BYTES` or with a unit: 512M, 1G (4K to 1T)"},
 		&cli.IntFlag{Name: "max-runs", Value: ipc.DefaultLimits().MaxRuns, Usage: fmt.Sprintf("runs at once; more wait in a queue (%d to %d)", ipc.MinRuns, ipc.MaxRunsLimit)},
