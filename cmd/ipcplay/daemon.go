@@ -33,7 +33,9 @@ Examples:
 	Description: `The daemon runs the experiments the CLI asks for while it answers on the
 socket; the CLI uses it when it answers and runs the engine in-process
 otherwise. SIGINT or SIGTERM cancel every run, stop its workers, remove
-every object and the socket, and exit 0. SIGHUP is logged and ignored.
+every object and the socket, and exit 0; a second one exits at once, and
+the next start or 'ipcplay clean' removes what is left. SIGHUP is logged
+and ignored.
 Runs beyond --max-runs wait in a queue.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory; for an abstract @name socket, the default socket's)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
