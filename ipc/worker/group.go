@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -26,7 +27,10 @@ type Spec struct {
 	Name  string     // label for logs and errors ("w1"); defaults to kind#index
 	Spec  any        // JSON-encoded and given to the child (Child.Spec)
 	Files []*os.File // handed over as fds FileFD(0), FileFD(1)...; the caller keeps ownership
-	CPUs  []int      // pin the child to these CPUs (nil: no pinning)
+	// CPUs pins the child to these CPUs from its first instruction (nil:
+	// it inherits this process's affinity). Each must be allowed to this
+	// process (sched_setaffinity(2)), or Start fails.
+	CPUs []int
 	// Credential, when set, runs the child as another user (uid, gid and
 	// supplementary groups; an empty Groups clears them). The parent must
 	// be allowed to switch (root, or CAP_SETUID and CAP_SETGID). The
@@ -208,12 +212,15 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	cmd := exec.Command(g.opts.Executable, args...)
 	cmd.Args[0] = "ipcplay"
 	cmd.Env = append(os.Environ(), g.opts.Env...)
+	var pin *unix.CPUSet
 	if len(s.CPUs) > 0 {
-		cpus := make([]string, len(s.CPUs))
-		for i, c := range s.CPUs {
-			cpus[i] = strconv.Itoa(c)
+		pin = new(unix.CPUSet)
+		for _, c := range s.CPUs {
+			if c < 0 || c >= cpuSetSize {
+				return nil, fmt.Errorf("worker %s: CPU %d: not a CPU number (0 to %d)", s.Name, c, cpuSetSize-1)
+			}
+			pin.Set(c)
 		}
-		cmd.Env = append(cmd.Env, "IPCPLAY_WORKER_CPUS="+strings.Join(cpus, ","))
 	}
 	cmd.ExtraFiles = append([]*os.File{childEnd, barrier}, s.Files...)
 	// Go sets Pdeathsig after switching credentials (a change of uid
@@ -237,7 +244,7 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	go func() {
 		runtime.LockOSThread()
 		defer close(p.done)
-		if err := cmd.Start(); err != nil {
+		if err := startPinned(cmd, pin); err != nil {
 			started <- err
 			return
 		}
@@ -264,6 +271,47 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 		return nil, fmt.Errorf("worker %s: send spec: %w", s.Name, err)
 	}
 	return p, nil
+}
+
+// startPinned starts cmd with the CPU affinity pin (nil: inherited as
+// is). The caller holds runtime.LockOSThread: a child inherits the mask of
+// the thread that forks it, so the thread takes pin for the fork and its
+// own mask back right after. The child thus starts on its CPUs, and its
+// Go runtime sizes GOMAXPROCS from them at start-up. (Pinning after exec,
+// from the child, made the runtime lower GOMAXPROCS later, with a
+// stop-the-world, in the middle of the measured run.) New OS threads of
+// this process are not cloned from a locked thread (the runtime hands
+// their creation to its template thread), so none inherits pin.
+func startPinned(cmd *exec.Cmd, pin *unix.CPUSet) error {
+	if pin == nil {
+		return cmd.Start()
+	}
+	var own unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &own); err != nil {
+		return fmt.Errorf("pin to CPUs: %w", os.NewSyscallError("sched_getaffinity", err))
+	}
+	if err := unix.SchedSetaffinity(0, pin); err != nil {
+		return fmt.Errorf("pin to CPUs %s: %w", cpuSetString(pin), os.NewSyscallError("sched_setaffinity", err))
+	}
+	err := cmd.Start()
+	// Should this fail, the thread keeps pin: harmless, it only relays
+	// the child's stderr, waits for it and ends with it (still locked).
+	_ = unix.SchedSetaffinity(0, &own)
+	return err
+}
+
+// cpuSetSize is the number of CPUs a unix.CPUSet holds (1024).
+const cpuSetSize = int(unsafe.Sizeof(unix.CPUSet{})) * 8
+
+// cpuSetString lists the CPUs of set: "0,2".
+func cpuSetString(set *unix.CPUSet) string {
+	var cpus []string
+	for c := 0; c < cpuSetSize; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, strconv.Itoa(c))
+		}
+	}
+	return strings.Join(cpus, ",")
 }
 
 // maxStderrLine is the longest worker stderr line re-logged whole; the

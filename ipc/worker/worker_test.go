@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,6 +85,15 @@ func init() {
 		_, err := c.control.WriteString("not a message\n")
 		c.encMu.Unlock()
 		return "done", err
+	})
+	// test-procs reports, first thing, what the Go runtime and the kernel
+	// say about this process's CPUs.
+	Register("test-procs", func(ctx context.Context, c *Child) (any, error) {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			return nil, err
+		}
+		return procsReport{GOMAXPROCS: runtime.GOMAXPROCS(0), Affinity: cpusOf(&set)}, nil
 	})
 	Register("test-whoami", func(ctx context.Context, c *Child) (any, error) {
 		return []int{os.Getuid(), os.Getgid(), os.Geteuid()}, nil
@@ -295,6 +305,81 @@ func TestBadControlLineIsSkipped(t *testing.T) {
 	}
 	if string(res[0].Data) != `"done"` {
 		t.Fatalf("result %s, want \"done\"", res[0].Data)
+	}
+}
+
+type procsReport struct {
+	GOMAXPROCS int   `json:"gomaxprocs"`
+	Affinity   []int `json:"affinity"`
+}
+
+func cpusOf(set *unix.CPUSet) []int {
+	var out []int
+	for c := 0; c < cpuSetSize; c++ {
+		if set.IsSet(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestPinnedChildStartsPinned: a child pinned to one CPU runs there from
+// its start, so its Go runtime sized GOMAXPROCS for that CPU at start-up
+// and has nothing to change during the run (issue 12: the child pinned
+// itself after exec, and the runtime lowered GOMAXPROCS later, with a
+// stop-the-world, in the middle of the measurement). The parent's threads
+// keep their CPUs.
+func TestPinnedChildStartsPinned(t *testing.T) {
+	cpus := ipctest.CPUs(t, 2) // on one allowed CPU, pinning changes nothing
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment: the runtime does not size it from the CPUs")
+	}
+	pin := cpus[1]
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-procs", CPUs: []int{pin}}, {Kind: "test-procs"}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned, free procsReport
+	if err := res[0].Decode(&pinned); err != nil {
+		t.Fatal(err)
+	}
+	if err := res[1].Decode(&free); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(pinned.Affinity) != fmt.Sprint([]int{pin}) {
+		t.Errorf("pinned child runs on CPUs %v, want [%d]", pinned.Affinity, pin)
+	}
+	if pinned.GOMAXPROCS != 1 {
+		t.Errorf("pinned child started with GOMAXPROCS %d, want 1: its runtime saw more CPUs at start-up", pinned.GOMAXPROCS)
+	}
+	all := ipctest.AllowedCPUs(t)
+	if fmt.Sprint(free.Affinity) != fmt.Sprint(all) {
+		t.Errorf("unpinned child runs on CPUs %v, want this process's %v", free.Affinity, all)
+	}
+	// Every thread of this process still has the process's CPUs.
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			continue // ended meanwhile
+		}
+		if got := cpusOf(&set); fmt.Sprint(got) != fmt.Sprint(all) {
+			t.Errorf("thread %d of the parent runs on CPUs %v after the pinned start, want %v", tid, got, all)
+		}
+	}
+}
+
+// TestPinToForbiddenCPUFails: a CPU this process may not use is an error
+// of Start, naming the CPU, and no child is left.
+func TestPinToForbiddenCPUFails(t *testing.T) {
+	_, err := Run(context.Background(), nil, []Spec{{Kind: "test-procs", CPUs: []int{cpuSetSize - 1}}}, testOpts())
+	if err == nil || !strings.Contains(err.Error(), "sched_setaffinity") {
+		t.Fatalf("err = %v, want a sched_setaffinity error", err)
+	}
+	_, err = Run(context.Background(), nil, []Spec{{Kind: "test-procs", CPUs: []int{-1}}}, testOpts())
+	if err == nil || !strings.Contains(err.Error(), "CPU -1") {
+		t.Fatalf("err = %v, want CPU -1 refused", err)
 	}
 }
 
