@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
-
-	"github.com/ipcplay/ipcplay/ipc/ledger"
 )
 
 // Client is how the CLI reaches an engine: over the control socket when a
@@ -26,9 +24,10 @@ type Client interface {
 	// Objects lists live objects (all: the whole system's). With an error
 	// and a non-nil list, the list is partial.
 	Objects(ctx context.Context, all bool) ([]Object, error)
-	// Clean removes (dryRun: lists) the objects of crashed runs. With an
-	// error, the list still says what was removed.
-	Clean(ctx context.Context, dryRun bool) ([]ledger.Entry, error)
+	// Clean removes (dryRun: lists) the objects of crashed runs whose
+	// identity is proved, and reports those left alone apart. With an
+	// error, the report still says what was removed.
+	Clean(ctx context.Context, dryRun bool) (*CleanReport, error)
 	Close() error
 }
 
@@ -66,7 +65,7 @@ func (c *LocalClient) Objects(_ context.Context, all bool) ([]Object, error) {
 }
 
 // Clean implements Client.
-func (c *LocalClient) Clean(_ context.Context, dryRun bool) ([]ledger.Entry, error) {
+func (c *LocalClient) Clean(_ context.Context, dryRun bool) (*CleanReport, error) {
 	return c.E.Clean(dryRun)
 }
 

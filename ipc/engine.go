@@ -59,10 +59,11 @@ type Engine struct {
 	xmu         sync.RWMutex
 	experiments map[string]Experiment
 
-	mu     sync.Mutex
-	runs   map[string]*runState
-	recent []string // run ids, oldest first
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	httpURL string // SetHTTPURL
+	runs    map[string]*runState
+	recent  []string // run ids, oldest first
+	wg      sync.WaitGroup
 }
 
 type runState struct {
@@ -104,8 +105,14 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return e, nil
 	}
 	reaped, err := Reap(l, false)
-	for _, r := range reaped {
+	for _, r := range reaped.Removed {
 		e.log.Info("removed object leaked by a crashed run", "object", r.String(), "run_id", r.RunID, "creator_pid", r.CreatorPID)
+	}
+	for _, r := range reaped.Gone {
+		e.log.Info("object of a crashed run already gone", "object", r.String(), "run_id", r.RunID)
+	}
+	for _, r := range reaped.LeftAlone {
+		e.log.Warn("left alone", "object", r.Entry.String(), "run_id", r.RunID, "reason", r.Reason)
 	}
 	if err != nil {
 		e.log.Warn("could not remove every leaked object", "error", err)
@@ -347,6 +354,7 @@ func (e *Engine) Cancel(id string) error {
 // Status describes the engine.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
+	httpURL := e.httpURL
 	active, queued := 0, 0
 	for _, st := range e.runs {
 		switch st.result.State {
@@ -362,11 +370,20 @@ func (e *Engine) Status() Status {
 		Engine: e.cfg.Name, PID: os.Getpid(), Version: e.cfg.Version,
 		UptimeNs: time.Since(e.started).Nanoseconds(), ActiveRuns: active, QueuedRuns: queued,
 		Limits: e.cfg.Limits, StateDir: e.stateDir, Socket: e.cfg.Socket, Ledger: len(entries),
+		HTTPURL: httpURL,
 	}
 }
 
+// SetHTTPURL records the address (with its token) of the daemon's page,
+// for Status.
+func (e *Engine) SetHTTPURL(u string) {
+	e.mu.Lock()
+	e.httpURL = u
+	e.mu.Unlock()
+}
+
 // Clean removes the objects of crashed runs (or lists them, with dryRun).
-func (e *Engine) Clean(dryRun bool) ([]ledger.Entry, error) {
+func (e *Engine) Clean(dryRun bool) (*CleanReport, error) {
 	return Reap(e.ledger, dryRun)
 }
 

@@ -354,8 +354,8 @@ func TestCrashedEmbeddedRunIsReaped(t *testing.T) {
 			}
 			defer l.Remove(live)
 			dry, err := Reap(l, true)
-			if err != nil || len(dry) != len(leaked) {
-				t.Fatalf("dry run listed %d of %d (%v)", len(dry), len(leaked), err)
+			if err != nil || len(dry.Removed) != len(leaked) {
+				t.Fatalf("dry run listed %d of %d (%v): %+v %s", len(dry.Removed), len(leaked), err, dry, dry.String(true))
 			}
 			e, err := NewEngine(Config{StateDir: dir}) // reaps on start
 			if err != nil {
@@ -367,7 +367,7 @@ func TestCrashedEmbeddedRunIsReaped(t *testing.T) {
 				t.Fatalf("after reaping: %+v", left)
 			}
 			for _, en := range leaked {
-				if exists(en) {
+				if v, _ := prove(en); v != vGone {
 					t.Errorf("%s still exists", en)
 				}
 			}

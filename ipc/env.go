@@ -56,10 +56,15 @@ func (env *Env) nextSuffix(kind string) string {
 }
 
 // record adds e to the ledger (before the object is used) and registers
-// remove to run when the run ends.
+// remove to run when the run ends. An object that exists already gets its
+// identity recorded with it (one that does not yet: by identify, once it
+// does).
 func (env *Env) record(e *ledger.Entry, remove func() error) error {
 	if e != nil {
 		e.RunID = env.RunID
+		if id, err := identityOf(*e); err == nil {
+			e.Identity = id
+		}
 		added, err := env.engine.ledger.Add(*e)
 		if err != nil {
 			return err
@@ -130,6 +135,9 @@ func (env *Env) CreateRegion(spec shm.Spec) (*shm.Region, error) {
 		}
 		return nil, err
 	}
+	if entry != nil {
+		env.identify(entry)
+	}
 	remove := func() error {
 		return errors.Join(r.Close(), r.Remove())
 	}
@@ -154,10 +162,13 @@ func (env *Env) CreateSemSet(n int) (*semaphore.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := env.record(&ledger.Entry{Type: ledger.SysVSem, ID: s.ID()}, s.Remove); err != nil {
+	entry := &ledger.Entry{Type: ledger.SysVSem, ID: s.ID()}
+	if err := env.record(entry, s.Remove); err != nil {
 		_ = s.Remove()
 		return nil, err
 	}
+	// SETVAL moves the set's ctime, part of its identity: record it anew.
+	s.OnChange(func() { env.identify(entry) })
 	return s, nil
 }
 
@@ -174,6 +185,7 @@ func (env *Env) CreateNamedSem(value uint32) (*semaphore.Named, error) {
 		_ = env.engine.ledger.Remove(e)
 		return nil, err
 	}
+	env.identify(&e)
 	env.mu.Lock()
 	env.cleanups = append(env.cleanups, cleanup{entry: &e, remove: func() error {
 		return errors.Join(s.Close(), s.Unlink())
@@ -200,6 +212,7 @@ func (env *Env) TempDir() (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", fmt.Errorf("run directory: %w", err)
 	}
+	env.identify(e)
 	env.mu.Lock()
 	env.tempDir = dir
 	env.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 // Objects lists ipcplay's own live objects (from the ledger), or with all
@@ -21,23 +22,41 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 	if !all {
 		sysErr = withoutMqueue(sysErr)
 	}
+	// System names come escaped (sysobj.EscapeName); ledger names are
+	// bytes: compare in the escaped form.
 	byKey := map[string]ledger.Entry{}
 	for _, en := range entries {
-		byKey[en.Key()] = en
+		byKey[escapedKey(en)] = en
 	}
 	out := []Object{}
 	seen := map[string]bool{}
+	verdicts := map[string]verdict{}
+	reasons := map[string]string{}
+	for _, en := range entries {
+		k := escapedKey(en)
+		verdicts[k], reasons[k] = prove(en)
+	}
 	for _, o := range sys {
 		key := objectKey(o)
 		en, ours := byKey[key]
 		if ours {
+			seen[key] = true
+			switch verdicts[key] {
+			case vNotOurs:
+				// The ledger's object is gone; this one has its id or name.
+				ours = false
+				o.Note = fmt.Sprintf("left alone: %s; the ledger's entry of run %s names it", reasons[key], en.RunID)
+				out = append(out, o)
+				continue
+			case vUnproved:
+				o.Note = "left alone by clean: " + reasons[key]
+			}
 			run := en.RunID
 			o.RunID = &run
 			o.Stale = en.Stale()
 			if o.CreatorPID == 0 {
 				o.CreatorPID = en.CreatorPID
 			}
-			seen[key] = true
 		}
 		if ours || all {
 			out = append(out, o)
@@ -46,14 +65,19 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 	// Ledger entries the system listing did not show (helper files and
 	// dirs, or objects it cannot see) are still ipcplay's.
 	for _, en := range entries {
-		if seen[en.Key()] || en.Type == ledger.Dir || en.Type == ledger.File {
+		k := escapedKey(en)
+		if seen[k] || en.Type == ledger.Dir || en.Type == ledger.File {
 			continue
 		}
-		if _, err := os.Stat("/proc/sysvipc"); err == nil && sysErr == nil && !exists(en) {
+		if sysErr == nil && verdicts[k] == vGone {
 			continue // the object is already gone; the entry is the reaper's business
 		}
 		run := en.RunID
-		out = append(out, Object{Type: en.Type, ID: en.ID, Name: displayName(en), CreatorPID: en.CreatorPID, RunID: &run, Stale: en.Stale(), OwnerUID: os.Geteuid(), Mode: "0600"})
+		o := Object{Type: en.Type, ID: en.ID, Name: displayName(en), CreatorPID: en.CreatorPID, RunID: &run, Stale: en.Stale(), OwnerUID: os.Geteuid(), Mode: "0600"}
+		if verdicts[k] == vUnproved {
+			o.Note = "left alone by clean: " + reasons[k]
+		}
+		out = append(out, o)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Type != out[j].Type {
@@ -79,39 +103,20 @@ func objectKey(o Object) string {
 	return fmt.Sprintf("%s:%d", o.Type, o.ID)
 }
 
-// displayName shows POSIX names the way C programs pass them.
+// escapedKey is en.Key() with the name in sysobj's escaped form.
+func escapedKey(en ledger.Entry) string {
+	if en.Name != "" {
+		return en.Type + ":" + sysobj.EscapeName(en.Name)
+	}
+	return en.Key()
+}
+
+// displayName shows POSIX names the way C programs pass them, in the
+// escaped form of every name ipcplay prints (sysobj.EscapeName).
 func displayName(en ledger.Entry) string {
 	switch en.Type {
 	case ledger.POSIXShm, ledger.POSIXSem, ledger.POSIXMQ:
-		return "/" + en.Name
+		return "/" + sysobj.EscapeName(en.Name)
 	}
-	return en.Name
-}
-
-// exists reports whether the object of en is still there.
-func exists(en ledger.Entry) bool {
-	switch en.Type {
-	case ledger.POSIXShm:
-		_, err := os.Lstat("/dev/shm/" + en.Name)
-		return err == nil
-	case ledger.POSIXSem:
-		_, err := os.Lstat("/dev/shm/sem." + en.Name)
-		return err == nil
-	case ledger.POSIXMQ:
-		if _, err := os.Stat("/dev/mqueue"); err != nil {
-			return true // not mounted: cannot tell
-		}
-		_, err := os.Lstat("/dev/mqueue/" + en.Name)
-		return err == nil
-	case ledger.UnixSocket, ledger.File, ledger.Dir:
-		_, err := os.Lstat(en.Name)
-		return err == nil
-	case ledger.SysVShm:
-		return sysvOurs("shm", en)
-	case ledger.SysVSem:
-		return sysvOurs("sem", en)
-	case ledger.SysVMsg:
-		return sysvOurs("msg", en)
-	}
-	return true
+	return sysobj.EscapeName(en.Name)
 }

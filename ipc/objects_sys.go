@@ -14,7 +14,7 @@ func listSystem() ([]Object, error) {
 	for _, o := range objs {
 		out = append(out, Object{
 			Type: o.Type, ID: o.ID, Name: o.Name, OwnerUID: o.OwnerUID, Mode: o.Mode,
-			Size: o.Size, CreatorPID: o.CreatorPID,
+			Size: o.Size, CreatorPID: o.CreatorPID, Note: o.Note,
 		})
 	}
 	return out, err

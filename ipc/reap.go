@@ -14,12 +14,34 @@ import (
 	"github.com/ipcplay/ipcplay/shm"
 )
 
-// Reap removes the objects of ledger entries whose creator is gone, and
-// drops those entries. With dryRun it only lists them. Objects the ledger
-// does not name are never touched, and an entry whose object now belongs
-// to someone else (a reused System V id) is dropped without removing it.
-func Reap(l *ledger.Ledger, dryRun bool) ([]ledger.Entry, error) {
-	var reaped []ledger.Entry
+// CleanReport is what Reap (clean, the start-up reaper) did with the
+// objects of crashed runs, each kind apart.
+type CleanReport struct {
+	// Removed were removed (in a dry run: would be). Their entries are
+	// dropped.
+	Removed []ledger.Entry `json:"objects"`
+	// Gone no longer existed (someone removed them): entries dropped.
+	Gone []ledger.Entry `json:"already_gone"`
+	// LeftAlone were not touched: another object has the id or name now
+	// (its entry is dropped: ours is gone), or it cannot be proved ours
+	// (its entry is kept).
+	LeftAlone []LeftAlone `json:"left_alone"`
+}
+
+// LeftAlone is an object the reaper did not touch, and why.
+type LeftAlone struct {
+	ledger.Entry
+	Reason string `json:"reason"`
+}
+
+// Reap removes the objects of ledger entries whose creator is gone and
+// whose identity (recorded at creation) is proved, and drops those
+// entries. With dryRun it only sorts them. Objects the ledger does not
+// name are never touched; an object that now belongs to someone else (a
+// reused System V id or name) is left alone and reported apart; a removal
+// that fails is an error and the entry stays.
+func Reap(l *ledger.Ledger, dryRun bool) (*CleanReport, error) {
+	rep := &CleanReport{Removed: []ledger.Entry{}, Gone: []ledger.Entry{}, LeftAlone: []LeftAlone{}}
 	var errs []error
 	err := l.Update(func(entries []ledger.Entry) ([]ledger.Entry, error) {
 		keep := entries[:0:0]
@@ -28,45 +50,51 @@ func Reap(l *ledger.Ledger, dryRun bool) ([]ledger.Entry, error) {
 				keep = append(keep, e)
 				continue
 			}
-			if dryRun {
-				reaped = append(reaped, e)
+			v, why := prove(e)
+			switch v {
+			case vGone:
+				rep.Gone = append(rep.Gone, e)
+				continue
+			case vNotOurs:
+				rep.LeftAlone = append(rep.LeftAlone, LeftAlone{e, why})
+				continue
+			case vUnproved:
+				rep.LeftAlone = append(rep.LeftAlone, LeftAlone{e, why})
 				keep = append(keep, e)
 				continue
 			}
-			if err := RemoveObject(e); err != nil {
+			if dryRun {
+				rep.Removed = append(rep.Removed, e)
+				continue
+			}
+			gone, err := RemoveObject(e)
+			switch {
+			case err != nil:
 				errs = append(errs, fmt.Errorf("remove %s: %w", e, err))
 				keep = append(keep, e)
-				continue
+			case gone:
+				rep.Gone = append(rep.Gone, e)
+			default:
+				rep.Removed = append(rep.Removed, e)
 			}
-			reaped = append(reaped, e)
 		}
 		if dryRun {
 			return entries, nil
 		}
 		return keep, nil
 	})
-	return reaped, errors.Join(append(errs, err)...)
+	return rep, errors.Join(append(errs, err)...)
 }
 
-// RemoveObject removes the object an entry names. An object that no longer
-// exists counts as removed.
-func RemoveObject(e ledger.Entry) error {
-	var err error
+// RemoveObject removes the object an entry names. gone reports an object
+// that no longer existed (nothing was removed).
+func RemoveObject(e ledger.Entry) (gone bool, err error) {
 	switch e.Type {
 	case ledger.SysVShm:
-		if !sysvOurs("shm", e) {
-			return nil
-		}
 		err = shm.RemoveSysV(e.ID)
 	case ledger.SysVSem:
-		if !sysvOurs("sem", e) {
-			return nil
-		}
 		err = semaphore.RemoveSet(e.ID)
 	case ledger.SysVMsg:
-		if !sysvOurs("msg", e) {
-			return nil
-		}
 		err = mq.RemoveSysV(e.ID)
 	case ledger.POSIXShm:
 		err = shm.RemovePOSIX(e.Name)
@@ -82,13 +110,13 @@ func RemoveObject(e ledger.Entry) error {
 			err = os.RemoveAll(e.Name)
 		}
 	default:
-		return fmt.Errorf("unknown object type %q in the ledger", e.Type)
+		return false, fmt.Errorf("unknown object type %q in the ledger", e.Type)
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIDRM) ||
 		errors.Is(err, shm.ErrNotFound) || errors.Is(err, semaphore.ErrNotFound) || errors.Is(err, mq.ErrNotFound) {
-		return nil
+		return true, nil
 	}
-	return err
+	return false, err
 }
 
 // removeIf removes path when it exists and ok accepts it (never following a
@@ -107,44 +135,21 @@ func removeIf(path string, ok func(os.FileInfo) bool) error {
 	return os.Remove(path)
 }
 
-// sysvOurs reports whether the System V object with the entry's id still
-// looks like the one we created: private key, created by our uid, and for
-// shared memory, created by the recorded pid.
-func sysvOurs(kind string, e ledger.Entry) bool {
-	b, err := os.ReadFile("/proc/sysvipc/" + kind)
-	if err != nil {
-		return true // cannot tell: trust the ledger (removal is by our uid anyway)
+// String lists the report for people: one line per object.
+func (r *CleanReport) String(dryRun bool) string {
+	var b strings.Builder
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
 	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) < 2 {
-		return false
+	for _, e := range r.Removed {
+		fmt.Fprintf(&b, "%s %s (run %s, creator pid %d, gone)\n", verb, e, e.RunID, e.CreatorPID)
 	}
-	header := strings.Fields(lines[0])
-	col := func(name string) int {
-		for i, h := range header {
-			if h == name {
-				return i
-			}
-		}
-		return -1
+	for _, e := range r.Gone {
+		fmt.Fprintf(&b, "already gone: %s (run %s): someone else removed it\n", e, e.RunID)
 	}
-	idCol := map[string]string{"shm": "shmid", "sem": "semid", "msg": "msqid"}[kind]
-	iID, iKey, iCuid, iCpid := col(idCol), col("key"), col("cuid"), col("cpid")
-	for _, line := range lines[1:] {
-		f := strings.Fields(line)
-		if iID < 0 || len(f) <= iID || f[iID] != fmt.Sprint(e.ID) {
-			continue
-		}
-		if iKey >= 0 && f[iKey] != "0" {
-			return false
-		}
-		if iCuid >= 0 && f[iCuid] != fmt.Sprint(os.Geteuid()) {
-			return false
-		}
-		if kind == "shm" && iCpid >= 0 && f[iCpid] != fmt.Sprint(e.CreatorPID) {
-			return false
-		}
-		return true
+	for _, e := range r.LeftAlone {
+		fmt.Fprintf(&b, "left alone: %s (run %s): %s\n", e.Entry, e.RunID, e.Reason)
 	}
-	return false // gone already
+	return b.String()
 }

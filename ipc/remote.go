@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/proto"
 	"github.com/ipcplay/ipcplay/sockets"
 )
@@ -153,15 +152,15 @@ func (dc *DaemonClient) Objects(ctx context.Context, all bool) ([]Object, error)
 }
 
 // Clean implements Client.
-func (dc *DaemonClient) Clean(ctx context.Context, dryRun bool) ([]ledger.Entry, error) {
+func (dc *DaemonClient) Clean(ctx context.Context, dryRun bool) (*CleanReport, error) {
 	var b cleanBody
 	if err := dc.call(ctx, proto.Request{Op: proto.OpClean, DryRun: dryRun}, nil, &b); err != nil {
 		return nil, err
 	}
 	if b.Error != "" {
-		return b.Objects, errors.New(b.Error)
+		return &b.CleanReport, errors.New(b.Error)
 	}
-	return b.Objects, nil
+	return &b.CleanReport, nil
 }
 
 // Close implements Client. Connections are per call: nothing to close.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/proto"
 	"github.com/ipcplay/ipcplay/sockets"
 )
@@ -276,16 +275,16 @@ func (s *Server) handle(ctx context.Context, cancelConn context.CancelFunc, pc *
 		}
 		reply(body, nil)
 	case proto.OpClean:
-		removed, err := e.Clean(req.DryRun)
-		body := cleanBody{Objects: removed}
-		if body.Objects == nil {
-			body.Objects = []ledger.Entry{}
-		}
+		rep, err := e.Clean(req.DryRun)
+		body := cleanBody{CleanReport: *rep}
 		if err != nil {
 			body.Error = Explain(err)
 		}
-		if !req.DryRun && len(removed) > 0 {
-			log.Info("removed objects leaked by crashed runs", "count", len(removed))
+		if !req.DryRun && len(rep.Removed) > 0 {
+			log.Info("removed objects leaked by crashed runs", "count", len(rep.Removed))
+		}
+		if len(rep.LeftAlone) > 0 {
+			log.Warn("left alone objects of crashed runs", "count", len(rep.LeftAlone))
 		}
 		reply(body, nil)
 	default:

@@ -136,8 +136,8 @@ func TestDaemonRunGivesSameKindOfResultAsEmbedded(t *testing.T) {
 	if objs == nil || len(objs) != 0 {
 		t.Fatalf("objects: %+v %v", objs, err)
 	}
-	if removed, err := dc.Clean(context.Background(), true); err != nil || len(removed) != 0 {
-		t.Fatalf("clean: %+v %v", removed, err)
+	if rep, err := dc.Clean(context.Background(), true); err != nil || len(rep.Removed)+len(rep.Gone)+len(rep.LeftAlone) != 0 {
+		t.Fatalf("clean: %+v %v", rep, err)
 	}
 	assertNoObjects(t, e)
 }

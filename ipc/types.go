@@ -90,6 +90,9 @@ type Status struct {
 	StateDir   string `json:"state_dir"`
 	Socket     string `json:"socket,omitempty"`
 	Ledger     int    `json:"ledger_entries"`
+	// HTTPURL is the daemon's page with its token (`daemon --http`); it
+	// goes only to clients of the daemon's uid, as every answer does.
+	HTTPURL string `json:"http_url,omitempty"`
 }
 
 // Object is one IPC object as `ipcplay objects` lists it.
@@ -103,4 +106,5 @@ type Object struct {
 	CreatorPID int     `json:"creator_pid"`
 	RunID      *string `json:"run_id"`
 	Stale      bool    `json:"stale"`
+	Note       string  `json:"note,omitempty"` // what to know to read the entry (a relative socket name)
 }

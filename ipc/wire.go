@@ -1,7 +1,5 @@
 package ipc
 
-import "github.com/ipcplay/ipcplay/ipc/ledger"
-
 // Bodies of the daemon's results (package proto carries them as raw JSON).
 
 // Pong is the daemon's answer to a ping.
@@ -27,8 +25,8 @@ type objectsBody struct {
 	Warning string   `json:"warning,omitempty"`
 }
 
-// cleanBody carries what was (or would be) removed, and what failed.
+// cleanBody carries the clean report, and what failed.
 type cleanBody struct {
-	Objects []ledger.Entry `json:"objects"`
-	Error   string         `json:"error,omitempty"`
+	CleanReport
+	Error string `json:"error,omitempty"`
 }

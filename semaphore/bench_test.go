@@ -129,3 +129,34 @@ func BenchmarkMutexLockUnlock(b *testing.B) {
 		parallel(b, m.Lock, m.Unlock)
 	})
 }
+
+func newBenchRobust(b *testing.B) *RobustMutex {
+	m, err := InitRobustMutex(newSharedPage(b).mem)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkRobustMutexLockUnlock: beside BenchmarkMutexLockUnlock, the
+// price of the kernel's bookkeeping (gettid, get_robust_list and the list
+// operations per Lock; in a cgo or -race binary also set_robust_list
+// twice, to borrow and give back glibc's head).
+func BenchmarkRobustMutexLockUnlock(b *testing.B) {
+	b.Run("uncontended", func(b *testing.B) {
+		m := newBenchRobust(b)
+		ctx := context.Background()
+		for b.Loop() {
+			if err := m.Lock(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Unlock(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("contended", func(b *testing.B) {
+		m := newBenchRobust(b)
+		parallel(b, m.Lock, m.Unlock)
+	})
+}

@@ -13,6 +13,12 @@
 //   - A futex mutex in shared memory ([Mutex]) that records its owner, so
 //     that a lock held by a process that died can be detected and taken
 //     over ([Mutex.LockRecover], [ErrOwnerDead]).
+//   - A robust futex mutex ([RobustMutex]): the word holds the owner's
+//     thread id and the locking thread registers a robust list
+//     (set_robust_list(2)), so that the KERNEL marks the lock
+//     FUTEX_OWNER_DIED and wakes a waiter when the holder dies; the next
+//     Lock returns an [OwnerDiedError] ([ErrOwnerDead]). The mechanism
+//     under glibc's robust pthread mutexes.
 //
 // The semaphores that live in shared memory take a []byte: a slice of a
 // MAP_SHARED mapping (package shm gives one), 8-byte aligned. The memory

@@ -92,3 +92,49 @@ func ExampleMutex() {
 	// locked
 	// owner alive: true
 }
+
+func ExampleRobustMutex() {
+	// One page of shared memory; a memfd here, handed to other processes
+	// by descriptor (package shm gives POSIX and System V ones too).
+	fd, err := unix.MemfdCreate("robust", unix.MFD_CLOEXEC)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer unix.Close(fd)
+	unix.Ftruncate(fd, 4096)
+	mem, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer unix.Munmap(mem)
+
+	m, err := semaphore.InitRobustMutex(mem)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = m.Lock(ctx) // locks this goroutine to its OS thread until Unlock
+	var died *semaphore.OwnerDiedError
+	switch {
+	case errors.As(err, &died):
+		// The previous holder died holding it: we hold it now; repair
+		// the data it protects, then go on.
+		fmt.Println("recovered from", semaphore.DescribeFutexWord(died.Word))
+	case err != nil:
+		fmt.Println(err)
+		return
+	}
+	_, tid := m.Owner()
+	fmt.Println("held by this thread:", tid == unix.Gettid())
+	if err := m.Unlock(); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println("after Unlock:", semaphore.DescribeFutexWord(m.Word()))
+	// Output:
+	// held by this thread: true
+	// after Unlock: free
+}

@@ -28,6 +28,8 @@ var helpers = map[string]func(){
 	"hold":         helperHold,
 	"named-wait":   helperNamedWait,
 	"mutex-unlock": helperMutexUnlock,
+	"robust-hold":  helperRobustHold,
+	"robust-list":  helperRobustList,
 }
 
 func TestMain(m *testing.M) { ipctest.Main(m, helpers) }
@@ -133,6 +135,12 @@ func helperCount() {
 		l = locker{u.Wait, u.Post}
 	case "mutex":
 		m, err := AttachMutex(mem[offPrim:])
+		if err != nil {
+			die("%v", err)
+		}
+		l = locker{m.Lock, m.Unlock}
+	case "robust":
+		m, err := AttachRobustMutex(mem[offPrim:])
 		if err != nil {
 			die("%v", err)
 		}

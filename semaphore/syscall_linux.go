@@ -108,3 +108,45 @@ func futexWake(addr *uint32, n int) (int, error) {
 	}
 	return int(r), nil
 }
+
+// robustHead is struct robust_list_head (linux/futex.h) on a 64-bit
+// kernel: 24 bytes. The addresses are kept as uintptr: the kernel reads
+// them, Go code only follows them through its own shadow of the list.
+type robustHead struct {
+	list        uintptr // first entry; &list itself when the list is empty
+	futexOffset int64   // lock word minus entry address
+	pending     uintptr // list_op_pending: entry being taken or released, or 0
+}
+
+const robustHeadSize = 24 // sizeof(struct robust_list_head)
+
+// setRobustList registers head as the calling thread's robust list.
+func setRobustList(head *robustHead) error {
+	_, _, e := unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(unsafe.Pointer(head)), robustHeadSize, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// restoreRobustList registers a head this package did not make (glibc's),
+// as get_robust_list returned it.
+func restoreRobustList(head unsafe.Pointer) error {
+	_, _, e := unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(head), robustHeadSize, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// getRobustList returns the calling thread's registered head (nil when
+// none was registered).
+func getRobustList() (unsafe.Pointer, error) {
+	var head unsafe.Pointer
+	var size uintptr
+	_, _, e := unix.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&head)), uintptr(unsafe.Pointer(&size)))
+	if e != 0 {
+		return nil, e
+	}
+	return head, nil
+}

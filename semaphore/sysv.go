@@ -11,8 +11,9 @@ import (
 // [Set.Remove] or [RemoveSet] (or ipcrm), even after every process that
 // used it has exited. A Set is safe for concurrent use.
 type Set struct {
-	id int
-	n  int
+	id      int
+	n       int
+	changed func() // see OnChange
 }
 
 // Sembuf is one operation of [Set.Op]. Its layout matches the kernel's

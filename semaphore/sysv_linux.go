@@ -128,8 +128,17 @@ func (s *Set) SetVal(i, v int) error {
 	if _, err := semctl(s.id, i, cmdSETVAL, uintptr(v)); err != nil {
 		return setErr(op, "semctl", err)
 	}
+	if s.changed != nil {
+		s.changed()
+	}
 	return nil
 }
+
+// OnChange sets fn to run after each change of the set's sem_ctime made
+// through s (SetVal; semop changes only sem_otime). An owner that records
+// the ctime to recognise its set later (ipcplay's ledger) re-records it
+// there. Call it before the set is shared between goroutines.
+func (s *Set) OnChange(fn func()) { s.changed = fn }
 
 func (s *Set) get(name string, cmd, i int) (int, error) {
 	op := fmt.Sprintf("%s set %d sem %d", name, s.id, i)

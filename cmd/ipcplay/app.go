@@ -129,6 +129,9 @@ var logger = hclog.NewNullLogger()
 
 // setupLogger builds the one root logger from --log-level and --log-format.
 func setupLogger(c *cli.Context) error {
+	if capturing(c.Context) != nil {
+		return nil // the page's form, parsed inside the daemon: keep its logger
+	}
 	levelName := strings.ToLower(globalString(c, "log-level"))
 	level := hclog.LevelFromString(levelName)
 	if level == hclog.NoLevel {

@@ -23,7 +23,7 @@ var benchCommand = &cli.Command{
 	Usage: "latency and throughput of every IPC transport, between two worker processes",
 	UsageText: `ipcplay bench [--transport all|NAME,...] [--pattern pingpong|stream|both] [--size 64,4K,64K,1M]
        [--duration D | --count N] [--warmup D] [--repeat R] [--cpus A,B] [--sort METRIC]
-       [--csv] [--plot FILE.svg|FILE.png] [--histogram] [--json]
+       [--csv] [--plot FILE.svg|FILE.png] [--histogram] [--html FILE] [--json]
 
 Examples:
    ipcplay bench                                        every transport, 64 B to 64 KiB, both patterns (~40 s)
@@ -56,6 +56,7 @@ skipped, with the reason, under --transport all.`,
 		&cli.BoolFlag{Name: "csv", Usage: "print CSV instead of tables"},
 		&cli.StringFlag{Name: "plot", Usage: "draw throughput and latency against message size into `FILE` (.svg or .png)"},
 		&cli.BoolFlag{Name: "histogram", Usage: "print a histogram of the latencies under each table"},
+		htmlFlag,
 		&cli.StringFlag{Name: "fault", Hidden: true, Usage: "damage one message in a hundred on purpose: corrupt, drop or reorder (shows the checks work)"},
 	},
 	Action: benchAction,
@@ -144,6 +145,10 @@ func benchAction(c *cli.Context) error {
 			return ipc.Usagef("--plot %s: the directory %s does not exist", c.String("plot"), filepath.Dir(plotPath))
 		}
 	}
+	htmlFile, err := htmlPath(c)
+	if err != nil {
+		return err
+	}
 	color := !csvOut && c.App.Writer == io.Writer(os.Stdout) && term.IsTerminal(int(os.Stdout.Fd()))
 	var got *bench.Result
 	render := func(w io.Writer, res *ipc.RunResult) error {
@@ -163,26 +168,36 @@ func benchAction(c *cli.Context) error {
 		}
 		return nil
 	}
+	var gotRes *ipc.RunResult
+	run := func() error {
+		var err error
+		gotRes, err = runExperimentResult(c, bench.Experiment.Name, p, render)
+		return err
+	}
+	withHTML := func(runErr error) error {
+		return joinErr(runErr, writeHTML(c, htmlFile, "ipcplay bench", htmlRun{res: gotRes}))
+	}
 	if plotPath == "" {
-		return runExperiment(c, bench.Experiment.Name, p, render)
+		return withHTML(run())
 	}
 	if !jsonOut {
-		runErr := runExperiment(c, bench.Experiment.Name, p, render)
+		runErr := run()
 		if got == nil {
 			return runErr
 		}
-		return joinErr(runErr, benchreport.WritePlot(plotPath, got))
+		return withHTML(joinErr(runErr, benchreport.WritePlot(plotPath, got)))
 	}
 	// --json: the document passes through a buffer so that the plot can be
 	// drawn from it; stdout gets the document alone.
 	out := c.App.Writer
 	var buf bytes.Buffer
 	c.App.Writer = &buf
-	runErr := runExperiment(c, bench.Experiment.Name, p, render)
+	runErr := run()
 	c.App.Writer = out
 	if buf.Len() == 0 {
 		return runErr
 	}
+	runErr = withHTML(runErr)
 	if _, err := out.Write(buf.Bytes()); err != nil {
 		return joinErr(runErr, err)
 	}

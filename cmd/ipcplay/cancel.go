@@ -61,7 +61,10 @@ Find RUN_ID with 'ipcplay runs'.`,
 			}
 		}
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "cancel", client.Engine(), &id, map[string]any{"state": state})
+			return writeJSON(c.App.Writer, struct {
+				docHead
+				State string `json:"state"`
+			}{head("cancel", client.Engine(), &id), state})
 		}
 		fmt.Fprintf(c.App.Writer, "run %s %s\n", id, state)
 		return nil

@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc"
 )
 
 var cleanCommand = &cli.Command{
@@ -17,8 +17,17 @@ Examples:
    ipcplay clean --dry-run   # list what would be removed
    ipcplay clean`,
 	Description: `Removes exactly the objects the ledger recorded for runs whose process is
-gone (a daemon or CLI killed with SIGKILL). Objects the ledger did not
-record, and those of live runs, are never touched.`,
+gone (a daemon or CLI killed with SIGKILL), once each is proved to be the
+object recorded: the identity noted at its creation (System V: key,
+creator uid and pid, ctime, number of semaphores; files: device, inode,
+owner, ctime) must match. Objects the ledger did not record, and those of
+live runs, are never touched. The report lists apart:
+   removed        removed now (--dry-run: would be)
+   already gone   someone else removed it; the entry is dropped
+   left alone     not ours (id reused): another program has the id or name
+                  now (the entry is dropped); or it cannot be proved ours
+                  (the entry is kept)
+A removal that fails is an error (exit 1), never reported as removed.`,
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Usage: "list what would be removed, remove nothing"},
 	},
@@ -32,29 +41,24 @@ record, and those of live runs, are never touched.`,
 		}
 		defer client.Close()
 		dry := c.Bool("dry-run")
-		removed, cleanErr := client.Clean(c.Context, dry)
-		if removed == nil && cleanErr != nil {
+		rep, cleanErr := client.Clean(c.Context, dry)
+		if rep == nil {
 			return cleanErr
 		}
-		if removed == nil {
-			removed = []ledger.Entry{}
-		}
 		if globalBool(c, "json") {
-			if err := writeDoc(c.App.Writer, "clean", client.Engine(), nil, map[string]any{"dry_run": dry, "objects": removed}); err != nil {
+			if err := writeJSON(c.App.Writer, struct {
+				docHead
+				DryRun bool `json:"dry_run"`
+				*ipc.CleanReport
+			}{head("clean", client.Engine(), nil), dry, rep}); err != nil {
 				return err
 			}
 			return cleanErr
 		}
-		verb := "removed"
-		if dry {
-			verb = "would remove"
-		}
-		if len(removed) == 0 {
+		if len(rep.Removed)+len(rep.Gone)+len(rep.LeftAlone) == 0 {
 			fmt.Fprintln(c.App.Writer, "nothing to clean: no object of a crashed run is left")
 		}
-		for _, e := range removed {
-			fmt.Fprintf(c.App.Writer, "%s %s (run %s, creator pid %d, gone)\n", verb, e, e.RunID, e.CreatorPID)
-		}
+		fmt.Fprint(c.App.Writer, rep.String(dry))
 		return cleanErr
 	},
 }

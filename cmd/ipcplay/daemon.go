@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/web"
 	"github.com/ipcplay/ipcplay/sockets"
 )
 
@@ -26,23 +28,31 @@ var daemonCommand = &cli.Command{
 	Name:  "daemon",
 	Usage: "serve the engine on the control socket (foreground; for a terminal or systemd)",
 	UsageText: `ipcplay daemon [--socket PATH] [--state-dir DIR] [--max-procs N] [--max-shm BYTES] [--max-runs N] [--run-timeout D]
+       [--http [HOST:]PORT [--http-allow-remote]]
 
 Examples:
    ipcplay daemon                                # on the default socket
-   ipcplay daemon --max-runs 2 --max-shm 512M    # tighter limits for a shared lab machine`,
+   ipcplay daemon --max-runs 2 --max-shm 512M    # tighter limits for a shared lab machine
+   ipcplay daemon --http 8080                    # and the live page on http://127.0.0.1:8080 (the URL with its token is logged)`,
 	Description: `The daemon runs the experiments the CLI asks for while it answers on the
 socket; the CLI uses it when it answers and runs the engine in-process
 otherwise. SIGINT or SIGTERM cancel every run, stop its workers, remove
 every object and the socket, and exit 0; a second one exits at once, and
 the next start or 'ipcplay clean' removes what is left. SIGHUP is logged
 and ignored.
-Runs beyond --max-runs wait in a queue.`,
+Runs beyond --max-runs wait in a queue.
+--http serves a live page (runs, results, charts, the race's interleaving,
+objects, a form to start runs) on loopback; the daemon logs its URL with a
+random token, and 'ipcplay status' shows it. Without the token every request
+is refused. A non-loopback address needs --http-allow-remote.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory; for an abstract @name socket, the default socket's)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
 		&cli.IntFlag{Name: "max-procs", Value: ipc.DefaultLimits().MaxProcs, Usage: fmt.Sprintf("worker processes per run (%d to %d)", ipc.MinProcs, ipc.MaxProcsLimit)},
 		&cli.StringFlag{Name: "max-shm", Value: formatBytes(ipc.DefaultLimits().MaxShmBytes), Usage: "shared memory per run, in `BYTES` or with a unit: 512M, 1G (4K to 1T)"},
 		&cli.IntFlag{Name: "max-runs", Value: ipc.DefaultLimits().MaxRuns, Usage: fmt.Sprintf("runs at once; more wait in a queue (%d to %d)", ipc.MinRuns, ipc.MaxRunsLimit)},
 		&cli.DurationFlag{Name: "run-timeout", Value: ipc.DefaultLimits().RunTimeout, Usage: fmt.Sprintf("longest a run may take (%s to %s)", ipc.MinRunTimeout, ipc.MaxRunTimeout)},
+		&cli.StringFlag{Name: "http", Usage: "serve the live page on `[HOST:]PORT` (HOST defaults to 127.0.0.1; a token is required)"},
+		&cli.BoolFlag{Name: "http-allow-remote", Usage: "allow a non-loopback --http address (the token is still required; there is no TLS)"},
 		// A daemon logs what it does by default.
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error|off", EnvVars: []string{"IPCPLAY_LOG_LEVEL"}},
 	},
@@ -68,6 +78,18 @@ func runDaemon(c *cli.Context) error {
 		stateDir = ipc.DefaultStateDir(socket)
 	}
 	log := logger.Named("daemon")
+	if c.Bool("http-allow-remote") && c.String("http") == "" {
+		return ipc.Usagef("--http-allow-remote: only with --http ADDR")
+	}
+	// The page's address is checked (and bound) before anything else
+	// exists: a refused address creates nothing.
+	var httpLn net.Listener
+	if addr := c.String("http"); addr != "" {
+		if httpLn, err = web.Listen(addr, c.Bool("http-allow-remote")); err != nil {
+			return err
+		}
+		defer httpLn.Close()
+	}
 
 	// Nothing exists before the limits are checked; now the socket.
 	if !strings.HasPrefix(socket, "@") {
@@ -91,6 +113,18 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	srv := ipc.NewServer(e, logger.Named("server"))
+	var page *web.Server
+	pageDone := make(chan error, 1)
+	if httpLn != nil {
+		if page, err = web.New(httpLn, webConfig(e)); err != nil {
+			_ = e.Close()
+			return err
+		}
+		e.SetHTTPURL(page.URL())
+		go func() { pageDone <- page.Serve() }()
+		// Like Jupyter: the URL with its token, to open or to paste.
+		log.Info("serving the live page; open it with its token", "url", page.URL())
+	}
 
 	go func() {
 		for range hup {
@@ -103,6 +137,16 @@ func runDaemon(c *cli.Context) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if page != nil {
+		// The page first: its streams end, the runs it started are
+		// cancelled and their objects removed.
+		if err := page.Shutdown(ctx); err != nil {
+			log.Error("the page did not stop cleanly", "error", err)
+		}
+		if err := <-pageDone; err != nil {
+			log.Error("the page's server failed", "error", err)
+		}
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error("connections still open after the shutdown timeout; closed them", "timeout", shutdownTimeout)
 	}

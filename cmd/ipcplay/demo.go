@@ -32,8 +32,8 @@ func demoSubcommands() []*cli.Command {
 		out = append(out, &cli.Command{
 			Name:      l.Name,
 			Usage:     l.Summary,
-			UsageText: "ipcplay demo " + l.Name + " [flags] [--json]\n\nExample:\n   " + l.Example,
-			Flags:     labFlags(l),
+			UsageText: "ipcplay demo " + l.Name + " [flags] [--html FILE] [--json]\n\nExample:\n   " + l.Example,
+			Flags:     append(labFlags(l), htmlFlag),
 			Action:    labAction(l),
 		})
 	}
@@ -90,9 +90,14 @@ func labAction(l lab.Info) cli.ActionFunc {
 		if err := precheck(params, l.Experiment.Validate); err != nil {
 			return err
 		}
-		return runExperiment(c, l.Experiment.Name, params, func(w io.Writer, res *ipc.RunResult) error {
+		htmlFile, err := htmlPath(c)
+		if err != nil {
+			return err
+		}
+		res, runErr := runExperimentResult(c, l.Experiment.Name, params, func(w io.Writer, res *ipc.RunResult) error {
 			return lab.Render(w, res.Result)
 		})
+		return joinErr(runErr, writeHTML(c, htmlFile, "ipcplay demo "+l.Name, htmlRun{res: res}))
 	}
 }
 
@@ -113,7 +118,10 @@ func demoList(c *cli.Context) error {
 		for _, l := range labs {
 			entries = append(entries, entry{l.Name, l.Summary, l.Experiment.Name, l.Example})
 		}
-		return writeDoc(c.App.Writer, "demo-list", ipc.EngineLocal, nil, map[string]any{"labs": entries})
+		return writeJSON(c.App.Writer, struct {
+			docHead
+			Labs []entry `json:"labs"`
+		}{head("demo-list", ipc.EngineLocal, nil), entries})
 	}
 	w := c.App.Writer
 	fmt.Fprintln(w, "Labs (run one with: ipcplay demo NAME [flags] [--json]; flags: ipcplay demo NAME --help):")

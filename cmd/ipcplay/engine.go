@@ -98,13 +98,25 @@ func precheck(params any, validate func(json.RawMessage, ipc.Limits) error) erro
 // otherwise render's text. A failed run whose result exists is printed and
 // still exits non-zero.
 func runExperiment(c *cli.Context, name string, params any, render func(w io.Writer, res *ipc.RunResult) error) error {
+	_, err := runExperimentResult(c, name, params, render)
+	return err
+}
+
+// runExperimentResult is runExperiment that also returns the run's result
+// (nil when the run did not start), for --html.
+func runExperimentResult(c *cli.Context, name string, params any, render func(w io.Writer, res *ipc.RunResult) error) (*ipc.RunResult, error) {
 	raw, err := json.Marshal(params)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if cp := capturing(c.Context); cp != nil {
+		// The page's form: checked like a command line, run by the page.
+		cp.req = &ipc.RunRequest{Experiment: name, Params: raw}
+		return nil, nil
 	}
 	client, err := connect(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer client.Close()
 	jsonOut := globalBool(c, "json")
@@ -115,23 +127,23 @@ func runExperiment(c *cli.Context, name string, params any, render func(w io.Wri
 		if runErr == nil {
 			runErr = fmt.Errorf("%s: the run produced no result", name)
 		}
-		return runErr
+		return nil, runErr
 	}
 	if jsonOut {
 		doc, err := decorate(res)
 		if err != nil {
-			return err
+			return res, err
 		}
 		if _, err := c.App.Writer.Write(doc); err != nil {
-			return err
+			return res, err
 		}
 	} else if err := render(c.App.Writer, res); err != nil {
-		return err
+		return res, err
 	}
 	if runErr != nil && errors.Is(runErr, context.Canceled) {
-		return fmt.Errorf("%s: cancelled", name)
+		return res, fmt.Errorf("%s: cancelled", name)
 	}
-	return runErr
+	return res, runErr
 }
 
 // decorate adds "engine" and "run_id" to an experiment's JSON document.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -32,21 +31,20 @@ func connectToLook(c *cli.Context) (ipc.Client, error) {
 	})
 }
 
-// writeDoc writes the one JSON document of a command that is not a run:
-// body's fields plus "kind", "engine" and "run_id" (null unless given).
-func writeDoc(w io.Writer, kind, engine string, runID *string, body any) error {
-	doc := map[string]any{}
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b, &doc); err != nil {
-			return err
-		}
-	}
-	doc["kind"], doc["engine"], doc["run_id"] = kind, engine, runID
-	return writeJSON(w, doc)
+// docHead is what every JSON document of a command that is not a run
+// starts with. Each command's document is a typed struct embedding it, so
+// that values go from the typed data to the encoder with no detour
+// through map[string]any (which would turn integers into float64 and
+// round those above 2^53).
+type docHead struct {
+	Kind   string  `json:"kind"`
+	Engine string  `json:"engine"`
+	RunID  *string `json:"run_id"` // null unless the document is about one run
+}
+
+// head returns a document head.
+func head(kind, engine string, runID *string) docHead {
+	return docHead{Kind: kind, Engine: engine, RunID: runID}
 }
 
 // newTable returns a tabwriter for aligned columns; Flush it.

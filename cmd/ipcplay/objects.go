@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
 )
 
 var objectsCommand = &cli.Command{
@@ -37,7 +39,10 @@ Examples:
 			logger.Warn("the listing is incomplete", "error", err)
 		}
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "objects", client.Engine(), nil, map[string]any{"objects": objs})
+			return writeJSON(c.App.Writer, struct {
+				docHead
+				Objects []ipc.Object `json:"objects"`
+			}{head("objects", client.Engine(), nil), objs})
 		}
 		if len(objs) == 0 {
 			if all {
@@ -67,6 +72,11 @@ Examples:
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		for _, o := range objs {
+			if o.Note != "" {
+				fmt.Fprintf(c.App.Writer, "note: %s %s: %s\n", o.Type, dash(o.Name), o.Note)
+			}
 		}
 		return nil
 	},

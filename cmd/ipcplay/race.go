@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,13 +22,21 @@ var raceCommand = &cli.Command{
 	Name:  "race",
 	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
 	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
-       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--json]
+       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--html FILE]
+       [--schedule SPEC [--seed N]] [--step] [--lang go|python|go,python] [--python PATH] [--switch-interval D] [--json]
 
 Examples:
    ipcplay race                                       every mode, one process per CPU
    ipcplay race --mode unsafe,atomic,sysv-sem --procs 4 --iters 1000000
    ipcplay race --mode unsafe --procs 2 --cpus 0 --yield --explain=3 --trace race.json
-   ipcplay race --unit thread --mode unsafe,unsafe-go,mutex,futex`,
+   ipcplay race --unit thread --mode unsafe,unsafe-go,mutex,futex
+   ipcplay race --mode unsafe --procs 2 --iters 1 --schedule P1,P2,P1,P2      one lost update, step by step
+   ipcplay race --mode sysv-sem --procs 2 --iters 2 --schedule P1,P2,P1,P1,P1   P2 blocks in semop
+   ipcplay race --mode unsafe --procs 3 --iters 2 --schedule random --seed 7
+   ipcplay race --lang python --mode unsafe,posix-sem,mp-value,mp-value-lock
+   ipcplay race --lang go,python --mode posix-sem,sysv-sem    Go and CPython on one semaphore
+   ipcplay race --lang python --unit thread --mode global,threading-lock --switch-interval 1us
+   ipcplay race --lang python --mode unsafe --procs 2 --iters 1 --schedule P1,P2,P1,P2`,
 	Description: `Each worker adds 1 to one counter --iters times. A lost update is an increment
 whose result another worker overwrote: expected minus actual. Modes:
   unsafe             a load and a separate store
@@ -38,10 +47,22 @@ whose result another worker overwrote: expected minus actual. Modes:
   flock              flock(2) on a file each worker opens itself
   socket-token       a token passed around a ring of Unix socketpairs
   mutex, unsafe-go   (--unit thread only) sync.Mutex and x++ on a Go variable
+With --lang python the workers are CPython processes (python3 from PATH, or
+--python) on the same region, semaphores and lock file: unsafe, sysv-sem
+(semop via ctypes), posix-sem (libc's sem_open via ctypes), flock
+(fcntl.flock), and the course's forms:
+  global, threading-lock      (--unit thread) counter += 1 on a global, bare or under threading.Lock
+  mp-value, mp-value-lock     one Python parent starts the racers with multiprocessing;
+                              v.value += 1, bare or inside "with v.get_lock():"
 --window and --yield widen the gap between load and store, so the race shows
 on one CPU too (--cpus 0). --explain prints lost updates reconstructed from
 per-worker records; --trace writes them as Chrome trace JSON (ui.perfetto.dev).
-Exit status 1 when a safe mode loses an update.`,
+--schedule runs the same workers one step at a time (unsafe: load, store; lock
+modes: lock, load, store, unlock; atomic: add; socket-token: recv, load, store,
+send) in the order SPEC gives, then the rest in a fixed order (the lowest
+worker that can move goes next). A step blocked in the kernel is shown with
+whom it waits for. Exit status 1 when a safe mode loses an update, 2 for a
+bad schedule (also one that names a worker whose step is blocked).`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "mode", Value: "all", Usage: "`MODES` to run: all, or a comma list of the modes above"},
 		&cli.IntFlag{Name: "procs", Value: defaultRaceProcs(), Usage: "`N` workers: processes, or threads with --unit thread", DefaultText: "the number of CPUs, at least 2"},
@@ -57,7 +78,14 @@ Exit status 1 when a safe mode loses an update.`,
 		&cli.BoolFlag{Name: "separate-lines", Usage: "one cache line per per-worker tally (the default)"},
 		&cli.GenericFlag{Name: "explain", Value: &explainFlag{}, Usage: fmt.Sprintf("print up to `K` lost-update witnesses per mode (--explain alone: %d; write --explain=K)", defaultExplain)},
 		&cli.StringFlag{Name: "trace", Usage: "write the recorded loads and stores as Chrome trace JSON to `FILE`"},
-		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("`N` increments each worker records for --explain and --trace (at most %d)", race.MaxRecord)},
+		&cli.StringFlag{Name: "lang", Value: race.LangGo, Usage: "workers' `LANG`: go, python (CPython processes or threads on the same objects) or go,python (they alternate)"},
+		&cli.StringFlag{Name: "python", Usage: "the Python interpreter to run (`PATH`), with --lang python", DefaultText: "python3 from PATH"},
+		&cli.DurationFlag{Name: "switch-interval", Usage: fmt.Sprintf("--lang python: sys.setswitchinterval(`D`), how long a thread may hold the GIL (%s to %s)", race.MinSwitchInterval, race.MaxSwitchInterval), DefaultText: "the interpreter's, 5ms"},
+		htmlFlag,
+		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("at most `N` increments each worker records for --explain and --trace, sampled by counter value over the whole run (at most %d)", race.MaxRecord)},
+		&cli.StringFlag{Name: "schedule", Usage: "be the scheduler: `SPEC` is a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step), and last, random (with --seed); the rest runs in a fixed order"},
+		&cli.BoolFlag{Name: "step", Usage: "interactive, in a terminal: press a worker's number to let it take its next step (u undoes, f finishes, q quits)"},
+		&cli.StringFlag{Name: "seed", Usage: "`N` seeds random in --schedule: the same seed gives the same steps", DefaultText: "a new one, printed"},
 	},
 	Action: raceAction,
 }
@@ -109,6 +137,25 @@ func raceParams(c *cli.Context) (race.Params, error) {
 		SameLine: c.Bool("same-line"),
 		Trace:    c.String("trace") != "",
 		Record:   c.Int("record"),
+		Lang:     c.String("lang"),
+		Python:   c.String("python"),
+	}
+	if c.IsSet("switch-interval") {
+		p.SwitchIntervalNs = c.Duration("switch-interval").Nanoseconds()
+		if p.SwitchIntervalNs == 0 {
+			return p, ipc.Usagef("--switch-interval 0s: must be between %s and %s", race.MinSwitchInterval, race.MaxSwitchInterval)
+		}
+	}
+	p.Schedule = c.String("schedule")
+	if c.IsSet("schedule") && strings.TrimSpace(p.Schedule) == "" {
+		return p, ipc.Usagef("--schedule \"\": give a schedule, e.g. P1,P2,P1,P2")
+	}
+	if c.IsSet("seed") {
+		seed, err := strconv.ParseUint(strings.TrimSpace(c.String("seed")), 10, 64)
+		if err != nil {
+			return p, ipc.Usagef("--seed %q: must be a whole number from 0 to %d", c.String("seed"), uint64(math.MaxUint64))
+		}
+		p.Seed = &seed
 	}
 	undo := c.Bool("undo")
 	p.Undo = &undo
@@ -126,8 +173,8 @@ func raceParams(c *cli.Context) (race.Params, error) {
 			p.Explain = f.k
 		}
 	}
-	if c.IsSet("record") && p.Explain == 0 && !p.Trace {
-		return p, ipc.Usagef("--record: only with --explain or --trace, which use the records")
+	if c.IsSet("record") && p.Explain == 0 && !p.Trace && c.String("html") == "" {
+		return p, ipc.Usagef("--record: only with --explain, --trace or --html, which use the records")
 	}
 	if c.String("cpus") == "none" {
 		p.Unpinned = true
@@ -160,6 +207,9 @@ func raceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool("step") {
+		return raceStep(c, p)
+	}
 	if err := precheck(p, race.Validate); err != nil {
 		return err
 	}
@@ -171,6 +221,14 @@ func raceAction(c *cli.Context) error {
 		if st, err := os.Stat(filepath.Dir(traceFile)); err != nil || !st.IsDir() {
 			return ipc.Usagef("--trace %s: the directory %s does not exist", c.String("trace"), filepath.Dir(traceFile))
 		}
+	}
+	htmlFile, err := htmlPath(c)
+	if err != nil {
+		return err
+	}
+	if htmlFile != "" {
+		// The report draws the interleaving from the recorded increments.
+		p.Trace = true
 	}
 	var traced *race.Trace
 	render := func(w io.Writer, res *ipc.RunResult) error {
@@ -187,41 +245,48 @@ func raceAction(c *cli.Context) error {
 		}
 		return nil
 	}
-	if traceFile == "" {
+	var got *ipc.RunResult
+	run := func() error {
+		var err error
+		got, err = runExperimentResult(c, race.Name, p, render)
+		return err
+	}
+	if traceFile == "" && htmlFile == "" {
 		return runExperiment(c, race.Name, p, render)
 	}
 	if !globalBool(c, "json") {
-		runErr := runExperiment(c, race.Name, p, render)
-		if traced == nil {
-			return runErr
+		runErr := run()
+		if traced != nil && traceFile != "" {
+			runErr = joinErr(runErr, writeTrace(traceFile, traced))
 		}
-		return joinErr(runErr, writeTrace(traceFile, traced))
+		return joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	}
 	// --json: the document travels through a buffer so that the trace can
 	// go to its file instead of stdout.
 	out := c.App.Writer
 	var buf bytes.Buffer
 	c.App.Writer = &buf
-	runErr := runExperiment(c, race.Name, p, render)
+	runErr := run()
 	c.App.Writer = out
 	if buf.Len() == 0 {
 		return runErr
 	}
+	runErr = joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		_, _ = out.Write(buf.Bytes())
 		return joinErr(runErr, fmt.Errorf("race: result: %w", err))
 	}
 	var traceErr error
-	if t, ok := doc["trace"]; ok {
+	if t, ok := doc["trace"]; ok && traceFile != "" {
 		var tr race.Trace
 		if err := json.Unmarshal(t, &tr); err != nil {
 			traceErr = fmt.Errorf("race: trace: %w", err)
 		} else {
 			traceErr = writeTrace(traceFile, &tr)
 		}
-		delete(doc, "trace")
 	}
+	delete(doc, "trace")
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return joinErr(runErr, err)

@@ -182,3 +182,87 @@ func TestRaceBadInputExits2(t *testing.T) {
 	}
 	noRunLeftovers(t, dir)
 }
+
+// A scheduled run's document carries steps[] with the fields DESIGN.md
+// fixes, and ends where the schedule says, for processes and threads.
+func TestRaceScheduleJSON(t *testing.T) {
+	dir := newStateDir(t)
+	for _, unit := range []string{"process", "thread"} {
+		for spec, actual := range map[string]float64{"P1,P2,P1,P2": 1, "P1:load,P1:store,P2:load,P2:store": 2} {
+			r := runCLI(t, "race", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"),
+				"--mode", "unsafe", "--unit", unit, "--procs", "2", "--iters", "1", "--schedule", spec)
+			if r.code != 0 {
+				t.Fatalf("%s %s: exit %d\nstderr: %s", unit, spec, r.code, r.stderr)
+			}
+			var doc struct {
+				Results []map[string]any `json:"results"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Results) != 1 {
+				t.Fatalf("stdout: %v\n%s", err, r.stdout)
+			}
+			m := doc.Results[0]
+			steps, _ := m["steps"].([]any)
+			if m["actual"] != actual || len(steps) != 4 || m["overlap_pct"] == nil {
+				t.Errorf("%s %s: actual %v, %d steps, overlap_pct %v", unit, spec, m["actual"], len(steps), m["overlap_pct"])
+			}
+			for _, s := range steps {
+				step := s.(map[string]any)
+				for _, k := range []string{"worker", "op", "read", "wrote", "counter", "blocked", "note"} {
+					if _, ok := step[k]; !ok {
+						t.Errorf("%s %s: step %v lacks %q", unit, spec, step, k)
+					}
+				}
+			}
+		}
+	}
+	noRunLeftovers(t, dir)
+}
+
+func TestRaceBadScheduleExits2(t *testing.T) {
+	dir := newStateDir(t)
+	socket := filepath.Join(dir, "d.sock")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--schedule", "P3"}, "no such worker"},
+		{[]string{"--schedule", "P0"}, "no such worker"},
+		{[]string{"--schedule", "P1:fly"}, `unknown step "fly"`},
+		{[]string{"--schedule", "P1:store"}, "P1 is at step 1, load, not store"},
+		{[]string{"--schedule", "P1,P1,P1"}, "P1 has finished"},
+		{[]string{"--schedule", "random", "--seed", "x"}, "--seed"},
+		{[]string{"--schedule", "P1", "--seed", "1"}, "--seed"},
+		{[]string{"--step"}, "needs a terminal"},
+	} {
+		args := append([]string{"race", "--local", "--socket", socket, "--mode", "unsafe", "--procs", "2", "--iters", "1"}, tc.args...)
+		r := runCLI(t, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q: want exit 2 saying %s", tc.args, r.code, r.stderr, r.stdout, tc.want)
+		}
+	}
+	// Naming a blocked worker is found during the run: exit 2, the steps
+	// so far on stdout, nothing left.
+	r := runCLI(t, "race", "--local", "--socket", socket, "--mode", "sysv-sem", "--procs", "2", "--iters", "1", "--schedule", "P1,P2,P2")
+	if r.code != 2 || !strings.Contains(r.stderr, "blocked") || !strings.Contains(r.stdout, "BLOCKED") {
+		t.Errorf("blocked entry: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	noRunLeftovers(t, dir)
+}
+
+func TestDemoDeadlockSchedule(t *testing.T) {
+	dir := newStateDir(t)
+	for spec, cycle := range map[string]bool{"P1,P2,P1,P2": true, "P1,P1": false} {
+		r := runCLI(t, "demo", "deadlock", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"), "--timeout", "2s", "--schedule", spec)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\nstderr: %s", spec, r.code, r.stderr)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["cycle_found"] != cycle {
+			t.Errorf("%s: cycle_found %v, want %v", spec, doc["cycle_found"], cycle)
+		}
+	}
+	noRunLeftovers(t, dir)
+}

@@ -34,7 +34,10 @@ The daemon remembers its last 100 runs; see one with 'ipcplay show RUN_ID'.`,
 			runs = []ipc.RunInfo{}
 		}
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "runs", client.Engine(), nil, map[string]any{"runs": runs})
+			return writeJSON(c.App.Writer, struct {
+				docHead
+				Runs []ipc.RunInfo `json:"runs"`
+			}{head("runs", client.Engine(), nil), runs})
 		}
 		if len(runs) == 0 {
 			if client.Engine() == ipc.EngineLocal {

@@ -32,7 +32,10 @@ var showCommand = &cli.Command{
 			return err
 		}
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "run", r.Engine, &r.RunID, r)
+			return writeJSON(c.App.Writer, struct {
+				Kind string `json:"kind"`
+				*ipc.RunResult
+			}{"run", r})
 		}
 		tw := newTable(c.App.Writer)
 		fmt.Fprintf(tw, "run\t%s\n", r.RunID)

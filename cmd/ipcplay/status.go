@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
 )
 
 var statusCommand = &cli.Command{
@@ -28,7 +30,11 @@ Examples:
 			return err
 		}
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "status", st.Engine, nil, st)
+			return writeJSON(c.App.Writer, struct {
+				Kind string `json:"kind"`
+				*ipc.Status
+				RunID *string `json:"run_id"`
+			}{"status", st, nil})
 		}
 		tw := newTable(c.App.Writer)
 		fmt.Fprintf(tw, "engine\t%s: %s\n", st.Engine, engineNote(client, socketPath(c)))
@@ -40,6 +46,9 @@ Examples:
 		fmt.Fprintf(tw, "limits\tmax-procs %d, max-shm %s, max-runs %d, run-timeout %s\n",
 			st.Limits.MaxProcs, formatBytes(st.Limits.MaxShmBytes), st.Limits.MaxRuns, st.Limits.RunTimeout)
 		fmt.Fprintf(tw, "ledger\t%d object(s) recorded\n", st.Ledger)
+		if st.HTTPURL != "" {
+			fmt.Fprintf(tw, "page\t%s\n", st.HTTPURL)
+		}
 		return tw.Flush()
 	},
 }

@@ -39,7 +39,7 @@ func tourSteps() []tourStep {
 				if json.Unmarshal(res.Result, &r) != nil {
 					return ""
 				}
-				return narrateRace(&r)
+				return race.Narrate(&r)
 			},
 		},
 		tourBenchStep(),
@@ -53,7 +53,7 @@ func tourSteps() []tourStep {
 				if json.Unmarshal(res.Result, &r) != nil {
 					return ""
 				}
-				return narrateCrash(&r)
+				return lab.NarrateCrash(&r)
 			},
 		},
 	}
@@ -102,75 +102,21 @@ func renderRaceResult(w io.Writer, res *ipc.RunResult) error {
 	return race.Render(w, &r)
 }
 
-func narrateRace(r *race.Result) string {
-	var unsafe, slowest *race.ModeResult
-	var b strings.Builder
-	for i := range r.Results {
-		m := &r.Results[i]
-		if m.Mode == race.ModeUnsafe {
-			unsafe = m
-		} else if slowest == nil || m.NsPerOp > slowest.NsPerOp {
-			slowest = m
-		}
-	}
-	if unsafe != nil {
-		if unsafe.Lost > 0 {
-			if t := unsafe.Trials; t.Count > 1 {
-				fmt.Fprintf(&b, "Updates were lost in %d of %d trials; in the median one the unsafe counter ended at %d instead of %d: %d increments (%.1f%%) lost. ", t.Lossy, t.Count, unsafe.Actual, unsafe.Expected, unsafe.Lost, unsafe.LostPct)
-			} else {
-				fmt.Fprintf(&b, "The unsafe counter ended at %d instead of %d: %d increments (%.1f%%) were lost. ", unsafe.Actual, unsafe.Expected, unsafe.Lost, unsafe.LostPct)
-			}
-			b.WriteString("Each increment is a load and a separate store; when both processes load the same value, one store overwrites the other")
-			if len(unsafe.Witnesses) > 0 {
-				b.WriteString(" (the witness above is one such interleaving, rebuilt from the workers' own records)")
-			}
-			b.WriteString(". ")
-		} else {
-			b.WriteString("This time the unsafe counter lost nothing: the two processes rarely overlapped. Run 'ipcplay race --mode unsafe --yield' to widen the gap. ")
-		}
-	}
-	if slowest != nil {
-		fmt.Fprintf(&b, "The safe modes lost nothing; what safety costs is in ns/op: %s took %.0f ns per increment", slowest.Mode, slowest.NsPerOp)
-		if unsafe != nil && unsafe.NsPerOp > 0 {
-			fmt.Fprintf(&b, ", %.0f× the unsafe one", slowest.NsPerOp/unsafe.NsPerOp)
-		}
-		if slowest.CtxSwitchesPerOp >= 0.1 {
-			fmt.Fprintf(&b, ", with %.2f context switches per increment (CTXSW/OP): a waiter sleeps in the kernel and the other CPU must wake it", slowest.CtxSwitchesPerOp)
-		}
-		b.WriteString(".")
-	}
-	return b.String()
-}
-
-func narrateCrash(r *lab.CrashResult) string {
-	var rec, stuck []string
-	for _, row := range r.Rows {
-		if row.Happened == "recovered" {
-			rec = append(rec, row.Primitive)
-		} else {
-			stuck = append(stuck, row.Primitive)
-		}
-	}
-	var b strings.Builder
-	if len(rec) > 0 {
-		fmt.Fprintf(&b, "Recovered after the holder died: %s — the kernel undoes a SEM_UNDO semaphore and drops a dead process's flock, and a recorded owner pid lets the next locker notice the death. ", strings.Join(rec, ", "))
-	}
-	if len(stuck) > 0 {
-		fmt.Fprintf(&b, "Stuck: %s — nothing records who holds a plain semaphore or futex, so nobody can give it back; the timeout, not a hang, is how ipcplay noticed.", strings.Join(stuck, ", "))
-	}
-	return b.String()
-}
-
 var tourCommand = &cli.Command{
 	Name:  "tour",
 	Usage: "the guided tour: a race, a transport comparison and a crash, each explained",
-	UsageText: `ipcplay tour [--json]
+	UsageText: `ipcplay tour [--html FILE] [--json]
 
 Example:
    ipcplay tour           # about half a minute; needs no daemon and no setup`,
 	Description: "Runs three short experiments on real processes and says what each showed. Exit status 1 if one of them failed.",
+	Flags:       []cli.Flag{htmlFlag},
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 0, 0, "no arguments"); err != nil {
+			return err
+		}
+		htmlFile, err := htmlPath(c)
+		if err != nil {
 			return err
 		}
 		client, err := connect(c)
@@ -179,6 +125,7 @@ Example:
 		}
 		defer client.Close()
 		jsonOut := globalBool(c, "json")
+		var report []htmlRun
 		w := c.App.Writer
 		type stepDoc struct {
 			Name      string          `json:"name"`
@@ -218,6 +165,7 @@ Example:
 				}
 			}
 			docs = append(docs, d)
+			report = append(report, htmlRun{res: res, title: fmt.Sprintf("%d/%d  %s", i+1, len(steps), s.title), note: d.Narration})
 			if jsonOut {
 				continue
 			}
@@ -234,16 +182,20 @@ Example:
 			}
 		}
 		if jsonOut {
-			if err := writeDoc(w, "tour", client.Engine(), nil, map[string]any{"steps": docs}); err != nil {
+			if err := writeJSON(w, struct {
+				docHead
+				Steps []stepDoc `json:"steps"`
+			}{head("tour", client.Engine(), nil), docs}); err != nil {
 				return err
 			}
 		} else {
 			fmt.Fprintf(w, "\nNext: 'ipcplay race --help', 'ipcplay bench --help', 'ipcplay demo' (all labs), 'ipcplay objects --all'.\n")
 		}
+		htmlErr := writeHTML(c, htmlFile, "ipcplay tour", report...)
 		if len(failed) > 0 {
-			return errors.Join(failed...)
+			return joinErr(errors.Join(failed...), htmlErr)
 		}
-		return nil
+		return htmlErr
 	},
 }
 

@@ -29,9 +29,13 @@ var versionCommand = &cli.Command{
 	UsageText: "ipcplay version [--json]\n\nExample:\n   ipcplay version --json",
 	Action: func(c *cli.Context) error {
 		if globalBool(c, "json") {
-			return writeDoc(c.App.Writer, "version", ipc.EngineLocal, nil, map[string]any{
-				"version": version(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
-			})
+			return writeJSON(c.App.Writer, struct {
+				docHead
+				Version string `json:"version"`
+				Go      string `json:"go"`
+				OS      string `json:"os"`
+				Arch    string `json:"arch"`
+			}{head("version", ipc.EngineLocal, nil), version(), runtime.Version(), runtime.GOOS, runtime.GOARCH})
 		}
 		fmt.Fprintf(c.App.Writer, "ipcplay %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil

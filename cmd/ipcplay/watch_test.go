@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 func TestWatchSnapshotsAndJSON(t *testing.T) {
@@ -37,43 +34,6 @@ func TestWatchSnapshotsAndJSON(t *testing.T) {
 	snaps, _ = doc["snapshots"].([]any)
 	if len(snaps) != 2 || !strings.Contains(fmt.Sprint(snaps[1]), "messages:2") {
 		t.Errorf("%v", doc)
-	}
-}
-
-func TestWatchMarksChanges(t *testing.T) {
-	u := func(v uint32) *uint32 { return &v }
-	first := watchSnapshot{TimeNs: 1, Objects: []sysobj.Status{
-		{Object: sysobj.Object{Type: sysobj.TypePOSIXSem, ID: -1, Name: "/a", Mode: "0600"}, Value: u(1), Waiters: u(0)},
-	}}
-	second := watchSnapshot{TimeNs: 2, Objects: []sysobj.Status{
-		{Object: sysobj.Object{Type: sysobj.TypePOSIXSem, ID: -1, Name: "/a", Mode: "0600"}, Value: u(0), Waiters: u(1)},
-		{Object: sysobj.Object{Type: sysobj.TypePOSIXSem, ID: -1, Name: "/b", Mode: "0600"}, Value: u(5), Waiters: u(0)},
-	}}
-	var plain bytes.Buffer
-	v := &watchView{out: &plain, interval: time.Second, users: map[int]string{}}
-	v.show(first, 1)
-	v.show(second, 2)
-	lines := strings.Split(plain.String(), "\n")
-	var a, b string
-	for _, l := range lines {
-		if strings.Contains(l, " /a ") {
-			a = l
-		}
-		if strings.Contains(l, " /b ") {
-			b = l
-		}
-	}
-	if !strings.HasPrefix(a, "* ") || !strings.Contains(a, "value 0  waiters 1") || !strings.HasPrefix(b, "+ ") {
-		t.Errorf("plain marks:\n%s", plain.String())
-	}
-	var tty bytes.Buffer
-	v = &watchView{out: &tty, tty: true, interval: time.Second, users: map[int]string{}}
-	v.show(first, 1)
-	tty.Reset()
-	v.show(second, 2)
-	if !strings.Contains(tty.String(), "\x1b[7mvalue 0  waiters 1\x1b[27m") || !strings.Contains(tty.String(), "\x1b[1m/b\x1b[22m") ||
-		!strings.HasPrefix(tty.String(), "\x1b[H") || !strings.Contains(tty.String(), "\r\n") {
-		t.Errorf("terminal frame: %q", tty.String())
 	}
 }
 

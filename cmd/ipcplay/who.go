@@ -2,11 +2,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,7 +23,10 @@ file in /dev/shm, a lock file...) or @NAME for an abstract socket.
 HOW a process uses the object:
    maps          has it mapped (/proc/PID/maps)
    open          holds a descriptor of it (/proc/PID/fd)
-   flock, fcntl  holds such a lock on it (/proc/locks)
+   flock, fcntl, ofd, lease
+                 holds such a lock on it (ofd: an open file description lock,
+                 F_OFD_SETLK), from the lock: lines of its own descriptors
+                 (/proc/PID/fdinfo/FD), not from /proc/locks' pid column
    waiting       a thread is blocked on it: semop on the set, msgrcv/msgsnd on
                  the queue, a futex wait inside a mapping of it (sem_wait, a
                  shared mutex), read/accept/flock/mq_timedreceive... on a
@@ -78,28 +78,11 @@ func runWho(c *cli.Context) error {
 		return objErr("who", err)
 	}
 	if globalBool(ctx, "json") {
-		return writeDoc(c.App.Writer, "who", ipc.EngineLocal, nil, res)
+		return writeJSON(c.App.Writer, struct {
+			docHead
+			*sysobj.WhoResult
+		}{head("who", ipc.EngineLocal, nil), res})
 	}
-	renderWho(c.App.Writer, res)
+	res.Render(c.App.Writer)
 	return nil
-}
-
-func renderWho(w io.Writer, res *sysobj.WhoResult) {
-	if len(res.Processes) == 0 {
-		fmt.Fprintf(w, "%s: no process uses it (among those this user can examine)\n", res.Target)
-	} else {
-		fmt.Fprintf(w, "%s: %d process(es)\n", res.Target, len(res.Processes))
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  PID\tHOW\tCOMMAND")
-		for _, p := range res.Processes {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\n", p.PID, strings.Join(p.How, ","), objCommand(p.Proc))
-			for _, d := range p.Details {
-				fmt.Fprintf(tw, "  \t\t  %s\n", d)
-			}
-		}
-		tw.Flush()
-	}
-	for _, wn := range res.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", wn)
-	}
 }

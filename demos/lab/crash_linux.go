@@ -29,14 +29,17 @@ type CrashParams struct {
 
 // CrashRow is what happened to one primitive.
 type CrashRow struct {
-	Primitive   string `json:"primitive"`  // "sysv-sem-undo", "flock"...
-	HolderPID   int    `json:"holder_pid"` // the worker killed inside the critical section
-	TakerPID    int    `json:"taker_pid"`  // the worker that tried next
-	Happened    string `json:"happened"`   // "recovered" or "stuck"
-	Expected    string `json:"expected"`
-	Matches     bool   `json:"matches"`
-	WaitNs      int64  `json:"wait_ns"` // until the lock was got back, or the timeout
-	Detail      string `json:"detail"`  // what the taker saw (kernel state, owner record)
+	Primitive string `json:"primitive"`  // "sysv-sem-undo", "flock"...
+	HolderPID int    `json:"holder_pid"` // the worker killed inside the critical section
+	TakerPID  int    `json:"taker_pid"`  // the worker that tried next
+	Happened  string `json:"happened"`   // "recovered" or "stuck"
+	Expected  string `json:"expected"`
+	Matches   bool   `json:"matches"`
+	WaitNs    int64  `json:"wait_ns"` // until the lock was got back, or the timeout
+	Detail    string `json:"detail"`  // what the taker saw (kernel state, owner record)
+	// OwnerDied is set for the robust futex only: whether the futex word
+	// the taker found had FUTEX_OWNER_DIED, set by the kernel.
+	OwnerDied   *bool  `json:"owner_died,omitempty"`
 	Explanation string `json:"explanation"`
 }
 
@@ -67,7 +70,11 @@ var crashPrims = []crashPrim{
 	{"futex-mutex", "futex mutex, Lock", stuck,
 		"The futex word still says locked; a plain Lock, like a non-robust pthread mutex, never looks at the owner recorded next to it."},
 	{"futex-mutex-recover", "futex mutex, LockRecover", recovered,
-		"LockRecover checks the recorded owner (pid and start time), finds it dead, takes the lock over and returns ErrOwnerDead, like EOWNERDEAD from a robust pthread mutex: the data it protects may be half-updated and must be repaired."},
+		"LockRecover is recovery in user space: the waiter checks the owner recorded next to the word (pid and start time, so a recycled pid does not pass), finds it dead, takes the lock over and returns ErrOwnerDead, like EOWNERDEAD from a robust pthread mutex: the data it protects may be half-updated and must be repaired. " +
+			"Its window: a holder killed between taking the word and writing its record leaves a lock with no owner to check, which nothing recovers; and the waiter must be able to see the owner's pid (same pid namespace, /proc or pidfd)."},
+	{"robust-futex", "robust futex (set_robust_list)", recovered,
+		"The robust futex is the kernel's bookkeeping at exit: the holder's thread registered a list of its locks with set_robust_list(2) and the word held its thread id; when it died, the kernel walked the list, set FUTEX_OWNER_DIED in the word (and would have woken a waiter had one slept). The taker got the lock with ErrOwnerDead (EOWNERDEAD for a robust pthread mutex, which stands on the same list). " +
+			"Its window is closed by list_op_pending, which names the lock before the word is taken and while it is released, so the kernel finds it even before it is linked; what is left is a holder that corrupts or unmaps its own list, more than 2048 held locks (ROBUST_LIST_LIMIT), and processes in different pid namespaces (the word holds a thread id)."},
 	{"flock", "flock(2) on a file", recovered,
 		"An flock belongs to the open file; the kernel closed the holder's descriptors when it died, and the lock went with the last one."},
 }
@@ -86,6 +93,9 @@ type crashTake struct {
 	Happened string `json:"happened"`
 	WaitNs   int64  `json:"wait_ns"`
 	Detail   string `json:"detail"`
+	// OwnerDied: the robust futex word the taker's Lock found had
+	// FUTEX_OWNER_DIED (robust-futex only).
+	OwnerDied *bool `json:"owner_died,omitempty"`
 }
 
 var crashLab = Info{
@@ -124,8 +134,8 @@ func runCrash(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, erro
 	}
 	res := &CrashResult{
 		Header: newHeader("crash", "A lock is only as crash-safe as the bookkeeping behind it. "+
-			"Where the kernel knows who holds the lock (SEM_UNDO records, flock on an open file) it cleans up when the holder dies. "+
-			"A counter or futex word in memory stays taken for ever, unless the waiter can check a recorded owner and take over (LockRecover, robust mutexes)."),
+			"Where the kernel knows who holds the lock (SEM_UNDO records, flock on an open file, a robust futex list registered with set_robust_list) it cleans up when the holder dies. "+
+			"A counter or futex word in memory that the kernel was not told about stays taken for ever, unless the waiter can check a recorded owner and take over (LockRecover)."),
 		TimeoutNs: p.Timeout.Nanoseconds(),
 	}
 	var problems []string
@@ -166,12 +176,17 @@ func crashRow(ctx context.Context, env *ipc.Env, p CrashParams, prim crashPrim) 
 			return row, err
 		}
 		spec.SemName = n.Name()
-	case "futex-mutex", "futex-mutex-recover":
+	case "futex-mutex", "futex-mutex-recover", "robust-futex":
 		r, err := env.CreateRegion(shm.Spec{Kind: shm.Memfd, Size: 4096})
 		if err != nil {
 			return row, err
 		}
-		if _, err := semaphore.InitMutex(r.Bytes()); err != nil {
+		if prim.name == "robust-futex" {
+			_, err = semaphore.InitRobustMutex(r.Bytes())
+		} else {
+			_, err = semaphore.InitMutex(r.Bytes())
+		}
+		if err != nil {
 			return row, err
 		}
 		files = []*os.File{r.File()}
@@ -226,8 +241,12 @@ func crashRow(ctx context.Context, env *ipc.Env, p CrashParams, prim crashPrim) 
 		return row, err
 	}
 	row.TakerPID = rs[0].Pid
-	row.Happened, row.WaitNs, row.Detail = t.Happened, t.WaitNs, t.Detail
+	row.Happened, row.WaitNs, row.Detail, row.OwnerDied = t.Happened, t.WaitNs, t.Detail, t.OwnerDied
 	row.Matches = row.Happened == row.Expected
+	if prim.name == "robust-futex" {
+		// Recovered is not enough: the kernel must have said why.
+		row.Matches = row.Matches && row.OwnerDied != nil && *row.OwnerDied
+	}
 	return row, nil
 }
 
@@ -237,6 +256,7 @@ type crashPrimitive struct {
 	set   *semaphore.Set
 	named *semaphore.Named
 	mu    *semaphore.Mutex
+	rmu   *semaphore.RobustMutex
 	reg   *shm.Region
 	file  *os.File
 }
@@ -253,6 +273,11 @@ func openCrashPrimitive(s crashSpec) (*crashPrimitive, error) {
 		cp.reg, err = shm.Open(s.Region)
 		if err == nil {
 			cp.mu, err = semaphore.AttachMutex(cp.reg.Bytes())
+		}
+	case "robust-futex":
+		cp.reg, err = shm.Open(s.Region)
+		if err == nil {
+			cp.rmu, err = semaphore.AttachRobustMutex(cp.reg.Bytes())
 		}
 	case "flock":
 		cp.file, err = os.OpenFile(s.Path, os.O_RDWR, 0)
@@ -288,6 +313,10 @@ func (cp *crashPrimitive) lock(ctx context.Context) error {
 		return cp.mu.Lock(ctx)
 	case "futex-mutex-recover":
 		return cp.mu.LockRecover(ctx)
+	case "robust-futex":
+		// Lock locks the goroutine to its thread: the thread whose id the
+		// word holds and whose robust list the kernel walks at its death.
+		return cp.rmu.Lock(ctx)
 	case "flock":
 		fd := int(cp.file.Fd())
 		for {
@@ -317,6 +346,9 @@ func (cp *crashPrimitive) state() string {
 		return "semval " + strconv.Itoa(v) + ", GETPID (last semop) " + strconv.Itoa(pid)
 	case cp.named != nil:
 		return "value " + strconv.Itoa(cp.named.Value())
+	case cp.rmu != nil:
+		pid, tid := cp.rmu.Owner()
+		return fmt.Sprintf("futex word %s, owner pid recorded %d, tid in word %d", semaphore.DescribeFutexWord(cp.rmu.Word()), pid, tid)
 	case cp.mu != nil:
 		pid, alive := cp.mu.Owner()
 		if pid == 0 {
@@ -375,12 +407,18 @@ func crashTaker(ctx context.Context, c *worker.Child) (any, error) {
 	switch {
 	case err == nil:
 		t.Happened, t.Detail = recovered, "acquired at once; before trying: "+before
-		if s.Primitive == "futex-mutex-recover" {
+		if s.Primitive == "futex-mutex-recover" || s.Primitive == "robust-futex" {
 			t.Detail = "acquired without a takeover; before trying: " + before
 		}
 	case errors.Is(err, semaphore.ErrOwnerDead):
 		t.Happened = recovered
 		t.Detail = "ErrOwnerDead: took the lock over from the dead owner; before trying: " + before
+		var od *semaphore.OwnerDiedError
+		if errors.As(err, &od) {
+			died := od.Word&semaphore.FutexOwnerDied != 0
+			t.OwnerDied = &died
+			t.Detail = fmt.Sprintf("ErrOwnerDead: Lock found the word %s (%#08x), set by the kernel at the holder's exit; before trying: %s", semaphore.DescribeFutexWord(od.Word), od.Word, before)
+		}
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		t.Happened = stuck
 		t.Detail = "still locked after the timeout; " + before
@@ -398,6 +436,8 @@ func crashTaker(ctx context.Context, c *worker.Child) (any, error) {
 		err = cp.named.Post()
 	case "futex-mutex", "futex-mutex-recover":
 		err = cp.mu.Unlock()
+	case "robust-futex":
+		err = cp.rmu.Unlock()
 	case "flock":
 		err = unix.Flock(int(cp.file.Fd()), unix.LOCK_UN)
 	}

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
+	"github.com/ipcplay/ipcplay/sockets"
 )
 
 // DeadlockParams are the deadlock lab's parameters.
@@ -29,6 +32,13 @@ type DeadlockParams struct {
 	// Rounds is how many times each worker takes both semaphores in the
 	// ordered version.
 	Rounds int `json:"rounds"`
+	// Schedule, when set, replaces the timed run: the conductor (package
+	// conduct) lets P1 and P2 take their steps in this order (P1: lock S0,
+	// lock S1, unlock S1, unlock S0; P2 the same with S1 and S0 swapped),
+	// then the rest in the fixed order. Seed drives "random"; nil or 0:
+	// the run picks one and reports it.
+	Schedule string  `json:"schedule,omitempty"`
+	Seed     *uint64 `json:"seed,omitempty"`
 }
 
 // SemState is one semaphore as the kernel reports it during the deadlock.
@@ -63,6 +73,12 @@ type DeadlockResult struct {
 	Detected   bool               `json:"detected"`  // cycle seen and a timed wait expired
 	Workers    []DeadlockWorker   `json:"workers"`
 	Ordered    DeadlockOrderedRun `json:"ordered"`
+	// A scheduled run (--schedule): the schedule, its seed, every step.
+	// Stuck: at some point both workers were blocked.
+	Schedule string        `json:"schedule,omitempty"`
+	Seed     *uint64       `json:"seed,omitempty"`
+	Steps    []conduct.Row `json:"steps,omitempty"`
+	Stuck    bool          `json:"stuck,omitempty"`
 }
 
 // DeadlockOrderedRun is the same work with a global lock order (S0 before S1).
@@ -80,6 +96,8 @@ var deadlockLab = Info{
 		{Name: "timeout", Usage: "how long each worker waits for its second semaphore (the timed wait that detects the deadlock)", Default: time.Second},
 		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second", Default: 100 * time.Millisecond},
 		{Name: "rounds", Usage: "times each worker takes both semaphores in the ordered version", Default: 50},
+		{Name: "schedule", Usage: "be the scheduler: P1 takes S0 then S1, P2 takes S1 then S0, one step (lock, unlock) at a time in this order, e.g. P1,P2,P1,P2 (deadlock) or P1,P1 (none); the rest runs in a fixed order", Default: ""},
+		{Name: "seed", Usage: "seeds random in --schedule (0: a new seed, printed)", Default: 0},
 	},
 	Experiment: ipc.Experiment{Name: ExperimentPrefix + "deadlock", Validate: validateDeadlock, Run: runDeadlock},
 }
@@ -93,7 +111,8 @@ type deadlockSpec struct {
 	Second  int           `json:"second"`
 	Hold    time.Duration `json:"hold_ns"`
 	Timeout time.Duration `json:"timeout_ns"`
-	Rounds  int           `json:"rounds"` // > 0: the ordered version
+	Rounds  int           `json:"rounds"`  // > 0: the ordered version
+	StepFD  int           `json:"step_fd"` // >= 0: a scheduled run's step socket
 }
 
 type deadlockOut struct {
@@ -127,7 +146,51 @@ func deadlockParams(raw json.RawMessage) (DeadlockParams, error) {
 	if err := checkDur("hold", p.Hold, time.Millisecond, 10*time.Second); err != nil {
 		return p, err
 	}
-	return p, checkInt("rounds", p.Rounds, 1, 100000)
+	if err := checkInt("rounds", p.Rounds, 1, 100000); err != nil {
+		return p, err
+	}
+	if p.Seed != nil && *p.Seed == 0 {
+		p.Seed = nil // the default: pick one
+	}
+	if p.Schedule == "" {
+		if p.Seed != nil {
+			return p, ipc.Usagef("--seed: only with --schedule ...,random")
+		}
+		return p, nil
+	}
+	s, err := conduct.ParseSchedule(p.Schedule, 2, []string{"lock", "unlock"})
+	if err != nil {
+		return p, err
+	}
+	if p.Seed != nil && !s.Random {
+		return p, ipc.Usagef("--seed %d: only with random as the last entry of --schedule", *p.Seed)
+	}
+	return p, conduct.CheckSchedule(p.Schedule, s, deadlockPlans(), func(i int) string { return "P" + strconv.Itoa(i+1) })
+}
+
+// deadlockOrder is the order in which each worker takes the semaphores.
+var deadlockOrder = [2][2]int{{0, 1}, {1, 0}}
+
+// deadlockPlans are the workers' steps in a scheduled run: lock first,
+// lock second, unlock second, unlock first.
+func deadlockPlans() []conduct.Plan {
+	plans := make([]conduct.Plan, 2)
+	for w := range plans {
+		a, b := semName(deadlockOrder[w][0]), semName(deadlockOrder[w][1])
+		steps := []conduct.StepDef{
+			{Name: "lock", Call: "semop P " + a, Acquires: a, Blocking: conduct.SyscallsSem},
+			{Name: "lock", Call: "semop P " + b, Acquires: b, Blocking: conduct.SyscallsSem},
+			{Name: "unlock", Call: "semop V " + b, Releases: b},
+			{Name: "unlock", Call: "semop V " + a, Releases: a},
+		}
+		plans[w] = func(k int) (conduct.StepDef, bool) {
+			if k >= len(steps) {
+				return conduct.StepDef{}, false
+			}
+			return steps[k], true
+		}
+	}
+	return plans
 }
 
 func validateDeadlock(raw json.RawMessage, lim ipc.Limits) error {
@@ -164,14 +227,21 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 		return errors.Join(set.SetVal(0, 1), set.SetVal(1, 1))
 	}
 
+	if p.Schedule != "" {
+		if err := reset(); err != nil {
+			return nil, err
+		}
+		return runDeadlockScheduled(ctx, env, p, res, set, board, files, handle)
+	}
+
 	// The deadlock: P1 takes S0 then S1, P2 takes S1 then S0.
 	if err := reset(); err != nil {
 		return nil, err
 	}
 	env.Progress(0, 2, "opposite order")
 	specs := []worker.Spec{
-		{Kind: "lab-deadlock", Name: "P1", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 0, First: 0, Second: 1, Hold: p.Hold, Timeout: p.Timeout}},
-		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout}},
+		{Kind: "lab-deadlock", Name: "P1", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 0, First: 0, Second: 1, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1}},
+		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1}},
 	}
 	dctx, cancel := phase(ctx, 30*time.Second+2*(p.Hold+p.Timeout))
 	defer cancel()
@@ -331,6 +401,9 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 		err := set.P(tctx, i, true)
 		return since(start), err
 	}
+	if s.StepFD >= 0 {
+		return deadlockSteps(s, set, take)
+	}
 	if s.Rounds > 0 {
 		for r := 0; r < s.Rounds; r++ {
 			if _, err := take(s.First); err != nil {
@@ -371,6 +444,9 @@ func renderDeadlock(w io.Writer, doc json.RawMessage) error {
 	if err := decodeDoc(doc, &r); err != nil {
 		return err
 	}
+	if r.Schedule != "" {
+		return renderDeadlockScheduled(w, &r)
+	}
 	fmt.Fprintf(w, "Opposite order: P1 takes S0 then S1, P2 takes S1 then S0, each holding its first for %s.\n", dur(r.HoldNs))
 	fmt.Fprintln(w, "The kernel's view while they waited (System V semctl):")
 	fmt.Fprintln(w)
@@ -393,5 +469,207 @@ func renderDeadlock(w io.Writer, doc json.RawMessage) error {
 	fmt.Fprintf(w, "\nDetected (cycle in the kernel's state and a timed wait of %s expired): %s\n", dur(r.TimeoutNs), yesNo(r.Detected))
 	fmt.Fprintf(w, "Global order (both take S0, then S1), %d rounds each: completed %s in %s\n",
 		r.Ordered.Rounds, yesNo(r.Ordered.Completed), dur(r.Ordered.ElapsedNs))
+	return nil
+}
+
+// runDeadlockScheduled is the deadlock lab under the conductor: the two
+// workers take their lock and unlock steps in the schedule's order. When
+// both are blocked, the kernel's semaphore state shows the wait-for
+// cycle; then the first timed wait to expire backs off and the other one
+// completes.
+func runDeadlockScheduled(ctx context.Context, env *ipc.Env, p DeadlockParams, res *DeadlockResult, set *semaphore.Set, board *shm.Region, files []*os.File, handle string) (any, error) {
+	sched, err := conduct.ParseSchedule(p.Schedule, 2, []string{"lock", "unlock"})
+	if err != nil {
+		return nil, err
+	}
+	res.Schedule = p.Schedule
+	if sched.Random {
+		seed := uint64(time.Now().UnixNano())
+		if p.Seed != nil {
+			seed = *p.Seed
+		}
+		sched.Seed, res.Seed = seed, &seed
+	}
+	var mine, theirs []*os.File
+	defer func() {
+		for _, f := range append(mine, theirs...) {
+			f.Close()
+		}
+	}()
+	var specs []worker.Spec
+	for i := 0; i < 2; i++ {
+		a, b, err := sockets.Pair(sockets.Stream)
+		if err != nil {
+			return nil, err
+		}
+		mine, theirs = append(mine, a), append(theirs, b)
+		fs := append(slices.Clone(files), b)
+		specs = append(specs, worker.Spec{Kind: "lab-deadlock", Name: "P" + strconv.Itoa(i+1), Files: fs, Spec: deadlockSpec{
+			SetID: set.ID(), Board: handle, Index: i, First: deadlockOrder[i][0], Second: deadlockOrder[i][1],
+			Timeout: p.Timeout, StepFD: worker.FileFD(len(fs) - 1)}})
+	}
+	env.Progress(0, 1, "scheduled")
+	dctx, cancel := phase(ctx, time.Minute+4*p.Timeout)
+	defer cancel()
+	g, err := env.StartWorkers(dctx, specs)
+	for _, f := range theirs {
+		f.Close()
+	}
+	theirs = nil
+	if err != nil {
+		return nil, err
+	}
+	g.Go()
+	pids := g.Pids()
+	plans := deadlockPlans()
+	cfg := conduct.Config{Schedule: sched, Spec: p.Schedule, StepTimeout: 10*time.Second + 2*p.Timeout,
+		Probe: func(_ int, d conduct.StepDef) string {
+			i := slices.Index([]string{semName(0), semName(1)}, d.Acquires)
+			if i < 0 {
+				return ""
+			}
+			v, err1 := set.Val(i)
+			n, err2 := set.NCount(i)
+			pid, err3 := set.LastPID(i)
+			if errors.Join(err1, err2, err3) != nil {
+				return ""
+			}
+			return fmt.Sprintf("%s semval %d, semncnt %d, sempid %d", d.Acquires, v, n, pid)
+		},
+		OnStuck: func() {
+			res.Semaphores, res.Cycle, res.CycleFound = watchForCycle(dctx, set, board, pids, time.Second)
+		},
+	}
+	for i := range mine {
+		cfg.Workers = append(cfg.Workers, conduct.Worker{Label: "P" + strconv.Itoa(i+1), Conn: mine[i], Plan: plans[i]})
+	}
+	out, cerr := conduct.Run(dctx, cfg)
+	res.Steps, res.Stuck = out.Rows, out.Stuck
+	if cerr != nil {
+		g.Kill()
+		_, _ = g.Wait(dctx)
+		return res, fmt.Errorf("demo deadlock: %w", cerr)
+	}
+	rs, err := g.Wait(dctx)
+	if err != nil {
+		return res, fmt.Errorf("demo deadlock: %w", err)
+	}
+	for i, r := range rs {
+		var o deadlockOut
+		if err := r.Decode(&o); err != nil {
+			return res, err
+		}
+		res.Workers = append(res.Workers, DeadlockWorker{Name: r.Name, PID: r.Pid, First: semName(deadlockOrder[i][0]), Second: semName(deadlockOrder[i][1]), Outcome: o.Outcome, WaitNs: o.WaitNs})
+		if o.Outcome == "timed out" {
+			res.TimedOut++
+		}
+	}
+	res.Detected = res.CycleFound && res.TimedOut > 0
+	env.Progress(1, 1, "done")
+	var problems []string
+	if res.Stuck && !res.CycleFound {
+		problems = append(problems, "both workers were blocked, but no wait-for cycle was seen in the kernel's semaphore state")
+	}
+	if res.Stuck && res.TimedOut == 0 {
+		problems = append(problems, "both workers were blocked, but no timed wait expired")
+	}
+	return res, res.verdict(problems)
+}
+
+// deadlockSteps is a worker of a scheduled run: lock first, lock second,
+// unlock second, unlock first, one step per "step" of the conductor. A
+// lock that times out backs off: it gives back what it holds and ends.
+func deadlockSteps(s deadlockSpec, set *semaphore.Set, take func(int) (int64, error)) (any, error) {
+	st, err := conduct.NewStepper(s.StepFD)
+	if err != nil {
+		return nil, err
+	}
+	type step struct {
+		op  string
+		sem int
+	}
+	steps := []step{{"lock", s.First}, {"lock", s.Second}, {"unlock", s.Second}, {"unlock", s.First}}
+	if err := st.At(steps[0].op); err != nil {
+		return nil, err
+	}
+	var held []int
+	var waited int64
+	for k, sp := range steps {
+		if err := st.Wait(); err != nil {
+			return nil, err
+		}
+		next := ""
+		if k+1 < len(steps) {
+			next = steps[k+1].op
+		}
+		d := conduct.Did{Op: sp.op, Next: next}
+		if sp.op == "lock" {
+			wait, err := take(sp.sem)
+			waited = wait
+			if errors.Is(err, context.DeadlineExceeded) {
+				// Detected: back off, releasing what it holds.
+				var errs []error
+				for _, h := range held {
+					errs = append(errs, set.V(h, true))
+				}
+				d.TimedOut, d.Next = true, ""
+				d.Note = fmt.Sprintf("timed out after %s waiting for %s: backs off", time.Duration(wait).Round(time.Millisecond), semName(sp.sem))
+				if len(held) > 0 {
+					d.Note += ", gives back " + semName(held[0])
+				}
+				if err := errors.Join(append(errs, st.Done(d))...); err != nil {
+					return nil, err
+				}
+				return deadlockOut{Outcome: "timed out", WaitNs: wait}, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			held = append(held, sp.sem)
+		} else {
+			if err := set.V(sp.sem, true); err != nil {
+				return nil, err
+			}
+			held = slices.DeleteFunc(held, func(h int) bool { return h == sp.sem })
+		}
+		if err := st.Done(d); err != nil {
+			return nil, err
+		}
+	}
+	return deadlockOut{Outcome: "completed", WaitNs: waited}, nil
+}
+
+func renderDeadlockScheduled(w io.Writer, r *DeadlockResult) error {
+	fmt.Fprintf(w, "Scheduled: P1 takes S0 then S1, P2 takes S1 then S0, one step at a time: --schedule %s", r.Schedule)
+	if r.Seed != nil {
+		fmt.Fprintf(w, " --seed %d", *r.Seed)
+	}
+	fmt.Fprint(w, "\n\n")
+	if err := conduct.WriteTable(w, r.Steps, false); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if r.Stuck {
+		fmt.Fprintln(w, "Both workers were blocked. The kernel's view then (System V semctl):")
+		fmt.Fprintln(w)
+		rows := make([][]string, 0, len(r.Semaphores))
+		for _, s := range r.Semaphores {
+			rows = append(rows, []string{s.Sem, strconv.Itoa(s.Value), strconv.Itoa(s.LastPID), strconv.Itoa(s.Waiting)})
+		}
+		table(w, []string{"SEMAPHORE", "GETVAL", "GETPID (holder)", "GETNCNT (waiters)"}, rows)
+		fmt.Fprintln(w)
+	}
+	if r.CycleFound {
+		fmt.Fprintf(w, "Wait-for cycle: %s → cycle (cycle_found: true)\n", strings.Join(r.Cycle, " · "))
+		fmt.Fprintf(w, "The first timed wait to expire (--timeout %s) backed off, and the other worker completed.\n", dur(r.TimeoutNs))
+	} else {
+		fmt.Fprintln(w, "Wait-for cycle: none (cycle_found: false): this schedule never had each worker hold what the other waits for")
+	}
+	rows := [][]string{}
+	for _, wk := range r.Workers {
+		rows = append(rows, []string{wk.Name, strconv.Itoa(wk.PID), wk.First + " then " + wk.Second, wk.Outcome})
+	}
+	fmt.Fprintln(w)
+	table(w, []string{"WORKER", "PID", "ORDER", "OUTCOME"}, rows)
 	return nil
 }

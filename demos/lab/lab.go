@@ -63,8 +63,9 @@ type Info struct {
 // Labs lists every lab, in the order a course would take them.
 func Labs() []Info {
 	return []Info{
-		crashLab, deadlockLab, threadsLab, poolLab, parallelismLab,
+		crashLab, deadlockLab, threadsLab, poolLab, parallelismLab, gilLab,
 		blockingLab, syncAsyncLab, fdPassingLab, peerCredLab,
+		namespacesLab,
 	}
 }
 

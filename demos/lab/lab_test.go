@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) {
 	worker.Dispatch() // the labs' workers are this test binary, re-executed
-	ipctest.Main(m, nil)
+	ipctest.Main(m, labHelpers)
 }
 
 // runLab runs a lab through an engine on a temporary state directory, checks
@@ -118,6 +118,9 @@ func TestCrash(t *testing.T) {
 		if row.HolderPID <= 0 || row.TakerPID <= 0 || row.HolderPID == row.TakerPID {
 			t.Errorf("%s: holder pid %d, taker pid %d", row.Primitive, row.HolderPID, row.TakerPID)
 		}
+		if died := row.OwnerDied != nil && *row.OwnerDied; died != (row.Primitive == "robust-futex") {
+			t.Errorf("%s: owner_died %v", row.Primitive, row.OwnerDied)
+		}
 	}
 }
 
@@ -140,6 +143,41 @@ func TestDeadlock(t *testing.T) {
 	}
 	if !r.Ordered.Completed {
 		t.Error("the ordered version did not complete")
+	}
+}
+
+// The deadlock lab under the conductor deadlocks, or not, as its schedule
+// says, every time.
+func TestDeadlockScheduled(t *testing.T) {
+	var r DeadlockResult
+	_, err := runLab(t, "deadlock", DeadlockParams{Timeout: 2 * time.Second, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P2,P1,P2"}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.CycleFound || !r.Stuck || len(r.Cycle) != 2 || r.TimedOut != 1 || !r.Detected || !r.OK {
+		t.Errorf("P1,P2,P1,P2: cycle %v (found %v), stuck %v, timed out %d", r.Cycle, r.CycleFound, r.Stuck, r.TimedOut)
+	}
+	if len(r.Steps) < 4 || !r.Steps[2].Blocked || !r.Steps[3].Blocked || !strings.Contains(r.Steps[2].Note, "semtimedop") {
+		t.Errorf("steps 3 and 4 are not blocked lock steps: %+v", r.Steps)
+	}
+	for i, s := range r.Semaphores {
+		if s.Value != 0 || s.Waiting != 1 || s.LastPID != r.Workers[i].PID {
+			t.Errorf("%s: %+v, want value 0, 1 waiter, held by %d", s.Sem, s, r.Workers[i].PID)
+		}
+	}
+
+	r = DeadlockResult{}
+	_, err = runLab(t, "deadlock", DeadlockParams{Timeout: 300 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P1"}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CycleFound || r.Stuck || r.TimedOut != 0 || len(r.Steps) != 8 || !r.OK {
+		t.Errorf("P1,P1: cycle found %v, stuck %v, timed out %d, %d steps", r.CycleFound, r.Stuck, r.TimedOut, len(r.Steps))
+	}
+	for _, w := range r.Workers {
+		if w.Outcome != "completed" {
+			t.Errorf("P1,P1: %s %s", w.Name, w.Outcome)
+		}
 	}
 }
 
@@ -338,6 +376,9 @@ func TestLabsAreDescribedAndNamed(t *testing.T) {
 			t.Errorf("lab %s listed twice", l.Name)
 		}
 		seen[l.Name] = true
+		if l.Name == "gil" && !pythonUsable(t) {
+			continue // its defaults need a Python; gil_test.go says why
+		}
 		if l.Experiment.Name != ExperimentPrefix+l.Name || l.Experiment.Run == nil || l.Experiment.Validate == nil {
 			t.Errorf("lab %s: experiment %q (run %v, validate %v)", l.Name, l.Experiment.Name, l.Experiment.Run != nil, l.Experiment.Validate != nil)
 		}
@@ -379,6 +420,11 @@ func TestBadParametersAreUsageErrors(t *testing.T) {
 		{"crash", `{"timeout_ns":1}`, "--timeout"},
 		{"crash", `{"timeuot_ns":1}`, "unknown field"},
 		{"deadlock", `{"rounds":0}`, "--rounds"},
+		{"deadlock", `{"schedule":"P3"}`, "no such worker"},
+		{"deadlock", `{"schedule":"P1:unlock"}`, "P1 is at step 1, lock, not unlock"},
+		{"deadlock", `{"schedule":"P1,P1,P1,P1,P1"}`, "P1 has finished"},
+		{"deadlock", `{"schedule":"P1","seed":3}`, "--seed"},
+		{"deadlock", `{"seed":-1}`, "bad parameters"},
 		{"threads-vs-processes", `{"procs":0}`, "--procs"},
 		{"pool", `{"workers":100000}`, "--workers"},
 		{"pool", `{"tasks":100000,"size":10000}`, "--tasks"},
@@ -477,7 +523,11 @@ func TestLabsCloseTheirDescriptors(t *testing.T) {
 	all := func() {
 		for _, r := range runs {
 			raw, _ := json.Marshal(r.params)
-			if _, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil); err != nil {
+			res, err := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + r.name, Params: raw}, nil)
+			// A lab whose timings came out unlike its explanation on a busy
+			// machine still returns its document and has closed what it
+			// opened: only descriptors are counted here.
+			if err != nil && !(res != nil && len(res.Result) > 0 && strings.Contains(err.Error(), ErrUnexpected.Error())) {
 				t.Fatalf("%s: %v", r.name, err)
 			}
 		}

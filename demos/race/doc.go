@@ -90,15 +90,41 @@
 //
 // # Witnesses
 //
-// With --explain or --trace every worker records, for its first --record
-// increments once all workers are running, the value it read, the value it
-// wrote and two CLOCK_MONOTONIC timestamps: t1 right after the load and t2
-// right before the store, so load < t1 and t2 < store. The records live in
-// the worker's own area of the region and are read after the trial.
-// FindWitnesses then looks for increments of different workers that read the
-// same value v and wrote v+1 with max(t1) < min(t2): then every one of those
-// loads happened before every one of those stores, k increments produced one
-// value, and k-1 updates were lost. Nothing is inferred beyond the records.
+// With --explain or --trace every worker records the increments whose
+// loaded value v has v&mask < window (see sampling): windows of
+// consecutive counter values spread over the whole count, the same for
+// every worker, so the increments of one lost update (they loaded the same
+// v) are recorded together wherever in the run it happens, up to --record
+// per worker. A record holds the value read, the value written and two
+// CLOCK_MONOTONIC timestamps: t1 right after the load and t2 right before
+// the store, so load < t1 and t2 < store. The records live in the worker's
+// own area of the region and are read after the trial. FindWitnesses then
+// looks for increments of different workers that read the same value v and
+// wrote v+1 with max(t1) < min(t2): then every one of those loads happened
+// before every one of those stores, k increments produced one value, and
+// k-1 updates were lost (a timed witness). A value read by several workers
+// that the clocks cannot order still proves the loss (the final count F
+// needs one increment per value 0..F-1): an untimed witness. Each witness
+// carries the --schedule line that replays it from 0.
+//
+// # Overlap
+//
+// overlap_pct is the share of a trial's wall time (first start to last
+// end) during which two or more workers were between their start and end
+// stamps. An unsafe mode that lost nothing explains itself from it.
+//
+// # Modes in one place
+//
+// Each mode is one modeDef (modes_linux.go): what it creates and resets,
+// what a worker opens, its steps for the conductor and its timed loop, and
+// its words. The steps and the loop call the same thread primitives.
+//
+// # Scheduled runs
+//
+// With Params.Schedule (--schedule) the workers run the mode's steps one
+// at a time under the conductor of package conduct, whose doc describes
+// the schedule language and the step protocol that Go and Python workers
+// speak. ModeResult.Steps is the step table.
 //
 // The records travel in the result's "trace" field only when Params.Trace
 // is set (bounded to 200,000 increments, the first trial of each mode);

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/semaphore"
 )
 
@@ -17,6 +18,7 @@ import (
 // process with --unit process.
 type thread struct {
 	sh      *shared
+	def     *modeDef
 	index   int // among all threads of the run
 	tid     int
 	iters   int64
@@ -34,6 +36,12 @@ type thread struct {
 	in, out int // socket-token ring
 	first   bool
 	spin    bool // spin at the start line (see startLine)
+	// recMask and recWin choose the recorded increments (see sampled).
+	recMask, recWin uint64
+	held            uint64             // the value a scheduled load step read
+	semPOp          []semaphore.Sembuf // sysv-sem: the P operation
+	tok             [1]byte            // socket-token: the token
+	stepper         *conduct.Stepper   // scheduled run: the step socket
 }
 
 // chunk is how many increments run between two checks of the context
@@ -45,6 +53,9 @@ const sleepFrom = int64(time.Millisecond)
 
 // run performs the thread's increments and reports its timing.
 func (t *thread) run(ctx context.Context) (threadResult, error) {
+	if t.stepper != nil {
+		return t.runSteps(ctx)
+	}
 	if err := t.startLine(ctx); err != nil {
 		return threadResult{Index: t.index, Tid: t.tid}, err
 	}
@@ -57,7 +68,7 @@ func (t *thread) run(ctx context.Context) (threadResult, error) {
 	}
 	for done < t.iters {
 		n := min(step, t.iters-done)
-		if err = t.loop(done, done+n); err != nil {
+		if err = t.def.loop(t, done, done+n); err != nil {
 			break
 		}
 		done += n
@@ -68,8 +79,7 @@ func (t *thread) run(ctx context.Context) (threadResult, error) {
 	if err == nil && t.sh.mode == ModeSocketToken && t.first {
 		// The last increment of the run sends the token back to the
 		// first thread: take it, so no byte stays in a socket.
-		var b [1]byte
-		err = readToken(t.in, b[:])
+		err = t.recvToken()
 	}
 	end := nanotime()
 	res := threadResult{Index: t.index, Tid: t.tid, StartNs: start, EndNs: end, Ops: done, Recorded: t.nrec}
@@ -113,115 +123,6 @@ func (t *thread) startLine(ctx context.Context) error {
 // spinLine bounds the spinning at the start line: a few scheduler ticks.
 const spinLine = int64(20 * time.Millisecond)
 
-// loop performs increments from..to-1 (the tally counts them from 1).
-func (t *thread) loop(from, to int64) error {
-	tally := t.tally
-	switch t.sh.mode {
-	case ModeUnsafe, ModeUnsafeGo:
-		t.loopUnsafe(from, to)
-	case ModeAtomic:
-		p := t.counter
-		for i := from; i < to; i++ {
-			atomic.AddUint64(p, 1)
-			*tally = uint64(i + 1)
-		}
-	case ModeMutex:
-		for i := from; i < to; i++ {
-			goMu.Lock()
-			t.inc()
-			goMu.Unlock()
-			*tally = uint64(i + 1)
-		}
-	case ModeSysVSem:
-		// P is Set.Op with one blocking semop(-1): exactly one system
-		// call, as C's semop P. (Set.P tries a non-blocking semop first
-		// and blocks in a second one when that fails, which changes how
-		// often the releaser takes the semaphore straight back under
-		// contention: see the package doc.)
-		set, undo, bg := t.sh.set, t.undo, context.Background()
-		var flg int16
-		if undo {
-			flg = semaphore.SemUndo
-		}
-		pOp := []semaphore.Sembuf{{Num: 0, Op: -1, Flg: flg}}
-		for i := from; i < to; i++ {
-			if err := set.Op(bg, pOp); err != nil {
-				return err
-			}
-			t.inc()
-			if err := set.V(0, undo); err != nil {
-				return err
-			}
-			*tally = uint64(i + 1)
-		}
-	case ModePosixSem:
-		s, bg := t.sh.named, context.Background()
-		for i := from; i < to; i++ {
-			if err := s.Wait(bg); err != nil {
-				return err
-			}
-			t.inc()
-			if err := s.Post(); err != nil {
-				return err
-			}
-			*tally = uint64(i + 1)
-		}
-	case ModePosixSemUnnamed:
-		s, bg := t.sh.unnamed, context.Background()
-		for i := from; i < to; i++ {
-			if err := s.Wait(bg); err != nil {
-				return err
-			}
-			t.inc()
-			if err := s.Post(); err != nil {
-				return err
-			}
-			*tally = uint64(i + 1)
-		}
-	case ModeFutex:
-		m, bg := t.sh.mutex, context.Background()
-		for i := from; i < to; i++ {
-			if err := m.Lock(bg); err != nil {
-				return err
-			}
-			t.inc()
-			if err := m.Unlock(); err != nil {
-				return err
-			}
-			*tally = uint64(i + 1)
-		}
-	case ModeFlock:
-		fd := t.lockFD
-		for i := from; i < to; i++ {
-			if err := flock(fd, unix.LOCK_EX); err != nil {
-				return err
-			}
-			t.inc()
-			if err := flockUnlock(fd); err != nil {
-				return os.NewSyscallError("flock", err)
-			}
-			*tally = uint64(i + 1)
-		}
-	case ModeSocketToken:
-		var b [1]byte
-		for i := from; i < to; i++ {
-			if !t.first || i > 0 {
-				if err := readToken(t.in, b[:]); err != nil {
-					return err
-				}
-			}
-			t.inc()
-			if err := writeToken(t.out, b[:]); err != nil {
-				return err
-			}
-			*tally = uint64(i + 1)
-		}
-	default:
-		return fmt.Errorf("unknown mode %q", t.sh.mode)
-	}
-	return nil
-}
-
 // loopUnsafe is the race itself. Without a gap or records it is the
 // tightest loop: for the region a MOV load (atomic.LoadUint64, which the
 // compiler may neither cache across iterations nor fuse with the store)
@@ -255,15 +156,15 @@ func (t *thread) loopUnsafe(from, to int64) {
 }
 
 // inc is the unsafe increment: load, the optional gap, store. Inside a
-// lock it is safe because of the lock. The first len(rec) increments are
-// recorded, with t1 taken right after the load and t2 right before the
-// store.
+// lock it is safe because of the lock. With records, the increments that
+// load a sampled value (see sampled) are recorded, with t1 taken right
+// after the load and t2 right before the store.
 //
 //go:norace
 func (t *thread) inc() {
 	p := t.counter
-	if t.nrec < len(t.rec) {
-		v := atomic.LoadUint64(p)
+	v := atomic.LoadUint64(p)
+	if t.rec != nil && v&t.recMask < t.recWin && t.nrec < len(t.rec) {
 		t1 := nanotime()
 		if t.gap {
 			t.pause(t1)
@@ -274,7 +175,6 @@ func (t *thread) inc() {
 		t.nrec++
 		return
 	}
-	v := atomic.LoadUint64(p)
 	if t.gap {
 		t.pause(nanotime())
 	}
@@ -338,4 +238,56 @@ func writeToken(fd int, b []byte) error {
 		}
 		return nil
 	}
+}
+
+// runSteps is a scheduled run: the mode's steps, one per "step" of the
+// conductor (package conduct), from the same table entry as the timed
+// loop.
+func (t *thread) runSteps(ctx context.Context) (threadResult, error) {
+	steps := t.def.steps
+	res := threadResult{Index: t.index, Tid: t.tid, StartNs: nanotime()}
+	fail := func(err error) (threadResult, error) {
+		res.EndNs = nanotime()
+		return res, fmt.Errorf("%s thread %d after %d increments: %w", t.sh.mode, t.index, res.Ops, err)
+	}
+	if err := t.stepper.At(steps[0].Name); err != nil {
+		return fail(err)
+	}
+	for i := int64(0); i < t.iters; i++ {
+		for k, sd := range steps {
+			if err := t.stepper.Wait(); err != nil {
+				return fail(err)
+			}
+			if err := ctx.Err(); err != nil {
+				return fail(err)
+			}
+			read, wrote, note, err := sd.do(t, i)
+			if err != nil {
+				return fail(err)
+			}
+			if k == len(steps)-1 {
+				res.Ops = i + 1
+				*t.tally = uint64(i + 1)
+			}
+			next := ""
+			switch {
+			case k+1 < len(steps):
+				next = steps[k+1].Name
+			case i+1 < t.iters:
+				next = steps[0].Name
+			}
+			d := conduct.Did{Op: sd.Name, Read: read, Wrote: wrote, Counter: conduct.U64(t.load()), Next: next, Note: note}
+			if err := t.stepper.Done(d); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if t.sh.mode == ModeSocketToken && t.first {
+		// As in the timed run: the last send of the ring comes back here.
+		if err := t.recvToken(); err != nil {
+			return fail(err)
+		}
+	}
+	res.EndNs = nanotime()
+	return res, nil
 }

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/python"
 	"github.com/ipcplay/ipcplay/shm"
 )
 
@@ -33,48 +35,21 @@ const (
 	ModeSocketToken     = "socket-token"
 )
 
-// modeInfo describes a mode.
+// modeInfo is what a mode is (the rest of its table entry, modeDef, is
+// in modes_linux.go).
 type modeInfo struct {
 	name       string
 	safe       bool
 	threadOnly bool
 	goVar      bool // the counter is an ordinary Go variable, not the region
 	recorded   bool // the increment is a load and a store that can be recorded
+	// processOnly: the mode starts its own processes (multiprocessing).
+	processOnly bool
 }
 
-// modes is every mode in the order `all` runs them.
-var modes = []modeInfo{
-	{name: ModeUnsafe, recorded: true},
-	{name: ModeUnsafeGo, threadOnly: true, goVar: true, recorded: true},
-	{name: ModeAtomic, safe: true},
-	{name: ModeMutex, safe: true, threadOnly: true, goVar: true, recorded: true},
-	{name: ModeSysVSem, safe: true, recorded: true},
-	{name: ModePosixSem, safe: true, recorded: true},
-	{name: ModePosixSemUnnamed, safe: true, recorded: true},
-	{name: ModeFutex, safe: true, recorded: true},
-	{name: ModeFlock, safe: true, recorded: true},
-	{name: ModeSocketToken, safe: true, recorded: true},
-}
-
-func lookupMode(name string) (modeInfo, bool) {
-	for _, m := range modes {
-		if m.name == name {
-			return m, true
-		}
-	}
-	return modeInfo{}, false
-}
-
-// Modes lists the modes a unit can run, in the order `all` runs them.
-func Modes(unit string) []string {
-	var out []string
-	for _, m := range modes {
-		if !m.threadOnly || unit == UnitThread {
-			out = append(out, m.name)
-		}
-	}
-	return out
-}
+// Modes lists the modes Go workers of a unit can run, in the order `all`
+// runs them (ModesFor gives them for Python workers).
+func Modes(unit string) []string { return ModesFor(unit, LangGo) }
 
 // Bounds of the parameters.
 const (
@@ -110,7 +85,33 @@ type Params struct {
 	Explain  int      `json:"explain"`   // lost-update witnesses to keep per mode
 	Trace    bool     `json:"trace"`     // return the records for a trace file
 	Record   int      `json:"record"`    // increments recorded per worker (0: DefaultRecord when recording)
+	// Schedule is --schedule SPEC (see package conduct): the workers take
+	// one step at a time in that order. "" for a timed run.
+	Schedule string `json:"schedule,omitempty"`
+	// Seed drives "random" in Schedule; nil: the run picks one and
+	// reports it.
+	Seed *uint64 `json:"seed,omitempty"`
+	// StopAfter ends a scheduled run after the schedule's entries
+	// (--step replays the steps so far and shows where the workers stand).
+	StopAfter bool `json:"stop_after,omitempty"`
+	// Lang is the workers' language: "go" (default), "python", or
+	// "go,python" (they alternate). Python is the interpreter (--python;
+	// "": python3 from PATH). SwitchIntervalNs is Python's
+	// sys.setswitchinterval (0: the interpreter's default, 5 ms).
+	Lang             string `json:"lang,omitempty"`
+	Python           string `json:"python,omitempty"`
+	SwitchIntervalNs int64  `json:"switch_interval_ns,omitempty"`
+
+	interp *python.Interpreter // found by normalizeLang
 }
+
+// MaxScheduledSteps bounds the steps of a scheduled run (procs × iters ×
+// steps per increment): each is a round trip with the conductor and a row
+// of the result.
+const MaxScheduledSteps = 20_000
+
+// scheduled reports whether the run is driven by the conductor.
+func (p *Params) scheduled() bool { return p.Schedule != "" || p.StopAfter }
 
 // undo reports whether SEM_UNDO is on.
 func (p *Params) undo() bool { return p.Undo == nil || *p.Undo }
@@ -157,6 +158,9 @@ func (p *Params) normalize(lim ipc.Limits) error {
 		return ipc.Usagef("--shm %q: must be one of memfd, posix, sysv, file", p.Shm)
 	}
 	p.Shm = string(kind)
+	if err := p.normalizeLang(); err != nil {
+		return err
+	}
 	if err := p.normalizeModes(); err != nil {
 		return err
 	}
@@ -198,11 +202,60 @@ func (p *Params) normalize(lim ipc.Limits) error {
 	if err := checkCPUs(p.CPUs); err != nil {
 		return err
 	}
+	if err := p.checkSchedule(); err != nil {
+		return err
+	}
 	l := newLayout(p.Procs, p.SameLine, p.Record)
 	if err := lim.CheckShm("--procs, --record and --same-line", int64(l.Size)); err != nil {
 		return err
 	}
 	return nil
+}
+
+// checkSchedule checks a scheduled run's parameters, the schedule against
+// every worker's steps included, before anything is created.
+func (p *Params) checkSchedule() error {
+	if !p.scheduled() {
+		if p.Seed != nil {
+			return ipc.Usagef("--seed: only with --schedule ...,random")
+		}
+		return nil
+	}
+	if len(p.Modes) != 1 {
+		return ipc.Usagef("--schedule with --mode %s: name one mode (the schedule names its steps)", strings.Join(p.Modes, ","))
+	}
+	m, _ := lookupMode(p.Modes[0])
+	switch {
+	case p.Trials != 1:
+		return ipc.Usagef("--schedule with --trials %d: a schedule replays exactly, one trial says it all", p.Trials)
+	case p.recording():
+		return ipc.Usagef("--schedule with --explain or --trace: the step table already shows every load and store")
+	case p.WindowNs > 0 || p.Yield:
+		return ipc.Usagef("--schedule with --window or --yield: the schedule decides the interleaving")
+	}
+	if n := int64(p.Procs) * p.Iters * int64(len(m.steps)); n > MaxScheduledSteps {
+		return ipc.Usagef("--schedule with --procs %d and --iters %d: %d steps (%d per increment), at most %d; use fewer --iters", p.Procs, p.Iters, n, len(m.steps), MaxScheduledSteps)
+	}
+	if p.Schedule == "" {
+		return nil // --step with no step taken yet
+	}
+	s, err := conduct.ParseSchedule(p.Schedule, p.Procs, m.stepNames())
+	if err != nil {
+		return err
+	}
+	if p.Seed != nil && !s.Random {
+		return ipc.Usagef("--seed %d: only with random as the last entry of --schedule", *p.Seed)
+	}
+	return conduct.CheckSchedule(p.Schedule, s, p.plans(m), func(i int) string { return label(p.Unit, i) })
+}
+
+// plans is every worker's step sequence.
+func (p *Params) plans(m *modeDef) []conduct.Plan {
+	out := make([]conduct.Plan, p.Procs)
+	for i := range out {
+		out[i] = m.plan(i, p.Procs, p.Iters, p.Unit)
+	}
+	return out
 }
 
 func (p *Params) normalizeModes() error {
@@ -213,7 +266,7 @@ func (p *Params) normalizeModes() error {
 	for _, m := range p.Modes {
 		m = strings.ToLower(strings.TrimSpace(m))
 		if m == "all" {
-			for _, n := range Modes(p.Unit) {
+			for _, n := range ModesFor(p.Unit, p.Lang) {
 				if !slices.Contains(out, n) {
 					out = append(out, n)
 				}
@@ -222,7 +275,10 @@ func (p *Params) normalizeModes() error {
 		}
 		mi, ok := lookupMode(m)
 		if !ok {
-			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(Modes(UnitThread), ", "))
+			return ipc.Usagef("--mode %q: must be all or a comma list of %s", m, strings.Join(ModesFor(UnitThread, p.Lang), ", "))
+		}
+		if err := langAllows(mi.modeInfo, p.Unit, p.Lang, p.scheduled()); err != nil {
+			return err
 		}
 		if mi.threadOnly && p.Unit != UnitThread {
 			return ipc.Usagef("--mode %s: runs only with --unit thread (it uses a Go variable of one process)", m)

@@ -96,9 +96,9 @@ func TestUnsafeYieldLosesOnOneCPU(t *testing.T) {
 	}
 	got := byMode(t, res)
 	u := got[ModeUnsafe]
-	if u.Trials.Lossy < trials-1 {
-		t.Errorf("unsafe with --yield on one CPU lost updates in only %d of %d trials: %+v", u.Trials.Lossy, trials, u.Trials)
-	}
+	// Whether the scheduler ran the other worker in the gap is not
+	// asserted (that would be luck); TestUnsafeLosesUnderSchedule is.
+	t.Logf("unsafe with --yield on one CPU lost updates in %d of %d trials (overlap %v%%)", u.Trials.Lossy, trials, u.Trials.OverlapPct)
 	if u.Yield != true || len(u.CPUs) != 1 {
 		t.Errorf("result does not say how it ran: %+v", u)
 	}
@@ -111,22 +111,36 @@ func TestUnsafeWindowLosesOnOneCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := res.Results[0]; u.Trials.Lossy < 1 {
-		t.Errorf("unsafe with a 2ms window on one CPU lost nothing: %+v", u.Trials)
+	u := res.Results[0]
+	t.Logf("unsafe with a 2ms window on one CPU lost updates in %d of 2 trials", u.Trials.Lossy)
+	if u.Trials.LostMax == 0 && !strings.Contains(u.Explanation, "of the run") {
+		t.Errorf("unsafe lost nothing and the explanation does not say why: %q", u.Explanation)
 	}
 }
 
-// With 2 CPUs, two unpinned... pinned to different CPUs, the plain race
-// loses at default sizes.
-func TestUnsafeLosesOnTwoCPUs(t *testing.T) {
-	cpus := ipctest.CPUs(t, 2)
+// The unsafe counter loses an update whenever the interleaving says so,
+// whatever the scheduler does: the test is the scheduler (--schedule), for
+// processes and threads.
+func TestUnsafeLosesUnderSchedule(t *testing.T) {
 	e := newEngine(t)
-	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe}, Procs: 2, Iters: DefaultIters, CPUs: cpus, Trials: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u := res.Results[0]; u.Trials.Lossy < 2 {
-		t.Errorf("unsafe on two CPUs lost updates in %d of 3 trials: %+v", u.Trials.Lossy, u.Trials)
+	for _, unit := range []string{UnitProcess, UnitThread} {
+		for _, c := range []struct {
+			spec   string
+			actual int64
+		}{
+			{"P1,P2,P1,P2", 1},
+			{"P1:load,P1:store,P2:load,P2:store", 2},
+			{"P1:load,P2:load,P2:store,P1:store", 1},
+		} {
+			res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe}, Unit: unit, Procs: 2, Iters: 1, Schedule: c.spec})
+			if err != nil {
+				t.Fatalf("%s %s: %v", unit, c.spec, err)
+			}
+			m := res.Results[0]
+			if m.Actual != c.actual || m.Lost != 2-c.actual || len(m.Steps) != 4 {
+				t.Errorf("%s %s: actual %d lost %d, %d steps; want actual %d", unit, c.spec, m.Actual, m.Lost, len(m.Steps), c.actual)
+			}
+		}
 	}
 }
 
@@ -140,8 +154,13 @@ func TestWitnessesAndTraceEndToEnd(t *testing.T) {
 	}
 	got := byMode(t, res)
 	u, f := got[ModeUnsafe], got[ModeFutex]
-	if u.Lost == 0 || u.WitnessesFound == 0 || len(u.Witnesses) == 0 || len(u.Witnesses) > 5 {
-		t.Fatalf("unsafe: lost %d, %d witnesses found, %d kept", u.Lost, u.WitnessesFound, len(u.Witnesses))
+	if len(u.Witnesses) > 5 || len(u.Witnesses) > u.WitnessesFound {
+		t.Fatalf("unsafe: %d witnesses found, %d kept (at most 5)", u.WitnessesFound, len(u.Witnesses))
+	}
+	if u.WitnessesFound == 0 {
+		// Whether the scheduler interleaved the sampled increments is
+		// luck: log it, check the rest.
+		t.Logf("unsafe: lost %d, no witness among the sampled increments", u.Lost)
 	}
 	if u.WitnessedLost > u.Lost {
 		t.Errorf("witnesses prove %d lost updates, more than the %d lost", u.WitnessedLost, u.Lost)
@@ -154,7 +173,7 @@ func TestWitnessesAndTraceEndToEnd(t *testing.T) {
 	}
 	var unsafeTracks []Track
 	for _, tr := range res.Trace.Tracks {
-		if len(tr.Events) != 200 || tr.Pid <= 0 || tr.Tid <= 0 {
+		if len(tr.Events) == 0 || len(tr.Events) > 200 || tr.Pid <= 0 || tr.Tid <= 0 {
 			t.Errorf("track %s %s: %d events, pid %d tid %d", tr.Mode, tr.Label, len(tr.Events), tr.Pid, tr.Tid)
 		}
 		if tr.Mode == ModeUnsafe {
@@ -194,6 +213,10 @@ func TestWitnessesAndTraceEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		t.Fatalf("trace is not JSON: %v\n%.500s", err, buf.String())
 	}
+	want := map[[2]int]int{}
+	for _, tr := range res.Trace.Tracks {
+		want[[2]int{tr.Pid, tr.Tid}] += len(tr.Events)
+	}
 	slices, lost := map[[2]int]int{}, 0
 	for _, ev := range doc.TraceEvents {
 		switch ev.Ph {
@@ -216,12 +239,12 @@ func TestWitnessesAndTraceEndToEnd(t *testing.T) {
 		t.Errorf("%d tracks with increments, want 4 (2 modes × 2 workers)", len(slices))
 	}
 	for k, n := range slices {
-		if n != 200 {
-			t.Errorf("track %v: %d increments, want 200", k, n)
+		if n != want[k] {
+			t.Errorf("track %v: %d increments, want %d", k, n, want[k])
 		}
 	}
-	if lost == 0 {
-		t.Error("no increment marked lost-update in the trace")
+	if (lost == 0) != (u.WitnessesFound == 0) {
+		t.Errorf("%d increments marked lost-update in the trace, %d witnesses", lost, u.WitnessesFound)
 	}
 }
 

@@ -2,6 +2,8 @@ package race
 
 import (
 	"fmt"
+
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -18,12 +20,17 @@ func Render(w io.Writer, res *Result) error {
 		return err
 	}
 	first := res.Results[0]
+	if first.Schedule != "" || first.Stopped || first.Steps != nil {
+		renderScheduled(&b, &first)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	who := "worker processes"
 	if first.Unit == UnitThread {
 		who = "threads in one worker process"
 	}
 	fmt.Fprintf(&b, "race: %d %s × %d increments, counter in %s shared memory", first.Procs, who, first.Iters, first.Shm)
-	if first.Unit == UnitThread {
+	if first.Unit == UnitThread && first.Lang != LangPython {
 		b.WriteString(" (unsafe-go and mutex: an ordinary Go variable)")
 	}
 	if len(first.CPUs) > 0 {
@@ -43,11 +50,12 @@ func Render(w io.Writer, res *Result) error {
 	if first.SameLine {
 		b.WriteString(", tallies on one cache line")
 	}
+	b.WriteString(pythonHeader(&first))
 	b.WriteString("\n\n")
 
 	trials := first.Trials.Count
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	head := "MODE\tUNIT\tPROCS\tITERS\tEXPECTED\tACTUAL\tLOST\tNS/OP\tOPS/S\tCTXSW/OP"
+	head := "MODE\tUNIT\tPROCS\tITERS\tEXPECTED\tACTUAL\tLOST\tOVERLAP\tNS/OP\tOPS/S\tCTXSW/OP"
 	if trials > 1 {
 		head += "\tLOSSY TRIALS\tLOST MIN/MED/MAX"
 	}
@@ -57,7 +65,11 @@ func Render(w io.Writer, res *Result) error {
 		if m.Broken {
 			lost += " FAIL"
 		}
-		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.2g", m.Mode, m.Unit, m.Procs, m.Iters, m.Expected, m.Actual, lost, nsPerOp(m.NsPerOp), rate(m.OpsPerSec), m.CtxSwitchesPerOp)
+		if !m.Safe && m.Trials.LostMax == 0 {
+			// Never a bare 0 for an unsafe mode: the note below says why.
+			lost += " see below"
+		}
+		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.0f%%\t%s\t%s\t%.2g", m.Mode, m.Unit, m.Procs, m.Iters, m.Expected, m.Actual, lost, m.OverlapPct, nsPerOp(m.NsPerOp), rate(m.OpsPerSec), m.CtxSwitchesPerOp)
 		if trials > 1 {
 			line += fmt.Sprintf("\t%d/%d\t%d/%d/%d", m.Trials.Lossy, m.Trials.Count, m.Trials.LostMin, m.Trials.LostMedian, m.Trials.LostMax)
 		}
@@ -67,6 +79,7 @@ func Render(w io.Writer, res *Result) error {
 	if trials > 1 {
 		fmt.Fprintf(&b, "(%d trials: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", trials)
 	}
+	b.WriteString("(OVERLAP: share of the run's wall time during which two or more workers were incrementing at once)\n")
 	b.WriteString("(CTXSW/OP: context switches of all workers per increment, start-up included; each wake-up of a sleeping waiter is one, and they explain most of a lock's run-to-run spread)\n")
 	b.WriteString("\n")
 
@@ -85,14 +98,18 @@ func Render(w io.Writer, res *Result) error {
 		if m.Recorded == 0 || (len(m.Witnesses) == 0 && m.Safe) {
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s: each worker recorded its first %d increments per trial (reading the clock twice in each widens its window); ", m.Mode, m.Recorded)
+		if m.RecordWindow > 0 && m.RecordMask > 0 {
+			fmt.Fprintf(&b, "\n%s: each worker recorded the increments that loaded a sampled value (%d consecutive values in every %d, spread over the whole count; at most %d per worker and trial; reading the clock twice in each widens its window); ", m.Mode, m.RecordWindow, m.RecordMask+1, m.Recorded)
+		} else {
+			fmt.Fprintf(&b, "\n%s: each worker recorded all its %d increments (reading the clock twice in each widens its window); ", m.Mode, m.Recorded)
+		}
 		switch {
 		case m.WitnessesFound == 0 && m.Lost > 0:
-			fmt.Fprintf(&b, "no lost update happened among them (the %d lost ones fell outside the records: try --record or --yield)\n", m.Lost)
+			fmt.Fprintf(&b, "no lost update happened among them (the %d lost ones fell outside the sampled values: try a larger --record, or --yield)\n", m.Lost)
 		case m.WitnessesFound == 0:
 			fmt.Fprintf(&b, "no lost update among them\n")
 		default:
-			fmt.Fprintf(&b, "they show %s (%s lost)", plural(m.WitnessesFound, "lost-update interleaving"), plural(int(m.WitnessedLost), "update"))
+			fmt.Fprintf(&b, "they prove %s lost in %s (%d of them ordered by the clocks, the others proved by the values read)", plural(int(m.WitnessedLost), "update"), witnesses(m.WitnessesFound), m.WitnessesTimed)
 			if len(m.Witnesses) < m.WitnessesFound {
 				fmt.Fprintf(&b, "; the first %d", len(m.Witnesses))
 			}
@@ -102,6 +119,9 @@ func Render(w io.Writer, res *Result) error {
 					fmt.Fprintf(&b, "  trial %d: %s\n", wi.Trial, wi.Text)
 				} else {
 					fmt.Fprintf(&b, "  %s\n", wi.Text)
+				}
+				if wi.Replay != "" {
+					fmt.Fprintf(&b, "    replay: %s\n", wi.Replay)
 				}
 			}
 		}
@@ -150,4 +170,59 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// renderScheduled writes a scheduled run: the step table, then expected,
+// actual and lost.
+func renderScheduled(b *strings.Builder, m *ModeResult) {
+	who := "worker processes"
+	if m.Unit == UnitThread {
+		who = "threads in one worker process"
+	}
+	fmt.Fprintf(b, "race, scheduled: %s, %d %s × %d increments", m.Mode, m.Procs, who, m.Iters)
+	if m.Schedule != "" {
+		fmt.Fprintf(b, ", --schedule %s", m.Schedule)
+	}
+	if m.Seed != nil {
+		fmt.Fprintf(b, " --seed %d", *m.Seed)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(b, "lock: %s\n\n", m.Lock)
+	_ = conduct.WriteTable(b, m.Steps, true)
+	b.WriteString("\n")
+	if m.Stopped {
+		var at []string
+		for _, n := range m.Next {
+			switch {
+			case n.Step == "":
+				at = append(at, n.Worker+" finished")
+			case n.Blocked:
+				at = append(at, n.Worker+" blocked in "+n.Step)
+			default:
+				at = append(at, n.Worker+" at "+n.Step)
+			}
+			if n.Holds != "" {
+				at[len(at)-1] += " (holds " + n.Holds + ")"
+			}
+		}
+		fmt.Fprintf(b, "stopped after the schedule: %s\n", strings.Join(at, ", "))
+		fmt.Fprintf(b, "increments completed %d, counter %d, lost so far %d\n", m.Expected, m.Actual, m.Lost)
+		return
+	}
+	fmt.Fprintf(b, "expected %d, actual %d, lost %d", m.Expected, m.Actual, m.Lost)
+	if m.Broken {
+		b.WriteString(" FAIL: a safe mode lost updates")
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(b, "%s\n", m.Explanation)
+	if m.Stuck {
+		b.WriteString("every unfinished worker was blocked at one point: no step could move\n")
+	}
+}
+
+func witnesses(n int) string {
+	if n == 1 {
+		return "1 witness"
+	}
+	return fmt.Sprintf("%d witnesses", n)
 }

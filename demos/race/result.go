@@ -1,5 +1,7 @@
 package race
 
+import "github.com/ipcplay/ipcplay/demos/conduct"
+
 // Kind is the "kind" of the race experiment's JSON document.
 const Kind = "race"
 
@@ -48,20 +50,48 @@ type ModeResult struct {
 	Trials           Trials    `json:"trials"`
 	Recorded         int       `json:"recorded_per_worker,omitempty"`
 	WitnessesFound   int       `json:"witnesses_found"`  // in every recorded trial
+	WitnessesTimed   int       `json:"witnesses_timed"`  // of which the clocks order (Witness.Timed)
 	WitnessedLost    int64     `json:"witnessed_lost"`   // updates those witnesses prove lost
 	Witnesses        []Witness `json:"witnesses"`        // up to Params.Explain
 	Broken           bool      `json:"broken,omitempty"` // a safe mode lost updates
+	// OverlapPct is the share of the (median) trial's wall time, in
+	// percent, during which two or more workers were incrementing at once,
+	// from each worker's CLOCK_MONOTONIC start and end.
+	OverlapPct float64 `json:"overlap_pct"`
+	// RecordMask and RecordWindow say which increments were recorded:
+	// those that loaded a value v with v & mask < window.
+	RecordMask   uint64 `json:"record_mask,omitempty"`
+	RecordWindow uint64 `json:"record_window,omitempty"`
+
+	// A scheduled run (--schedule): the schedule, the seed of its random
+	// part, every step, and where each worker stood at the end.
+	Schedule string         `json:"schedule,omitempty"`
+	Seed     *uint64        `json:"seed,omitempty"`
+	Steps    []conduct.Row  `json:"steps,omitempty"`
+	Next     []conduct.Next `json:"next,omitempty"`
+	// Stopped: the run ended after the schedule's entries (--step), the
+	// remaining steps were not taken.
+	Stopped bool `json:"stopped,omitempty"`
+	// Stuck: at some point every unfinished worker was blocked.
+	Stuck bool `json:"stuck,omitempty"`
+	// Lang is the workers' language: "go", "python" or "go,python". The
+	// Python fields come from the Python workers themselves.
+	Lang            string  `json:"lang"`
+	PythonVersion   string  `json:"python_version,omitempty"`
+	GILEnabled      *bool   `json:"gil_enabled,omitempty"`
+	SwitchIntervalS float64 `json:"switch_interval_s,omitempty"` // sys.getswitchinterval() in the workers
 }
 
 // Trials summarises the repetitions of one mode.
 type Trials struct {
-	Count      int     `json:"count"`
-	Lossy      int     `json:"lossy"` // trials that lost any update
-	LostMin    int64   `json:"lost_min"`
-	LostMedian int64   `json:"lost_median"`
-	LostMax    int64   `json:"lost_max"`
-	Lost       []int64 `json:"lost"`       // per trial
-	ElapsedNs  []int64 `json:"elapsed_ns"` // per trial
+	Count      int       `json:"count"`
+	Lossy      int       `json:"lossy"` // trials that lost any update
+	LostMin    int64     `json:"lost_min"`
+	LostMedian int64     `json:"lost_median"`
+	LostMax    int64     `json:"lost_max"`
+	Lost       []int64   `json:"lost"`        // per trial
+	ElapsedNs  []int64   `json:"elapsed_ns"`  // per trial
+	OverlapPct []float64 `json:"overlap_pct"` // per trial
 }
 
 // Witness is a lost update reconstructed from the records: increments of
@@ -74,6 +104,13 @@ type Witness struct {
 	Lost  int    `json:"lost"`  // increments minus one
 	Steps []Step `json:"steps"` // loads and stores, by timestamp
 	Text  string `json:"text"`  // "P1 read 41 · P2 read 41 · P1 wrote 42 · P2 wrote 42 → one increment lost"
+	// Timed: the clocks prove that every load came before every store
+	// (max t1 < min t2). Otherwise the values alone prove the loss (see
+	// FindWitnesses) and Steps are in timestamp order.
+	Timed bool `json:"timed"`
+	// Replay is the command line that replays this lost update with
+	// --schedule, from a counter of 0: every load, then every store.
+	Replay string `json:"replay"`
 }
 
 // Step is one load or store of a witness.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -41,7 +40,8 @@ type runner struct {
 	named    *semaphore.Named
 	lockFile string
 
-	total, done int64 // increments of the whole run, for progress
+	py          *pyInfo // what the last Python worker said (python_linux.go)
+	total, done int64   // increments of the whole run, for progress
 	traceEvents int
 	trace       *Trace
 }
@@ -92,33 +92,11 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 }
 
 // prepare creates what mode needs, once per run.
-func (r *runner) prepare(mode string) error {
-	var err error
-	switch mode {
-	case ModeSysVSem:
-		if r.set == nil {
-			r.set, err = r.env.CreateSemSet(1)
-		}
-	case ModePosixSem:
-		if r.named == nil {
-			r.named, err = r.env.CreateNamedSem(1)
-		}
-	case ModeFlock:
-		if r.lockFile == "" {
-			var dir string
-			if dir, err = r.env.TempDir(); err != nil {
-				return err
-			}
-			name := filepath.Join(dir, "flock")
-			var f *os.File
-			// In the run's private directory, removed with it.
-			if f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-				f.Close()
-				r.lockFile = name
-			}
-		}
+func (r *runner) prepare(m *modeDef) error {
+	if m.prepare == nil {
+		return nil
 	}
-	return err
+	return m.prepare(r)
 }
 
 // trialOut is what one trial measured.
@@ -127,7 +105,9 @@ type trialOut struct {
 	elapsed      int64
 	cpuNs, sysNs int64
 	ctxSwitches  int64
+	overlapPct   float64
 	tracks       []Track
+	sched        *scheduled
 }
 
 // mode runs every trial of one mode.
@@ -150,22 +130,50 @@ func (r *runner) mode(name string) (*ModeResult, error) {
 	}
 	if mi.recorded {
 		mr.Recorded = p.Record
+		if p.Record > 0 {
+			mr.RecordMask, mr.RecordWindow = sampling(p.Iters, p.Record)
+		}
 	}
-	if err := r.prepare(name); err != nil {
+	if err := r.prepare(mi); err != nil {
 		return nil, fmt.Errorf("race: %s: %w", name, err)
 	}
 	var outs []trialOut
 	for trial := 1; trial <= p.Trials; trial++ {
 		out, err := r.trial(mi, trial)
+		if out.sched != nil {
+			summarize(mr, []trialOut{out}, p)
+			r.annotate(mr)
+			sc := out.sched
+			mr.Schedule, mr.Seed, mr.Steps, mr.Next, mr.Stopped, mr.Stuck = p.Schedule, sc.seed, sc.out.Rows, sc.out.Next, sc.stopped, sc.out.Stuck
+			if sc.stopped {
+				mr.Expected = sc.expected
+				mr.Broken = mr.Safe && mr.Lost != 0
+			}
+			if err != nil {
+				return mr, fmt.Errorf("race: %s, scheduled: %w", name, err)
+			}
+			return mr, nil
+		}
 		if err != nil {
 			if len(outs) == 0 {
 				return nil, fmt.Errorf("race: %s, trial %d of %d: %w", name, trial, p.Trials, err)
 			}
 			summarize(mr, outs, p)
+			r.annotate(mr)
 			return mr, fmt.Errorf("race: %s, trial %d of %d: %w", name, trial, p.Trials, err)
 		}
 		if len(out.tracks) > 0 {
 			ws := FindWitnesses(out.tracks, name, trial)
+			for i := range ws {
+				ws[i].Replay = replay(ws[i], p)
+				if ws[i].Timed {
+					mr.WitnessesTimed++
+				}
+			}
+			// Those the clocks order first: they show the interleaving.
+			slices.SortStableFunc(ws, func(a, b Witness) int {
+				return cmp.Compare(btoi(!a.Timed), btoi(!b.Timed))
+			})
 			mr.WitnessesFound += len(ws)
 			for _, w := range ws {
 				mr.WitnessedLost += int64(w.Lost)
@@ -181,6 +189,7 @@ func (r *runner) mode(name string) (*ModeResult, error) {
 		outs = append(outs, out)
 	}
 	summarize(mr, outs, p)
+	r.annotate(mr)
 	return mr, nil
 }
 
@@ -219,33 +228,35 @@ func summarize(mr *ModeResult, outs []trialOut, p *Params) {
 	mr.Broken = mr.Safe && (t.Lossy > 0 || t.LostMin < 0)
 	// Any lossy trial shows the race, even when the median trial lost
 	// nothing: the line must not say "no other process wrote" then.
-	mr.Explanation = explanation(mr.Mode, mr.Unit, t.LostMax, p)
+	mr.OverlapPct = med.overlapPct
+	t.OverlapPct = make([]float64, n)
+	for i, o := range outs {
+		t.OverlapPct[i] = o.overlapPct
+	}
+	mr.Trials = t
+	mr.Explanation = explanation(mr.Mode, mr.Unit, t.LostMax, mr.OverlapPct, med.ctxSwitches, p)
 }
 
 // trial runs the workers of one trial and reads the outcome.
-func (r *runner) trial(mi modeInfo, trial int) (trialOut, error) {
+func (r *runner) trial(mi *modeDef, trial int) (trialOut, error) {
 	lay := r.lay
 	mem := r.region.Bytes()
 	clear(mem[:lay.traceBase()])
-	var err error
-	switch mi.name {
-	case ModeSysVSem:
-		err = r.set.SetVal(0, 1)
-	case ModePosixSemUnnamed:
-		_, err = semaphore.InitUnnamed(mem[lay.unnamed():], 1)
-	case ModeFutex:
-		_, err = semaphore.InitMutex(mem[lay.mutex():])
-	case ModePosixSem:
-		if v := r.named.Value(); v != 1 {
-			err = fmt.Errorf("named semaphore %s has value %d before the trial, want 1", r.named.Name(), v)
+	if mi.reset != nil {
+		if err := mi.reset(r); err != nil {
+			return trialOut{}, err
 		}
 	}
+	if r.p.scheduled() {
+		return r.scheduledTrial(mi)
+	}
+
+	specs, closeFiles, err := r.specs(mi, nil)
 	if err != nil {
 		return trialOut{}, err
 	}
-
-	specs, closeFiles, err := r.specs(mi)
-	if err != nil {
+	if specs, err = r.langSpecs(mi, specs); err != nil {
+		closeFiles()
 		return trialOut{}, err
 	}
 	g, err := r.env.StartWorkers(r.ctx, specs)
@@ -264,7 +275,7 @@ func (r *runner) trial(mi modeInfo, trial int) (trialOut, error) {
 
 // specs builds the workers of a trial. closeFiles closes the parent's
 // copies of the descriptors handed over.
-func (r *runner) specs(mi modeInfo) (_ []worker.Spec, closeFiles func(), retErr error) {
+func (r *runner) specs(mi *modeDef, stepEnds []*os.File) (_ []worker.Spec, closeFiles func(), retErr error) {
 	p := r.p
 	var files []*os.File
 	closeFiles = func() {
@@ -282,6 +293,7 @@ func (r *runner) specs(mi modeInfo) (_ []worker.Spec, closeFiles func(), retErr 
 		LockFile: r.lockFile, TokenIn: -1, TokenOut: -1,
 	}
 	base.Spin = ownCPUs(p.Procs, p.CPUs)
+	base.RecMask, base.RecWindow = sampling(p.Iters, p.Record)
 	if r.set != nil {
 		base.SemID = r.set.ID()
 	}
@@ -306,7 +318,12 @@ func (r *runner) specs(mi modeInfo) (_ []worker.Spec, closeFiles func(), retErr 
 			}
 			cpus = slices.Compact(slices.Sorted(slices.Values(p.CPUs)))
 		}
-		return []worker.Spec{{Kind: WorkerKind, Name: "threads", Spec: s, Files: regionFiles, CPUs: cpus}}, closeFiles, nil
+		fs := slices.Clone(regionFiles)
+		for _, f := range stepEnds {
+			s.StepFDs = append(s.StepFDs, worker.FileFD(len(fs)))
+			fs = append(fs, f)
+		}
+		return []worker.Spec{{Kind: WorkerKind, Name: "threads", Spec: s, Files: fs, CPUs: cpus}}, closeFiles, nil
 	}
 
 	// One process per worker. socket-token: pair k carries the token from
@@ -331,6 +348,10 @@ func (r *runner) specs(mi modeInfo) (_ []worker.Spec, closeFiles func(), retErr 
 			s.TokenIn = worker.FileFD(len(fs))
 			s.TokenOut = worker.FileFD(len(fs) + 1)
 			fs = append(fs, ins[(i+p.Procs-1)%p.Procs], outs[i])
+		}
+		if stepEnds != nil {
+			s.StepFDs = []int{worker.FileFD(len(fs))}
+			fs = append(fs, stepEnds[i])
 		}
 		specs[i] = worker.Spec{Kind: WorkerKind, Name: fmt.Sprintf("P%d", i+1), Spec: s, Files: fs}
 		if len(p.CPUs) > 0 {
@@ -376,7 +397,7 @@ func (r *runner) watchProgress(mode string, trial int) (stop func()) {
 
 // collect reads a finished trial: the counter, the tallies, the timing and
 // the records.
-func (r *runner) collect(mi modeInfo, trial int, results []worker.Result) (trialOut, error) {
+func (r *runner) collect(mi *modeDef, trial int, results []worker.Result) (trialOut, error) {
 	p, lay := r.p, r.lay
 	var out trialOut
 	var goCounter uint64
@@ -388,7 +409,10 @@ func (r *runner) collect(mi modeInfo, trial int, results []worker.Result) (trial
 		if err := wr.Decode(&res); err != nil {
 			return out, fmt.Errorf("worker %s (pid %d): bad result: %w", wr.Name, wr.Pid, err)
 		}
-		goCounter += res.GoCounter
+		goCounter += res.GoCounter + res.PyCounter
+		if err := r.notePython(wr, res.pyInfo); err != nil {
+			return out, err
+		}
 		for _, t := range res.Threads {
 			pids[t.Index] = wr.Pid
 			threads = append(threads, t)
@@ -412,6 +436,11 @@ func (r *runner) collect(mi modeInfo, trial int, results []worker.Result) (trial
 		last = max(last, t.EndNs)
 	}
 	out.elapsed = last - first
+	spans := make([][2]int64, len(threads))
+	for i, t := range threads {
+		spans[i] = [2]int64{t.StartNs, t.EndNs}
+	}
+	out.overlapPct = overlapPct(spans)
 	counter := atomic.LoadUint64(r.region.Uint64(lay.counter()))
 	if mi.goVar {
 		counter = goCounter
@@ -473,4 +502,11 @@ func label(unit string, i int) string {
 		return fmt.Sprintf("T%d", i+1)
 	}
 	return fmt.Sprintf("P%d", i+1)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -21,9 +21,22 @@ type opRef struct {
 // timestamps satisfy max(t1) < min(t2). Since every load precedes its t1
 // and every store follows its t2, all those loads happened before all
 // those stores: k increments left one trace in the counter, k-1 were lost.
-// Each increment belongs to at most one witness. The witnesses are ordered
-// by their first load; mode and trial are copied into them, and the
-// increments they use are marked in the tracks' Lost lists.
+// Each increment belongs to at most one witness. These are timed
+// witnesses (Timed true): the clocks order the interleaving.
+//
+// A value read by increments of two or more workers that no timed witness
+// explains is a witness too (Timed false), proved by the values alone: the
+// final count F needs a chain of increments that read 0, 1, ... F-1, one
+// per value, so every further increment that read an already-read value
+// added nothing. The clocks then do not order the accesses: one worker
+// waited between its load and its store outside [t1, t2] (preempted after
+// t2, or its store still in the CPU's store buffer), or the counter was set
+// back to v by a stale store in between. One increment per worker is
+// taken, so such a witness also proves workers-1 lost updates.
+//
+// The witnesses are ordered by their first load; mode and trial are copied
+// into them, and the increments they use are marked in the tracks' Lost
+// lists.
 func FindWitnesses(tracks []Track, mode string, trial int) []Witness {
 	groups := map[uint64][]opRef{}
 	for ti, tr := range tracks {
@@ -41,8 +54,24 @@ func FindWitnesses(tracks []Track, mode string, trial int) []Witness {
 			continue
 		}
 		slices.SortFunc(g, func(a, b opRef) int { return cmp.Compare(a.t1, b.t1) })
-		for _, clique := range cliques(g) {
-			out = append(out, makeWitness(tracks, clique, mode, trial))
+		cs := cliques(g)
+		for _, clique := range cs {
+			out = append(out, makeWitness(tracks, clique, mode, trial, true))
+		}
+		if len(cs) > 0 {
+			continue
+		}
+		// No timed witness: one increment per worker, the earliest.
+		var byValue []opRef
+		seen := map[int]bool{}
+		for _, o := range g {
+			if !seen[o.track] {
+				seen[o.track] = true
+				byValue = append(byValue, o)
+			}
+		}
+		if len(byValue) >= 2 {
+			out = append(out, makeWitness(tracks, byValue, mode, trial, false))
 		}
 	}
 	slices.SortFunc(out, func(a, b Witness) int {
@@ -104,8 +133,8 @@ func cliques(g []opRef) [][]opRef {
 	}
 }
 
-func makeWitness(tracks []Track, c []opRef, mode string, trial int) Witness {
-	w := Witness{Mode: mode, Trial: trial, Value: c[0].read, Wrote: c[0].wrote, Lost: len(c) - 1}
+func makeWitness(tracks []Track, c []opRef, mode string, trial int, timed bool) Witness {
+	w := Witness{Mode: mode, Trial: trial, Value: c[0].read, Wrote: c[0].wrote, Lost: len(c) - 1, Timed: timed}
 	for _, o := range c {
 		tr := tracks[o.track]
 		base := Step{Worker: o.track, Label: tr.Label, Pid: tr.Pid, Tid: tr.Tid, Seq: o.seq}
@@ -122,6 +151,9 @@ func makeWitness(tracks []Track, c []opRef, mode string, trial int) Witness {
 		parts[i] = fmt.Sprintf("%s %s %d", s.Label, s.Op, s.Value)
 	}
 	w.Text = strings.Join(parts, " · ") + " → " + countWord(w.Lost) + " lost"
+	if !timed {
+		w.Text += fmt.Sprintf(" (proved by the values: a serial count never reads %d twice; the clocks do not order these accesses, so a store waited unseen, preempted or in a store buffer, or a stale store set the counter back)", w.Value)
+	}
 	return w
 }
 

@@ -1,6 +1,7 @@
 package race
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
@@ -45,12 +47,24 @@ type workerSpec struct {
 	PinCPUs  []int `json:"pin_cpus,omitempty"` // CPU of each thread
 	// Spin: every thread can have a CPU of its own (see startLine).
 	Spin bool `json:"spin"`
+	// StepFDs are the step sockets of a scheduled run (package conduct),
+	// one per thread of this worker in thread order; empty: a timed run.
+	StepFDs []int `json:"step_fds,omitempty"`
+	// RecMask and RecWindow choose the recorded increments: those whose
+	// loaded value v has v&RecMask < RecWindow (see sampled).
+	RecMask   uint64 `json:"rec_mask"`
+	RecWindow uint64 `json:"rec_window"`
+	// LineProcs is how many workers meet at the start line; 0: all of
+	// them (Python workers do not take part: python_linux.go).
+	LineProcs int `json:"line_procs,omitempty"`
 }
 
 // workerResult is what a worker process reports.
 type workerResult struct {
 	Threads   []threadResult `json:"threads"`
 	GoCounter uint64         `json:"go_counter"` // unsafe-go and mutex
+	PyCounter uint64         `json:"py_counter"` // a Python worker's own counter (python.go)
+	pyInfo
 }
 
 type threadResult struct {
@@ -74,7 +88,7 @@ func workerMain(ctx context.Context, c *worker.Child) (any, error) {
 		return nil, err
 	}
 	mi, ok := lookupMode(s.Mode)
-	if !ok || s.Threads < 1 || s.Iters < 1 {
+	if !ok || s.Threads < 1 || s.Iters < 1 || (len(s.StepFDs) > 0 && len(s.StepFDs) != s.Threads) {
 		return nil, fmt.Errorf("race worker: bad spec %+v", s)
 	}
 	region, err := shm.Open(s.Region)
@@ -93,7 +107,7 @@ func workerMain(ctx context.Context, c *worker.Child) (any, error) {
 
 	threads := make([]*thread, s.Threads)
 	for k := range threads {
-		t, err := sh.newThread(&s, s.First+k)
+		t, err := sh.newThread(&s, k)
 		if err != nil {
 			return nil, err
 		}
@@ -174,6 +188,7 @@ func workerMain(ctx context.Context, c *worker.Child) (any, error) {
 // shared is what the threads of a worker process share.
 type shared struct {
 	mode     string
+	def      *modeDef
 	recorded bool
 	mem      []byte
 	lay      layout
@@ -186,29 +201,18 @@ type shared struct {
 	closers  []func() error
 }
 
-func newShared(s *workerSpec, mi modeInfo, region *shm.Region) (*shared, error) {
-	sh := &shared{mode: s.Mode, recorded: mi.recorded, mem: region.Bytes(), lay: s.Layout}
+func newShared(s *workerSpec, mi *modeDef, region *shm.Region) (*shared, error) {
+	sh := &shared{mode: s.Mode, def: mi, recorded: mi.recorded, mem: region.Bytes(), lay: s.Layout}
 	sh.counter = region.Uint64(sh.lay.counter())
 	if mi.goVar {
 		sh.counter = &goCounter
 	}
 	sh.started = region.Uint32(sh.lay.started())
-	var err error
-	switch s.Mode {
-	case ModeSysVSem:
-		sh.set, err = semaphore.OpenSet(s.SemID)
-	case ModePosixSem:
-		sh.named, err = semaphore.OpenNamed(s.SemName)
-		if err == nil {
-			sh.closers = append(sh.closers, sh.named.Close)
+	if mi.open != nil {
+		if err := mi.open(sh, s); err != nil {
+			sh.close()
+			return nil, err
 		}
-	case ModePosixSemUnnamed:
-		sh.unnamed, err = semaphore.AttachUnnamed(sh.mem[sh.lay.unnamed():])
-	case ModeFutex:
-		sh.mutex, err = semaphore.AttachMutex(sh.mem[sh.lay.mutex():])
-	}
-	if err != nil {
-		return nil, err
 	}
 	return sh, nil
 }
@@ -219,11 +223,12 @@ func (sh *shared) close() {
 	}
 }
 
-func (sh *shared) newThread(s *workerSpec, index int) (*thread, error) {
+func (sh *shared) newThread(s *workerSpec, k int) (*thread, error) {
+	index := s.First + k
 	t := &thread{
-		sh: sh, index: index, iters: s.Iters, counter: sh.counter,
+		sh: sh, def: sh.def, index: index, recMask: s.RecMask, recWin: s.RecWindow, iters: s.Iters, counter: sh.counter,
 		tally: (*uint64)(unsafe.Pointer(&sh.mem[sh.lay.tally(index)])), started: sh.started,
-		procs: uint32(sh.lay.Procs), window: s.WindowNs, yield: s.Yield, undo: s.Undo,
+		procs: uint32(cmp.Or(s.LineProcs, sh.lay.Procs)), window: s.WindowNs, yield: s.Yield, undo: s.Undo,
 		in: -1, out: -1, spin: s.Spin,
 	}
 	t.gap = t.window > 0 || t.yield
@@ -231,20 +236,17 @@ func (sh *shared) newThread(s *workerSpec, index int) (*thread, error) {
 		off := sh.lay.trace(index)
 		t.rec = unsafe.Slice((*record)(unsafe.Pointer(&sh.mem[off])), n)
 	}
-	switch s.Mode {
-	case ModeFlock:
-		// Each thread opens the file itself: its own open file
-		// description, so its flock conflicts with the others'.
-		fd, err := unix.Open(s.LockFile, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if sh.def.openThread != nil {
+		if err := sh.def.openThread(sh, t, s); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.StepFDs) > 0 {
+		st, err := conduct.NewStepper(s.StepFDs[k])
 		if err != nil {
-			return nil, fmt.Errorf("open lock file %s: %w", s.LockFile, os.NewSyscallError("open", err))
+			return nil, err
 		}
-		t.lockFD = fd
-		sh.closers = append(sh.closers, func() error { return unix.Close(fd) })
-	case ModeSocketToken:
-		if s.TokenIn >= 0 {
-			t.in, t.out = s.TokenIn, s.TokenOut
-		}
+		t.stepper = st
 	}
 	t.first = index == 0
 	return t, nil

@@ -19,6 +19,7 @@ var machineChecks = []func() []Check{
 	sysvMsgLimits,
 	mqueueCheck,
 	removeIPCCheck,
+	namespaceChecks,
 }
 
 func kernelCheck() []Check {
@@ -195,38 +196,4 @@ func mqueueCheck() []Check {
 		c.Advice = "RLIMIT_MSGQUEUE is small: queues with large messages fail with EMFILE/ENOMEM; raise it with ulimit -q"
 	}
 	return append(out, c)
-}
-
-// removeIPCCheck reports systemd-logind's RemoveIPC: when yes (the default
-// since systemd 212), logind deletes a non-system user's IPC objects when
-// that user's last session ends — a daemon of that user loses its objects.
-func removeIPCCheck() []Check {
-	if _, err := os.Stat("/run/systemd/system"); err != nil {
-		return []Check{{Name: "logind RemoveIPC", Status: Info, Detail: "systemd is not running here: nothing removes IPC objects at logout"}}
-	}
-	value := ""
-	files := []string{"/etc/systemd/logind.conf"}
-	drop, _ := filepath.Glob("/etc/systemd/logind.conf.d/*.conf")
-	files = append(files, drop...)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "RemoveIPC" {
-				value = strings.ToLower(strings.TrimSpace(v))
-			}
-		}
-	}
-	if value == "" {
-		value = "yes (default)"
-	}
-	c := Check{Name: "logind RemoveIPC", Status: Info, Detail: "RemoveIPC=" + value}
-	if strings.HasPrefix(value, "yes") && os.Geteuid() >= 1000 {
-		c.Status = Warn
-		c.Advice = "logind removes your System V and POSIX IPC objects when your last session ends: a daemon started from a login session loses them at logout (set RemoveIPC=no, or run the daemon as a system user)"
-	}
-	return []Check{c}
 }

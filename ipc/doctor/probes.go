@@ -14,6 +14,7 @@ import (
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/mq"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
 )
@@ -180,10 +181,12 @@ func DaemonProbe(socket string) Probe {
 
 // LeakProbe reports objects that crashed ipcplay runs left behind: stale
 // ledger entries, and ipcplay-named files in /dev/shm the ledger does not
-// know (left by an engine with another state directory).
+// know (left by an engine with another state directory). It removes
+// nothing (the ledger is read with a dry run); e must be made with
+// Config.NoReap, or its start-up reaping removes what this would report.
 func LeakProbe(e *ipc.Engine) Probe {
 	return func(ctx context.Context) []Check {
-		stale, err := ipc.Reap(e.Ledger(), true)
+		rep, err := ipc.Reap(e.Ledger(), true)
 		if err != nil {
 			return []Check{{Name: "leftovers", Status: Warn, Detail: err.Error()}}
 		}
@@ -197,13 +200,20 @@ func LeakProbe(e *ipc.Engine) Probe {
 		for _, d := range ents {
 			name := strings.TrimPrefix(d.Name(), "sem.")
 			if strings.HasPrefix(name, shm.POSIXPrefix) && !known[name] {
-				stray = append(stray, "/dev/shm/"+d.Name())
+				stray = append(stray, "/dev/shm/"+sysobj.EscapeName(d.Name()))
 			}
 		}
 		switch {
-		case len(stale) > 0:
-			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger", len(stale)),
-				Advice: "'ipcplay clean' removes them ('ipcplay clean --dry-run' lists them)"}}
+		case len(rep.Removed)+len(rep.LeftAlone) > 0:
+			var names []string
+			for _, en := range rep.Removed {
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", en, en.RunID, en.CreatorPID))
+			}
+			for _, en := range rep.LeftAlone {
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", en.Entry, en.RunID, en.CreatorPID, en.Reason))
+			}
+			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger: %s", len(names), strings.Join(names, "; ")),
+				Advice: "'ipcplay clean' removes those proved to be ipcplay's ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}
 		case len(stray) > 0:
 			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d ipcplay file(s) in /dev/shm unknown to this ledger: %s", len(stray), strings.Join(stray, " ")),
 				Advice: "an engine with another --state-dir (or IPCPLAY_STATE_DIR) made them; 'ipcplay inspect' shows who uses them"}}

@@ -46,6 +46,35 @@ type Entry struct {
 	CreatorPID   int       `json:"creator_pid"`
 	CreatorStart uint64    `json:"creator_start"` // /proc/PID/stat field 22, clock ticks since boot
 	Created      time.Time `json:"created"`
+	// Identity is what proves later that an object with this id or name
+	// is still the one created, not another program's that reused the id
+	// or name (package ipc records it once the object exists). nil: not
+	// recorded (the object cannot be proved ours).
+	Identity *Identity `json:"identity,omitempty"`
+}
+
+// Identity is what an object looked like right after its creation, in the
+// kernel's own facts. Which fields are set depends on the type:
+//
+//   - System V (from /proc/sysvipc/{shm,sem,msg}, i.e. ipc_perm and the
+//     *id64_ds times): Key (0 for IPC_PRIVATE), CUID, CTime (seconds: the
+//     creation time, or the last IPC_SET/SETVAL/SETALL, which the engine
+//     re-records when it makes one), CPID (shm: shm_cprid), NSems (sem).
+//   - POSIX shared memory and semaphores, message queues, sockets, files
+//     and directories (from statx(2)): Dev, Ino, CUID (the owner), BTime
+//     (ns of the birth time, where the file system keeps one), and CTime
+//     (ns) for sockets, whose ctime does not move in use; 0 where it does
+//     (tmpfs files written through a mapping, a queue with every message,
+//     a directory with every entry).
+type Identity struct {
+	Key   int64  `json:"key"`
+	CUID  int    `json:"cuid"` // System V creator uid; for files the owner uid
+	CPID  int    `json:"cpid,omitempty"`
+	NSems int    `json:"nsems,omitempty"`
+	CTime int64  `json:"ctime,omitempty"`
+	BTime int64  `json:"btime,omitempty"`
+	Dev   uint64 `json:"dev,omitempty"`
+	Ino   uint64 `json:"ino,omitempty"`
 }
 
 // Key identifies the object an entry names.
@@ -186,6 +215,23 @@ func (l *Ledger) Add(e Entry) (Entry, error) {
 		return l.write(append(entries, e))
 	})
 	return e, err
+}
+
+// SetIdentity records id as the identity of the entry with e's key.
+func (l *Ledger) SetIdentity(e Entry, id *Identity) error {
+	return l.withLock(func() error {
+		entries, err := l.read()
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if entries[i].Key() == e.Key() {
+				entries[i].Identity = id
+				return l.write(entries)
+			}
+		}
+		return nil
+	})
 }
 
 // Remove drops the entries with the same key as e.

@@ -248,14 +248,15 @@ func parseDiagMsg(p []byte) (sockRecord, bool) {
 	return r, true
 }
 
-// sockName renders a sun_path as /proc/net/unix does: a path as is, an
-// abstract name (leading NUL) with '@' for every NUL byte.
+// sockName renders a sun_path: a path as is, an abstract name (leading
+// NUL) as '@' and the name's bytes, later NULs included (/proc/net/unix
+// shows those as '@', which loses them; sock_diag does not).
 func sockName(v []byte) string {
 	if len(v) == 0 {
 		return ""
 	}
 	if v[0] == 0 {
-		return strings.ReplaceAll(string(v), "\x00", "@")
+		return "@" + string(v[1:]) // every byte, NULs included: the name is the whole address
 	}
 	return strings.TrimRight(string(v), "\x00")
 }

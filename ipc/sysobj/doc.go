@@ -29,7 +29,8 @@
 //     their state and the peer of each connection.
 //   - /proc/PID/maps (mappings: "/dev/shm/NAME", and "/SYSV%08x" with the
 //     segment id in the inode column), /proc/PID/fd (open descriptors,
-//     "socket:[INODE]"), /proc/locks (flock and fcntl locks) and
+//     "socket:[INODE]"), /proc/PID/fdinfo/FD (the flock, fcntl and OFD locks
+//     held through each descriptor), /proc/locks (queued lock requests) and
 //     /proc/PID/task/TID/syscall (what a blocked thread waits in).
 //
 // # Limits

@@ -25,6 +25,7 @@ type sockSummary struct {
 	listening   bool
 	connections int
 	backlog     int
+	vfs         *devIno // the file it is bound to, from sock_diag (nil: unknown)
 }
 
 // List returns every IPC object of the machine (of this IPC, network and
@@ -38,6 +39,7 @@ func List() ([]Object, error) {
 	objs := make([]Object, len(recs))
 	for i, r := range recs {
 		objs[i] = r.Object
+		objs[i].Name = EscapeName(r.Name)
 	}
 	return objs, err
 }
@@ -206,6 +208,42 @@ func listMqueue() ([]record, error) {
 	return recs, errors.Join(errs...)
 }
 
+// socketFile sets the owner and mode of a named socket's file, from the
+// file the kernel says the socket is bound to (sock_diag's device and
+// inode), never from whatever ipcplay's own working directory holds under
+// that name. A relative name (bound relative to the binder's working
+// directory) is kept as the kernel reports it, with a note; an absolute
+// path is used only when the file there is the socket's own.
+func socketFile(r *record) {
+	n := r.Name
+	switch {
+	case n[0] == '@':
+		return
+	case n[0] != '/':
+		r.Note = RelativeSocketNote
+		return
+	}
+	var st unix.Stat_t
+	if unix.Stat(n, &st) != nil {
+		return
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || (r.sock.vfs != nil && !sameSocketFile(*r.sock.vfs, devInoOf(&st))) {
+		r.Note = "the file now at this path is not the one the socket is bound to (removed and replaced)"
+		return
+	}
+	r.OwnerUID, r.Mode = int(st.Uid), modeString(st.Mode)
+}
+
+// RelativeSocketNote is the note on a socket whose name the kernel reports
+// as a relative path.
+const RelativeSocketNote = "relative name, as the kernel reports it: bound relative to the working directory of the process that bound it; the socket is identified by the device and inode of its file"
+
+// sameSocketFile compares the file sock_diag reports (UNIX_DIAG_VFS, a
+// 32-bit inode number) with a stat of a file.
+func sameSocketFile(vfs, file devIno) bool {
+	return vfs.Major == file.Major && vfs.Minor == file.Minor && vfs.Ino == file.Ino&0xffffffff
+}
+
 // listUnixSockets lists the named Unix sockets: one object per name (the
 // listener, or the bound socket), with the connections accepted from it
 // counted, not listed.
@@ -239,16 +277,14 @@ func listUnixSockets() ([]record, error) {
 		case accepted:
 			r.sock.connections++
 		}
+		if r.sock.vfs == nil && s.VFS != nil && !accepted {
+			r.sock.vfs = s.VFS
+		}
 	}
 	var recs []record
 	for _, n := range order {
 		r := byName[n]
-		if n[0] != '@' {
-			var st unix.Stat_t
-			if unix.Stat(n, &st) == nil {
-				r.OwnerUID, r.Mode = int(st.Uid), modeString(st.Mode)
-			}
-		}
+		socketFile(r)
 		recs = append(recs, *r)
 	}
 	return recs, nil

@@ -45,10 +45,11 @@ type Object struct {
 	ID         int    `json:"id"`   // System V id; -1 for named objects; the socket inode for unix-socket
 	Name       string `json:"name"` // POSIX name with its leading '/', socket path ("@x" if abstract); "" for System V
 	Key        int64  `json:"key,omitempty"`
-	OwnerUID   int    `json:"owner_uid"`   // -1 when unknown
-	Mode       string `json:"mode"`        // permission bits, "0600"; "" when unknown
-	Size       int64  `json:"size"`        // bytes (shm), semaphores (sysv-sem: in the set; posix-sem: 1), bytes queued (msg, mq); 0 for sockets
-	CreatorPID int    `json:"creator_pid"` // 0 when the kernel does not tell (sem, msg, POSIX, sockets)
+	OwnerUID   int    `json:"owner_uid"`      // -1 when unknown
+	Mode       string `json:"mode"`           // permission bits, "0600"; "" when unknown
+	Size       int64  `json:"size"`           // bytes (shm), semaphores (sysv-sem: in the set; posix-sem: 1), bytes queued (msg, mq); 0 for sockets
+	CreatorPID int    `json:"creator_pid"`    // 0 when the kernel does not tell (sem, msg, POSIX, sockets)
+	Note       string `json:"note,omitempty"` // what to know to read the entry (a relative socket name)
 }
 
 // Target names one object (or, for `who PATH`, any file).
@@ -63,7 +64,7 @@ func (t Target) String() string {
 	case TypeSysVShm, TypeSysVSem, TypeSysVMsg:
 		return fmt.Sprintf("%s %d", t.Type, t.ID)
 	}
-	return t.Type + " " + t.Name
+	return t.Type + " " + EscapeName(t.Name)
 }
 
 // Target returns the target that designates o.
@@ -88,11 +89,18 @@ func ParseType(s string) (string, error) {
 // ParseTarget checks "TYPE ID|NAME|PATH" as a user typed it: a System V id
 // is a non-negative decimal number, a POSIX name is given with or without
 // its leading slash (as to sem_open or shm_open) and has no other slash, a
-// socket is a path or "@abstract". Existence is not checked here.
+// socket is a path or "@abstract". Names and paths are in the escaped form
+// of EscapeName (what inspect, objects, who and watch print); the Target
+// holds their bytes. Existence is not checked here.
 func ParseTarget(typ, arg string) (Target, error) {
 	t, err := ParseType(typ)
 	if err != nil {
 		return Target{}, err
+	}
+	if t != TypeSysVShm && t != TypeSysVSem && t != TypeSysVMsg {
+		if arg, err = UnescapeName(arg); err != nil {
+			return Target{}, err
+		}
 	}
 	switch t {
 	case TypeSysVShm, TypeSysVSem, TypeSysVMsg:
@@ -163,20 +171,20 @@ func parseSocketPath(s string) (string, error) {
 	switch {
 	case s == "" || s == "@":
 		return "", invalidf("empty unix socket path")
-	case strings.ContainsRune(s, 0):
-		return "", invalidf("unix socket path %q contains a NUL byte", s)
-	case strings.HasPrefix(s, "@"):
+	case strings.HasPrefix(s, "@"): // an abstract name may hold NUL bytes
 		if len(s)-1 > sunPathMax {
-			return "", invalidf("abstract socket name %q is longer than %d bytes", s, sunPathMax)
+			return "", invalidf("abstract socket name %q is longer than %d bytes", EscapeName(s), sunPathMax)
 		}
 		return s, nil
+	case strings.ContainsRune(s, 0):
+		return "", invalidf("unix socket path %q contains a NUL byte", EscapeName(s))
 	}
 	p, err := filepath.Abs(s)
 	if err != nil {
-		return "", invalidf("unix socket path %q: %v", s, err)
+		return "", invalidf("unix socket path %q: %v", EscapeName(s), err)
 	}
 	if len(p) > sunPathMax {
-		return "", invalidf("unix socket path %q is %d bytes long: at most %d", p, len(p), sunPathMax)
+		return "", invalidf("unix socket path %q is %d bytes long: at most %d", EscapeName(p), len(p), sunPathMax)
 	}
 	return p, nil
 }

@@ -179,6 +179,20 @@ func parseLocks(data []byte) []lockEntry {
 	return out
 }
 
+// parseFDInfoLocks decodes the "lock:" lines of /proc/PID/fdinfo/FD,
+// which have the format of /proc/locks after the "lock:" tag:
+//
+//	lock:	1: OFDLCK  ADVISORY  WRITE -1 00:1a:5678 0 EOF
+func parseFDInfoLocks(data []byte) []lockEntry {
+	var b strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "lock:"); ok {
+			b.WriteString(strings.TrimSpace(rest) + "\n")
+		}
+	}
+	return parseLocks([]byte(b.String()))
+}
+
 // mapping is one line of /proc/PID/maps.
 type mapping struct {
 	Start, End uint64
@@ -346,5 +360,10 @@ func unescapeMount(s string) string {
 // line, arguments separated by spaces.
 func cmdlineString(b []byte) string {
 	b = bytes.TrimRight(b, "\x00")
-	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+	args := bytes.Split(b, []byte{0})
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = EscapeName(string(a))
+	}
+	return strings.Join(out, " ")
 }

@@ -302,7 +302,7 @@ func TestParseDiag(t *testing.T) {
 		!reflect.DeepEqual(r.Icons, []uint64{201, 202}) || *r.RQ != 2 || *r.WQ != 128 {
 		t.Errorf("listener %+v vfs %+v", r, r.VFS)
 	}
-	if r := recs[1]; r.Name != "@abs@x" || r.Peer != 7 || r.State != "unconnected" || r.Type != 2 {
+	if r := recs[1]; r.Name != "@abs\x00x" || r.Peer != 7 || r.State != "unconnected" || r.Type != 2 {
 		t.Errorf("dgram %+v", r)
 	}
 	errMsg := make([]byte, 20)
@@ -319,6 +319,23 @@ func TestParseDiag(t *testing.T) {
 func FuzzParseNetUnix(f *testing.F) {
 	f.Add([]byte("Num RefCount\n0000: 00000002 00000000 00010000 0001 01 34966 /tmp/xx.sock\n"))
 	f.Fuzz(func(t *testing.T, b []byte) { parseNetUnix(b) })
+}
+
+func TestParseFDInfoLocks(t *testing.T) {
+	data := []byte("pos:\t0\nflags:\t02100001\nmnt_id:\t27\nino:\t9978651\nlock:\t1: OFDLCK ADVISORY  WRITE -1 fe:00:9978651 0 EOF\nlock:\t2: FLOCK  ADVISORY  READ 31430 fe:01:12 0 EOF\n")
+	got := parseFDInfoLocks(data)
+	if len(got) != 2 || got[0].Class != "OFDLCK" || got[0].PID != -1 || got[0].Major != 0xfe || got[0].Inode != 9978651 ||
+		got[1].Class != "FLOCK" || got[1].Access != "READ" || got[1].Minor != 1 || got[1].Inode != 12 {
+		t.Errorf("%+v", got)
+	}
+	if len(parseFDInfoLocks([]byte("pos:\t0\nflags:\t0\n"))) != 0 {
+		t.Error("locks from an fdinfo without lock: lines")
+	}
+}
+
+func FuzzParseFDInfoLocks(f *testing.F) {
+	f.Add([]byte("pos:\t0\nlock:\t1: OFDLCK ADVISORY  WRITE -1 fe:00:9978651 0 EOF\n"))
+	f.Fuzz(func(t *testing.T, b []byte) { parseFDInfoLocks(b) })
 }
 
 func FuzzParseLocks(f *testing.F) {

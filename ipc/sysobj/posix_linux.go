@@ -116,11 +116,46 @@ func InspectPOSIXSem(name string) (*POSIXSem, error) {
 	hits := r.sorted()
 	s.MappedBy = procsWith(hits, "maps")
 	s.Waiting = holders(hits, "waiting")
+	s.LibraryKept = []string{"value", "waiters"}
+	for _, h := range hits {
+		for _, off := range h.futexAt {
+			if off < 8 { // glibc waits on the value word of the 64-bit data at offset 0
+				s.KernelWaiters++
+			}
+		}
+	}
+	s.Warnings = append(s.Warnings, semCrossCheck(s, len(r.denied) > 0)...)
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
 	return s, nil
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// semCrossCheck compares what glibc keeps in the semaphore's memory with
+// what the kernel shows: threads in futex wait on it. partial: some
+// processes could not be examined, so the kernel count is a lower bound.
+func semCrossCheck(s *POSIXSem, partial bool) []string {
+	if s.Waiters == nil || !s.Glibc {
+		return nil
+	}
+	var out []string
+	lib, kern := int(*s.Waiters), s.KernelWaiters
+	seen := ""
+	if partial {
+		seen = " among the processes this user can examine (others' may hold more)"
+	}
+	switch {
+	case lib > kern:
+		out = append(out, fmt.Sprintf("glibc's waiter count (%d, kept in the semaphore's memory) disagrees with the kernel: %d thread(s) in a futex wait on it%s. glibc uncounts a waiter only when sem_wait returns: a waiter killed while blocked (SIGKILL) stays counted, so sem_post keeps making futex wake calls for nobody", lib, kern, seen))
+	case lib < kern:
+		out = append(out, fmt.Sprintf("glibc's waiter count (%d) is below the %d thread(s) the kernel has in a futex wait on the semaphore: the memory was written by something other than glibc's sem_* (another C library, or a stray write)", lib, kern))
+	}
+	if s.Value != nil && *s.Value > 0 && kern > 0 {
+		out = append(out, fmt.Sprintf("the value is %d yet %d thread(s) are blocked in a futex wait on it: a lost wake-up, or the value was written directly (the threads wake at the next sem_post)", *s.Value, kern))
+	}
+	return out
+}
 
 // InspectPOSIXShm reads the POSIX shared memory object name ("/x" or "x")
 // from /dev/shm: size, owner, the processes that map it or hold it open.
@@ -150,6 +185,7 @@ func InspectPOSIXShm(name string) (*POSIXShm, error) {
 	s.NAttch = len(s.MappedBy)
 	s.Waiting = holders(hits, "waiting")
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
 	return s, nil
 }
 
@@ -176,6 +212,7 @@ func InspectPOSIXMQ(name string) (*POSIXMQ, error) {
 	q.OpenBy = holders(hits, "open")
 	q.Waiting = holders(hits, "waiting")
 	q.Warnings = appendNonEmpty(q.Warnings, r.warning())
+	q.Name, q.Path = EscapeName(q.Name), EscapeName(q.Path)
 	return q, nil
 }
 

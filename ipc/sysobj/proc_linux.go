@@ -32,7 +32,7 @@ func procOf(pid int) (Proc, bool) {
 		return Proc{PID: pid}, false
 	}
 	cmd, _ := os.ReadFile(dir + "/cmdline")
-	return Proc{PID: pid, Comm: strings.TrimSuffix(string(comm), "\n"), Cmdline: cmdlineString(cmd)}, true
+	return Proc{PID: pid, Comm: EscapeName(strings.TrimSuffix(string(comm), "\n")), Cmdline: cmdlineString(cmd)}, true
 }
 
 // listPIDs returns the pids of /proc, in increasing order.
@@ -83,7 +83,8 @@ type hit struct {
 	Proc
 	How      []string
 	details  [][2]string // how, text
-	ranges   [][2]uint64 // where the process maps the object
+	ranges   [][3]uint64 // where the process maps the object: start, end, file offset
+	futexAt  []uint64    // file offsets of the object where its threads wait in futex
 	fds      map[int]bool
 	sockRefs []sockRef // descriptors of the object's sockets and their peers
 }
@@ -243,7 +244,7 @@ func scanMaps(pid int, m *matcher, r *scanResult) error {
 			continue
 		}
 		h := r.get(pid)
-		h.ranges = append(h.ranges, [2]uint64{mp.Start, mp.End})
+		h.ranges = append(h.ranges, [3]uint64{mp.Start, mp.End, mp.Offset})
 		h.add("maps", fmt.Sprintf("maps %x-%x %s (%d bytes at offset %d)", mp.Start, mp.End, mp.Perms, mp.End-mp.Start, mp.Offset))
 	}
 	return nil
@@ -290,13 +291,61 @@ func scanFDs(pid int, m *matcher, r *scanResult) error {
 			continue
 		}
 		h := r.get(pid)
-		h.add("open", fmt.Sprintf("fd %d: %s", fd, link))
+		h.add("open", fmt.Sprintf("fd %d: %s", fd, EscapeName(link)))
 		if h.fds == nil {
 			h.fds = map[int]bool{}
 		}
 		h.fds[fd] = true
+		scanFDLocks(pid, fd, m, h)
 	}
 	return nil
+}
+
+// scanFDLocks records the locks held through descriptor fd of pid, from
+// the "lock:" lines of /proc/PID/fdinfo/FD (fs/locks.c show_fd_locks):
+// the kernel lists there the flock and OFD locks of the open file
+// description and the POSIX (fcntl) locks the process owns through it.
+// This is who holds a lock: /proc/locks's pid column is -1 for OFD locks
+// and, for flock, names whoever took the lock, who may have exited while
+// another process kept the descriptor.
+func scanFDLocks(pid, fd int, m *matcher, h *hit) {
+	data, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return
+	}
+	for _, l := range parseFDInfoLocks(data) {
+		if l.Inode != m.file.Ino || l.Major != m.file.Major || l.Minor != m.file.Minor {
+			continue
+		}
+		how := lockHow(l.Class)
+		h.add(how, fmt.Sprintf("fd %d: %s %s lock held, bytes %s-%s", fd, lockClassName(l.Class), strings.ToLower(l.Access), l.Start, l.End))
+	}
+}
+
+// lockHow is the HOW of a lock class of /proc/locks and fdinfo.
+func lockHow(class string) string {
+	switch class {
+	case "FLOCK":
+		return "flock"
+	case "OFDLCK":
+		return "ofd"
+	case "LEASE", "DELEG":
+		return "lease"
+	}
+	return "fcntl"
+}
+
+// lockClassName names a lock class for people.
+func lockClassName(class string) string {
+	switch class {
+	case "FLOCK":
+		return "flock"
+	case "OFDLCK":
+		return "open file description (F_OFD_SETLK)"
+	case "POSIX":
+		return "fcntl (POSIX)"
+	}
+	return strings.ToLower(class)
 }
 
 // socketInode parses a descriptor link "socket:[12345]".
@@ -366,7 +415,8 @@ func waitsOn(sc taskSyscall, m *matcher, h *hit) (string, bool) {
 		}
 		for _, rg := range h.ranges {
 			if arg0 >= rg[0] && arg0 < rg[1] {
-				return fmt.Sprintf("futex wait at %#x (offset %d of its mapping)", arg0, arg0-rg[0]), true
+				h.futexAt = append(h.futexAt, arg0-rg[0]+rg[2])
+				return fmt.Sprintf("futex wait at %#x (offset %d of the object)", arg0, arg0-rg[0]+rg[2]), true
 			}
 		}
 	default: // system calls whose first argument is a descriptor
@@ -403,28 +453,21 @@ var syscallNames = map[int64]string{
 	unix.SYS_MQ_TIMEDSEND:    "mq_timedsend",
 }
 
-// scanLocks records the flock and fcntl locks on m.file, held and awaited.
+// scanLocks records the lock requests queued on m.file (the "->" lines
+// of /proc/locks). Held locks come from the holders' descriptors
+// (scanFDLocks), never from /proc/locks's pid column. A queued request's
+// pid is the process blocked in it now (-1 for an OFD request: that
+// thread is found by the system call it is blocked in, scanTasks).
 func scanLocks(m *matcher, r *scanResult) {
 	data, err := os.ReadFile(procRoot + "/locks")
 	if err != nil {
 		return
 	}
 	for _, l := range parseLocks(data) {
-		if l.PID <= 0 || l.Inode != m.file.Ino || l.Major != m.file.Major || l.Minor != m.file.Minor {
+		if !l.Blocked || l.PID <= 0 || l.Inode != m.file.Ino || l.Major != m.file.Major || l.Minor != m.file.Minor {
 			continue
 		}
-		how := "fcntl"
-		if l.Class == "FLOCK" {
-			how = "flock"
-		}
-		h := r.get(l.PID)
-		detail := fmt.Sprintf("%s %s lock %s %s-%s", strings.ToLower(l.Class), strings.ToLower(l.Access), "held", l.Start, l.End)
-		if l.Blocked {
-			detail = fmt.Sprintf("waiting for a %s %s lock %s-%s", strings.ToLower(l.Class), strings.ToLower(l.Access), l.Start, l.End)
-			h.add("waiting", detail)
-			continue
-		}
-		h.add(how, detail)
+		r.get(l.PID).add("waiting", fmt.Sprintf("waiting for a %s %s lock, bytes %s-%s", lockClassName(l.Class), strings.ToLower(l.Access), l.Start, l.End))
 	}
 }
 

@@ -14,20 +14,21 @@ import (
 // Only the fields of the object's type are set.
 type Status struct {
 	Object
-	Values      []int   `json:"values,omitempty"`   // sysv-sem
-	NCnt        []int   `json:"ncnt,omitempty"`     // sysv-sem
-	ZCnt        []int   `json:"zcnt,omitempty"`     // sysv-sem
-	Value       *uint32 `json:"value,omitempty"`    // posix-sem
-	Waiters     *uint32 `json:"waiters,omitempty"`  // posix-sem
-	NAttch      *int    `json:"nattch,omitempty"`   // shm (posix: processes mapping it)
-	Messages    *int64  `json:"messages,omitempty"` // sysv-msg, posix-mq
-	Bytes       *int64  `json:"bytes,omitempty"`    // sysv-msg, posix-mq
-	Listening   *bool   `json:"listening,omitempty"`
-	Connections *int    `json:"connections,omitempty"` // unix-socket: accepted connections
-	Backlog     *int    `json:"backlog,omitempty"`     // unix-socket: waiting to be accepted
-	Partial     bool    `json:"partial,omitempty"`     // some processes could not be examined: NAttch is a lower bound
-	Gone        bool    `json:"gone,omitempty"`        // a named target that no longer exists
-	Error       string  `json:"error,omitempty"`       // why the state could not be read
+	Values      []int    `json:"values,omitempty"`       // sysv-sem
+	NCnt        []int    `json:"ncnt,omitempty"`         // sysv-sem
+	ZCnt        []int    `json:"zcnt,omitempty"`         // sysv-sem
+	Value       *uint32  `json:"value,omitempty"`        // posix-sem, kept by glibc in user memory
+	Waiters     *uint32  `json:"waiters,omitempty"`      // posix-sem, kept by glibc: its count of blocked sem_wait callers
+	LibraryKept []string `json:"library_kept,omitempty"` // the fields above that come from user memory, not the kernel
+	NAttch      *int     `json:"nattch,omitempty"`       // shm (posix: processes mapping it)
+	Messages    *int64   `json:"messages,omitempty"`     // sysv-msg, posix-mq
+	Bytes       *int64   `json:"bytes,omitempty"`        // sysv-msg, posix-mq
+	Listening   *bool    `json:"listening,omitempty"`
+	Connections *int     `json:"connections,omitempty"` // unix-socket: accepted connections
+	Backlog     *int     `json:"backlog,omitempty"`     // unix-socket: waiting to be accepted
+	Partial     bool     `json:"partial,omitempty"`     // some processes could not be examined: NAttch is a lower bound
+	Gone        bool     `json:"gone,omitempty"`        // a named target that no longer exists
+	Error       string   `json:"error,omitempty"`       // why the state could not be read
 }
 
 // Selection says what Snapshot looks at: named objects, and every object
@@ -64,6 +65,11 @@ func Snapshot(sel Selection) ([]Status, error) {
 	var chosen []record
 	for _, r := range recs {
 		byKey[r.Target().String()] = r
+		if r.sock != nil && r.sock.vfs != nil {
+			// A socket is found by its file, whatever name (relative, or
+			// the target's spelling) the kernel reports.
+			byKey[sockFileKey(*r.sock.vfs)] = r
+		}
 		if wantType[r.Type] {
 			chosen = append(chosen, r)
 		}
@@ -83,6 +89,20 @@ func Snapshot(sel Selection) ([]Status, error) {
 			chosen = append(chosen, r)
 			continue
 		}
+		if t.Type == TypeUnixSocket && t.Name != "" && t.Name[0] == '/' {
+			var st unix.Stat_t
+			if unix.Stat(t.Name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				fi := devInoOf(&st)
+				fi.Ino &= 0xffffffff
+				if r, ok := byKey[sockFileKey(fi)]; ok {
+					if !seen[r.Target().String()] {
+						seen[r.Target().String()] = true
+						chosen = append(chosen, r)
+					}
+					continue
+				}
+			}
+		}
 		if t.Type == TypePOSIXMQ && errors.Is(listErr, ErrMqueueNotMounted) {
 			chosen = append(chosen, record{Object: Object{Type: t.Type, ID: -1, Name: t.Name, OwnerUID: -1}})
 			continue
@@ -97,9 +117,17 @@ func Snapshot(sel Selection) ([]Status, error) {
 		out = append(out, status(r, maps))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return lessObject(out[i].Object, out[j].Object) })
+	for i := range out {
+		out[i].Name = EscapeName(out[i].Name)
+	}
 	// A queue named explicitly is read without the mount: the missing
 	// mount is a failure only when all queues were asked for.
 	return out, dropMqueueErr(listErr, wantType[TypePOSIXMQ])
+}
+
+// sockFileKey is the Snapshot key of a socket bound to file f.
+func sockFileKey(f devIno) string {
+	return fmt.Sprintf("unix-socket file %d:%d:%d", f.Major, f.Minor, f.Ino)
 }
 
 // dropMqueueErr removes ErrMqueueNotMounted from err unless keep.
@@ -187,7 +215,7 @@ func status(r record, maps *mapIndex) Status {
 		if err := withMapping(fd, 0, semaphore.UnnamedSize, func(b []byte) { v, w, _ = semaphore.DecodeGlibc(b) }); err != nil {
 			return fail(err)
 		}
-		s.Value, s.Waiters = &v, &w
+		s.Value, s.Waiters, s.LibraryKept = &v, &w, []string{"value", "waiters"}
 	case TypePOSIXMQ:
 		q, st, err := readMQ(r.Target())
 		if err != nil {

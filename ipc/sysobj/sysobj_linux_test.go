@@ -454,6 +454,111 @@ func TestLocks(t *testing.T) {
 	waiter.kill() // blocked in flock: closing its stdin would not end it
 }
 
+// The input: a glibc sem_open semaphore at value 0, three
+// processes blocked in sem_wait, one of them killed with SIGKILL. glibc's
+// count stays at 3; the kernel has 2 threads in futex wait; inspect says
+// which is which and warns.
+func TestPOSIXSemLibraryCountVersusKernel(t *testing.T) {
+	o := createC(t)
+	name := o.prefix + "sem"
+	var ws []*cproc
+	for i := 0; i < 3; i++ {
+		w := startC(t, "sem-wait", name)
+		w.expect(t, "waiting")
+		ws = append(ws, w)
+	}
+	waitFor(t, "three waiters, glibc's and the kernel's", func() (bool, string) {
+		s, err := InspectPOSIXSem(name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return *s.Value == 0 && *s.Waiters == 3 && s.KernelWaiters == 3, fmt.Sprintf("%+v", s)
+	})
+	ws[0].kill()
+	ws[0].cmd.Wait()
+	var s *POSIXSem
+	waitFor(t, "the killed waiter's thread gone", func() (bool, string) {
+		var err error
+		if s, err = InspectPOSIXSem(name); err != nil {
+			return false, err.Error()
+		}
+		return s.KernelWaiters == 2, fmt.Sprintf("%+v", s)
+	})
+	if *s.Waiters != 3 {
+		t.Fatalf("glibc's count is %d, not 3: the input is not the issue's", *s.Waiters)
+	}
+	if !strings.Contains(strings.Join(s.Warnings, "\n"), "glibc's waiter count (3, kept in the semaphore's memory) disagrees with the kernel: 2 thread(s)") {
+		t.Errorf("no warning on 3 against 2: %q", s.Warnings)
+	}
+	if strings.Join(s.LibraryKept, ",") != "value,waiters" {
+		t.Errorf("library-kept fields: %q", s.LibraryKept)
+	}
+	var b bytes.Buffer
+	if err := Render(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kept by glibc: its count", "kernel waiters  2", "warning: glibc's waiter count (3"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("inspect text lacks %q:\n%s", want, b.String())
+		}
+	}
+	for _, w := range ws[1:] {
+		w.kill()
+	}
+}
+
+// TestLockOwnersFromTheirDescriptors: the input, a process holding
+// an open-file-description lock (F_OFD_SETLK, pid -1 in /proc/locks), is
+// shown as holding it; and a flock taken by a process that exited while
+// its child kept the descriptor is held by the child, not the pid
+// /proc/locks names.
+func TestLockOwnersFromTheirDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	ofdPath, forkPath := filepath.Join(dir, "ofd"), filepath.Join(dir, "fork")
+	for _, p := range []string{ofdPath, forkPath} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ofd := startC(t, "lock", ofdPath, "ofd")
+	ofd.expect(t, "locked")
+	res, err := Who(Target{Type: TypeFile, ID: -1, Name: ofdPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := holderOf(res.Processes, ofd.pid()); !h.has("ofd") || !strings.Contains(strings.Join(h.Details, "|"), "open file description") {
+		t.Errorf("OFD lock holder %d not shown as holding it: %+v", ofd.pid(), res.Processes)
+	}
+
+	fork := startC(t, "lock", forkPath, "flock-fork")
+	child, err := strconv.Atoi(fork.expect(t, "holder "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork.expect(t, "locked")
+	t.Cleanup(func() { unix.Kill(child, unix.SIGKILL) })
+	// Until the parent has exited it still holds the descriptor (and the
+	// lock): wait for it to be a zombie, which holds no descriptor.
+	waitFor(t, "the parent exited", func() (bool, string) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", fork.pid()))
+		if err != nil {
+			return true, ""
+		}
+		i := bytes.LastIndexByte(b, ')')
+		return i > 0 && i+2 < len(b) && b[i+2] == 'Z', string(b)
+	})
+	res, err = Who(Target{Type: TypeFile, ID: -1, Name: forkPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !holderOf(res.Processes, child).has("flock") {
+		t.Errorf("the child %d that holds the flock is not shown holding it: %+v", child, res.Processes)
+	}
+	if holderOf(res.Processes, fork.pid()).has("flock") {
+		t.Errorf("the exited parent %d is shown holding the flock: %+v", fork.pid(), res.Processes)
+	}
+}
+
 // TestIpcmk inspects objects made by util-linux's ipcmk.
 func TestIpcmk(t *testing.T) {
 	ipcmk, err := exec.LookPath("ipcmk")

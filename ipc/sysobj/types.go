@@ -23,8 +23,9 @@ type FilePerm struct {
 }
 
 // Holder is a process that uses an object, and how: "maps" (has it
-// mapped), "open" (holds a descriptor of it), "flock" or "fcntl" (holds
-// such a lock on it), "waiting" (a thread is blocked on it), "peer" (holds
+// mapped), "open" (holds a descriptor of it), "flock", "fcntl", "ofd"
+// (open file description lock) or "lease" (holds such a lock on it,
+// read from the lock: lines of /proc/PID/fdinfo/FD), "waiting" (a thread is blocked on it), "peer" (holds
 // the other end of one of its connections), "last-op", "last-send",
 // "last-receive" (the pid the kernel recorded for the last operation),
 // "notify" (registered for mq_notify).
@@ -53,18 +54,27 @@ type SysVSem struct {
 }
 
 // POSIXSem is a glibc named semaphore: the file /dev/shm/sem.NAME.
+//
+// Value and Waiters are kept by the C library in the semaphore's memory,
+// not by the kernel: glibc counts a waiter when sem_wait blocks and
+// uncounts it when sem_wait returns, so a waiter killed while blocked
+// (SIGKILL) stays counted. KernelWaiters is the kernel's fact: threads in
+// a futex wait on the semaphore's word, among the processes this user can
+// examine. LibraryKept names the fields that come from user memory.
 type POSIXSem struct {
 	Type string `json:"type"`
 	Name string `json:"name"`
 	Path string `json:"path"`
 	FilePerm
-	Size     int64    `json:"size"`    // of the file: 32 for a glibc sem_t
-	Value    *uint32  `json:"value"`   // null when the file cannot hold a sem_t
-	Waiters  *uint32  `json:"waiters"` // glibc's count of blocked sem_wait callers
-	Glibc    bool     `json:"glibc_layout"`
-	MappedBy []Proc   `json:"mapped_by"`
-	Waiting  []Holder `json:"waiting"` // threads seen blocked in a futex wait on it
-	Warnings []string `json:"warnings,omitempty"`
+	Size          int64    `json:"size"`           // of the file: 32 for a glibc sem_t
+	Value         *uint32  `json:"value"`          // library-kept; null when the file cannot hold a sem_t
+	Waiters       *uint32  `json:"waiters"`        // library-kept: glibc's count of blocked sem_wait callers
+	KernelWaiters int      `json:"kernel_waiters"` // threads in futex wait on the semaphore (a lower bound when processes could not be examined)
+	LibraryKept   []string `json:"library_kept"`   // fields read from user memory, kept by the C library
+	Glibc         bool     `json:"glibc_layout"`
+	MappedBy      []Proc   `json:"mapped_by"`
+	Waiting       []Holder `json:"waiting"` // threads seen blocked in a futex wait on it
+	Warnings      []string `json:"warnings,omitempty"`
 }
 
 // SysVShm is a System V shared memory segment.

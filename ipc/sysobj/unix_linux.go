@@ -53,6 +53,12 @@ func InspectUnixSocket(path string) (*UnixSocket, error) {
 		return nil, notExist(t, "no such file and no socket bound to that name in this network namespace")
 	}
 	u.fill(mine, recs)
+	for _, r := range mine {
+		if r.Name != "" && r.Name[0] != '/' && r.Name[0] != '@' {
+			u.Warnings = append(u.Warnings, fmt.Sprintf("the kernel reports this socket's name as %q, a relative name (bound relative to the working directory of the process that bound it): it was found by the device and inode of its file", EscapeName(r.Name)))
+			break
+		}
+	}
 	if u.Stale {
 		u.Warnings = append(u.Warnings, "stale: the file is a socket but no socket in this network namespace is bound to it; connect(2) gets ECONNREFUSED (a server that died without unlinking it, or one in another network namespace)")
 	}
@@ -62,6 +68,7 @@ func InspectUnixSocket(path string) (*UnixSocket, error) {
 	if err := u.findHolders(); err != nil {
 		return nil, err
 	}
+	u.Name = EscapeName(u.Name)
 	return u, nil
 }
 
@@ -87,8 +94,7 @@ func fileKind(path string) string {
 func matchSockets(recs []sockRecord, name string, file *devIno) []sockRecord {
 	var out []sockRecord
 	for _, r := range recs {
-		byFile := file != nil && r.VFS != nil && r.VFS.Major == file.Major && r.VFS.Minor == file.Minor &&
-			r.VFS.Ino == file.Ino&0xffffffff
+		byFile := file != nil && r.VFS != nil && sameSocketFile(*r.VFS, *file)
 		if r.Name == name || byFile {
 			out = append(out, r)
 		}

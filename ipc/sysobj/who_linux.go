@@ -11,7 +11,8 @@ import (
 )
 
 // Who returns the processes that use the object t: map it, hold it open,
-// hold an flock or fcntl lock on it (from /proc/locks), wait on it, or, for
+// hold an flock, fcntl or OFD lock on it (from the lock: lines of their
+// descriptors' /proc/PID/fdinfo), wait on it, or, for
 // System V objects and queues, were the last to operate on it. For a Unix
 // socket: the holders of the sockets bound to the name, of their accepted
 // connections, and the peers at the other ends. Nothing is changed.
@@ -128,6 +129,10 @@ func Who(t Target) (*WhoResult, error) {
 func ResolvePath(path string) (Target, error) {
 	if path == "" {
 		return Target{}, invalidf("empty path")
+	}
+	path, err := UnescapeName(path)
+	if err != nil {
+		return Target{}, err
 	}
 	if strings.HasPrefix(path, "@") {
 		p, err := parseSocketPath(path)

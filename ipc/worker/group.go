@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,26 @@ type Spec struct {
 	// permission on the binary itself, but any path it opens later must be
 	// reachable by that user.
 	Credential *syscall.Credential
+	// Command, when set, is the program the child runs instead of this
+	// binary's `worker KIND`: Command[0] is its path, the rest its
+	// arguments. It is a worker written in another language (ipcplay's
+	// Python workers) and must speak the same protocol (see the package
+	// documentation); Kind then only labels it in logs.
+	Command []string
+	// Stdin, when not nil, is written to the child's standard input (a
+	// Python worker's program: see ipc/python.Args); nil: /dev/null.
+	Stdin []byte
+	// Cloneflags, when not zero, starts the child in new namespaces
+	// (SysProcAttr.Cloneflags: syscall.CLONE_NEWIPC, CLONE_NEWNS,
+	// CLONE_NEWNET...; clone(2), namespaces(7)). With CLONE_NEWUSER the
+	// parent's effective uid and gid become 0 inside (one id each,
+	// setgroups denied; user_namespaces(7)), which an unprivileged parent
+	// may do where the kernel allows unprivileged user namespaces: the
+	// child is root in its namespaces, so it keeps its capabilities there
+	// across execve (to mount a tmpfs in its own mount namespace), and is
+	// the parent's user to everything outside. A refusal fails the start
+	// with the errno (EPERM, ENOSPC, EINVAL) wrapped.
+	Cloneflags uintptr
 }
 
 // Options tune a group.
@@ -208,9 +229,16 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 		parentEnd.Close()
 		return nil, fmt.Errorf("worker %s: encode spec: %w", s.Name, err)
 	}
+	exe, argv0 := g.opts.Executable, "ipcplay"
 	args := append(append([]string{}, g.opts.Args...), "worker", s.Kind)
-	cmd := exec.Command(g.opts.Executable, args...)
-	cmd.Args[0] = "ipcplay"
+	if len(s.Command) > 0 {
+		exe, argv0, args = s.Command[0], s.Command[0], s.Command[1:]
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Args[0] = argv0
+	if s.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(s.Stdin)
+	}
 	cmd.Env = append(os.Environ(), g.opts.Env...)
 	var pin *unix.CPUSet
 	if len(s.CPUs) > 0 {
@@ -226,6 +254,14 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	// Go sets Pdeathsig after switching credentials (a change of uid
 	// clears it), so it holds for a child of another user too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
+	if s.Cloneflags != 0 {
+		cmd.SysProcAttr.Cloneflags = s.Cloneflags
+		if s.Cloneflags&syscall.CLONE_NEWUSER != 0 {
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+		}
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		parentEnd.Close()
@@ -260,7 +296,7 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	if err := <-started; err != nil {
 		parentEnd.Close()
 		<-p.done
-		return nil, fmt.Errorf("worker %s: start %s: %w", s.Name, g.opts.Executable, err)
+		return nil, fmt.Errorf("worker %s: start %s: %w", s.Name, exe, err)
 	}
 	g.log.Debug("worker started", "name", s.Name, "kind", s.Kind, "pid", p.pid)
 	go g.readControl(p)

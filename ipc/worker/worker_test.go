@@ -98,6 +98,10 @@ func init() {
 	Register("test-whoami", func(ctx context.Context, c *Child) (any, error) {
 		return []int{os.Getuid(), os.Getgid(), os.Geteuid()}, nil
 	})
+	Register("test-ns", func(ctx context.Context, c *Child) (any, error) {
+		ipc, err := os.Readlink("/proc/self/ns/ipc")
+		return []any{ipc, os.Geteuid()}, err
+	})
 	Register("test-readfile", func(ctx context.Context, c *Child) (any, error) {
 		f := c.File(0)
 		if f == nil {
@@ -420,6 +424,49 @@ func TestCredentialRunsChildAsAnotherUser(t *testing.T) {
 	}
 	if got := string(res[1].Data); got != "[0,0,0]" {
 		t.Errorf("child without Credential runs as %s, want [0,0,0]", got)
+	}
+}
+
+// TestCloneflagsStartsChildInNewNamespaces: a child started with
+// CLONE_NEWIPC (and CLONE_NEWUSER when not root, where it is uid 0) is in
+// another IPC namespace. Where the kernel refuses (unprivileged user
+// namespaces disabled), the start must fail with the kernel's errno, and
+// a plain clone with the same flags must fail too.
+func TestCloneflagsStartsChildInNewNamespaces(t *testing.T) {
+	flags := uintptr(syscall.CLONE_NEWIPC)
+	if os.Geteuid() != 0 {
+		flags |= syscall.CLONE_NEWUSER
+	}
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-ns", Cloneflags: flags}, {Kind: "test-ns"}}, testOpts())
+	if err != nil {
+		var errno syscall.Errno
+		if !errors.As(err, &errno) {
+			t.Fatalf("start in new namespaces: %v (no errno inside)", err)
+		}
+		probe := exec.Command(os.Args[0], "-test.run=^$")
+		probe.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+		if flags&syscall.CLONE_NEWUSER != 0 {
+			probe.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+			probe.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		}
+		if perr := probe.Run(); perr == nil {
+			t.Fatalf("the worker could not start in new namespaces (%v), but a plain exec could", err)
+		}
+		t.Logf("the kernel refuses new namespaces here: %v", err)
+		return
+	}
+	var child, parent []any
+	if err := json.Unmarshal(res[0].Data, &child); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(res[1].Data, &parent); err != nil {
+		t.Fatal(err)
+	}
+	if child[0] == parent[0] {
+		t.Errorf("child with CLONE_NEWIPC is in %v, the same IPC namespace as a plain child", child[0])
+	}
+	if child[1].(float64) != 0 {
+		t.Errorf("child's euid in its namespace = %v, want 0", child[1])
 	}
 }
 

@@ -18,8 +18,17 @@
  *   ipcobjs semop-wait ID NUM OP   semop(ID, {NUM, OP, 0}) (blocks if it must)
  *   ipcobjs msgrcv-wait ID         msgrcv on a message type nobody sends
  *   ipcobjs map-shm NAME           shm_open + mmap read-only; wait for stdin to close
- *   ipcobjs lock PATH flock|fcntl  take an exclusive lock; wait for stdin to close
+ *   ipcobjs lock PATH flock|fcntl|ofd
+ *                                  take an exclusive lock (flock, F_SETLKW, or an
+ *                                  open file description lock F_OFD_SETLKW);
+ *                                  wait for stdin to close
+ *   ipcobjs lock PATH flock-fork   flock, then fork: the child keeps the
+ *                                  descriptor (and so the lock), prints
+ *                                  "holder PID" and waits; the parent exits
  *   ipcobjs shm-mutex-wait NAME    waits in a futex on offset 64 of posix shm NAME
+ *   ipcobjs bind-relative DIR NAME chdir(DIR), bind a stream socket to the relative
+ *                                  NAME and listen; print "ready"; wait for stdin
+ *                                  to close
  *
  * The waiting modes print "waiting" just before they block; a test then
  * polls until ipcplay sees the waiter, and kills the process. Every mode but
@@ -41,7 +50,9 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 union semun {
@@ -204,9 +215,22 @@ int main(int argc, char **argv) {
 		int fd = open(argv[2], O_RDWR);
 		if (fd < 0)
 			die("open");
-		if (strcmp(argv[3], "flock") == 0) {
+		if (strcmp(argv[3], "flock") == 0 || strcmp(argv[3], "flock-fork") == 0) {
 			if (flock(fd, LOCK_EX) < 0)
 				die("flock");
+			if (strcmp(argv[3], "flock-fork") == 0) {
+				pid_t child = fork();
+				if (child < 0)
+					die("fork");
+				if (child > 0)
+					_exit(0); /* the lock stays with the child's descriptor */
+				alarm(120); /* a child does not inherit the parent's */
+				printf("holder %d\n", (int)getpid());
+			}
+		} else if (strcmp(argv[3], "ofd") == 0) {
+			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+			if (fcntl(fd, F_OFD_SETLKW, &fl) < 0)
+				die("fcntl F_OFD_SETLKW");
 		} else {
 			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 			if (fcntl(fd, F_SETLKW, &fl) < 0)
@@ -229,6 +253,23 @@ int main(int argc, char **argv) {
 		syscall(SYS_futex, p + 16, FUTEX_WAIT, 0, NULL, NULL, 0);
 		return 0;
 	}
-	fprintf(stderr, "usage: ipcobjs create PREFIX | sem-wait NAME | semop-wait ID NUM OP | msgrcv-wait ID | map-shm NAME | lock PATH flock|fcntl | shm-mutex-wait NAME\n");
+	if (argc >= 4 && strcmp(argv[1], "bind-relative") == 0) {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0)
+			die("socket");
+		if (chdir(argv[2]) < 0)
+			die("chdir");
+		strncpy(a.sun_path, argv[3], sizeof a.sun_path - 1);
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+			die("bind");
+		if (listen(fd, 4) < 0)
+			die("listen");
+		printf("ready\n");
+		fflush(stdout);
+		wait_stdin_eof();
+		return 0;
+	}
+	fprintf(stderr, "usage: ipcobjs create PREFIX | sem-wait NAME | semop-wait ID NUM OP | msgrcv-wait ID | map-shm NAME | lock PATH flock|fcntl|ofd|flock-fork | shm-mutex-wait NAME | bind-relative DIR NAME\n");
 	return 2;
 }
