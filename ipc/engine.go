@@ -175,7 +175,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 		onEvent = func(Event) {}
 	}
 	id := NewRunID()
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
+	// Cancel (and Close) reach the run through this while it is queued
+	// and while it runs; the run timeout starts only when it runs.
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st := &runState{cancel: cancel, result: RunResult{
 		RunID: id, Experiment: req.Experiment, Engine: e.cfg.Name, State: StateQueued, Started: time.Now().UTC(),
@@ -183,10 +185,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	e.mu.Lock()
 	e.runs[id] = st
 	e.recent = append(e.recent, id)
-	if len(e.recent) > keepRecent {
-		delete(e.runs, e.recent[0])
-		e.recent = e.recent[1:]
-	}
+	e.forgetOldRuns()
 	e.wg.Add(1)
 	e.mu.Unlock()
 	defer e.wg.Done()
@@ -199,6 +198,8 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 		return e.finish(st, nil, ctx.Err(), log)
 	}
 	defer func() { <-e.slots }()
+	ctx, cancelTimeout := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
+	defer cancelTimeout()
 	e.setState(st, StateRunning)
 	onEvent(Event{RunID: id, Type: "state", State: StateRunning})
 	log.Info("run started")
@@ -223,6 +224,38 @@ func (e *Engine) runExperiment(ctx context.Context, x Experiment, env *Env, para
 		}
 	}()
 	return x.Run(ctx, env, params)
+}
+
+// forgetOldRuns drops the oldest finished runs while more than keepRecent
+// finished runs are kept. Queued and running runs are always kept, however
+// many: they must stay visible to runs, show and cancel (and to Close)
+// until they end. Call it with e.mu held.
+func (e *Engine) forgetOldRuns() {
+	finished := 0
+	for _, id := range e.recent {
+		if !e.runs[id].unfinished() {
+			finished++
+		}
+	}
+	excess := finished - keepRecent
+	if excess <= 0 {
+		return
+	}
+	kept := e.recent[:0]
+	for _, id := range e.recent {
+		if excess > 0 && !e.runs[id].unfinished() {
+			delete(e.runs, id)
+			excess--
+			continue
+		}
+		kept = append(kept, id)
+	}
+	clear(e.recent[len(kept):])
+	e.recent = kept
+}
+
+func (st *runState) unfinished() bool {
+	return st.result.State == StateQueued || st.result.State == StateRunning
 }
 
 func (e *Engine) setState(st *runState, state string) {
@@ -256,6 +289,7 @@ func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (
 		r.State, r.Error, r.Usage = StateFailed, runErr.Error(), isUsageLike(runErr)
 	}
 	out := *r
+	e.forgetOldRuns()
 	e.mu.Unlock()
 	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs))
 	return &out, out.Err()

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -370,5 +372,144 @@ func TestCrashedEmbeddedRunIsReaped(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gateExperiment returns an experiment that blocks each run until the
+// test closes gate (never looking at ctx when ignoreCtx), telling started
+// which run began.
+func gateExperiment(name string, gate <-chan struct{}, started chan<- string, ignoreCtx bool) Experiment {
+	return Experiment{
+		Name: name,
+		Run: func(ctx context.Context, env *Env, _ json.RawMessage) (any, error) {
+			started <- env.RunID
+			if ignoreCtx {
+				<-gate
+				return "released", nil
+			}
+			select {
+			case <-gate:
+				return "released", nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+	}
+}
+
+// TestRunTableKeepsUnfinishedRuns: a run still running after keepRecent
+// more runs have come and gone stays listed, showable and cancellable
+// (issue 12: the table dropped the oldest entry, running or not).
+func TestRunTableKeepsUnfinishedRuns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state") // created 0700 by the engine
+	lim := DefaultLimits()
+	lim.MaxRuns = 2
+	e, err := NewEngine(Config{StateDir: dir, Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	gate := make(chan struct{})
+	defer close(gate) // before Close: a run the table lost is still running
+	started := make(chan string, 1)
+	e.Register(gateExperiment("gate", gate, started, false))
+	e.Register(Experiment{Name: "quick", Run: func(context.Context, *Env, json.RawMessage) (any, error) { return 1, nil }})
+
+	longErr := make(chan error, 1)
+	go func() {
+		_, err := e.Run(context.Background(), RunRequest{Experiment: "gate"}, nil)
+		longErr <- err
+	}()
+	long := <-started
+	for i := 0; i < keepRecent+5; i++ {
+		if _, err := e.Run(context.Background(), RunRequest{Experiment: "quick"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := e.Runs()
+	if len(runs) != keepRecent+1 {
+		t.Errorf("%d runs listed, want the %d most recent finished ones and the running one", len(runs), keepRecent)
+	}
+	if len(runs) == 0 {
+		t.FailNow()
+	}
+	if runs[0].RunID != long || runs[0].State != StateRunning {
+		t.Errorf("first listed run %s (%s), want the running run %s", runs[0].RunID, runs[0].State, long)
+	}
+	if r, err := e.Show(long); err != nil || r.State != StateRunning {
+		t.Fatalf("show %s: %v %+v, want it running", long, err, r)
+	}
+	if err := e.Cancel(long); err != nil {
+		t.Fatalf("cancel %s: %v", long, err)
+	}
+	if err := <-longErr; err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("long run ended with %v, want cancelled", err)
+	}
+	// Once it ended it is the oldest finished run, and goes at the next run.
+	if _, err := e.Run(context.Background(), RunRequest{Experiment: "quick"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.Runs()); n != keepRecent {
+		t.Errorf("%d runs listed after the long run ended, want %d", n, keepRecent)
+	}
+	if _, err := e.Show(long); err == nil {
+		t.Errorf("show %s: still listed after %d newer runs finished", long, keepRecent)
+	}
+}
+
+// TestRunTimeoutStartsWhenTheRunStarts: a run that waited in the queue
+// longer than the run timeout still gets the whole timeout once it runs
+// (issue 12: the timeout counted queue time, so it failed unstarted).
+func TestRunTimeoutStartsWhenTheRunStarts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state") // created 0700 by the engine
+	lim := DefaultLimits()
+	lim.MaxRuns = 1
+	lim.RunTimeout = MinRunTimeout
+	e, err := NewEngine(Config{StateDir: dir, Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	defer release() // before Close, which cannot stop the holder
+	started := make(chan string, 2)
+	// The first run ignores its context, so it holds the only slot past
+	// its own timeout, for as long as the test wants.
+	e.Register(gateExperiment("holder", gate, started, true))
+	e.Register(Experiment{Name: "quick", Run: func(ctx context.Context, env *Env, _ json.RawMessage) (any, error) {
+		return 1, ctx.Err()
+	}})
+	holderDone := make(chan struct{})
+	go func() {
+		defer close(holderDone)
+		e.Run(context.Background(), RunRequest{Experiment: "holder"}, nil)
+	}()
+	<-started
+	queued := make(chan string, 1)
+	quickErr := make(chan error, 1)
+	go func() {
+		r, err := e.Run(context.Background(), RunRequest{Experiment: "quick"}, func(ev Event) {
+			if ev.State == StateQueued {
+				queued <- ev.RunID
+			}
+		})
+		if err != nil && r != nil {
+			err = fmt.Errorf("%w (state %s)", err, r.State)
+		}
+		quickErr <- err
+	}()
+	<-queued
+	// Keep it queued for longer than its run timeout.
+	time.Sleep(lim.RunTimeout + lim.RunTimeout/2)
+	select {
+	case err := <-quickErr:
+		t.Fatalf("the queued run ended before it started: %v", err)
+	default:
+	}
+	release()
+	<-holderDone
+	if err := <-quickErr; err != nil {
+		t.Fatalf("the run that waited in the queue: %v, want it to run to its end", err)
 	}
 }

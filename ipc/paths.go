@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // DefaultDir is where the daemon's socket and the ledger live:
@@ -25,12 +26,14 @@ func DefaultSocket() string { return filepath.Join(DefaultDir(), "ipcplay.sock")
 
 // DefaultStateDir is the directory of the ledger: $IPCPLAY_STATE_DIR, else
 // the directory of socket (so a daemon and the CLIs that talk to it share
-// one ledger).
+// one ledger), else DefaultDir. An abstract socket ("@name", see
+// unix(7)) has no directory, so it gets DefaultDir too: filepath.Dir
+// would say ".", and the ledger would land in the working directory.
 func DefaultStateDir(socket string) string {
 	if d := os.Getenv("IPCPLAY_STATE_DIR"); d != "" {
 		return d
 	}
-	if socket != "" {
+	if socket != "" && !strings.HasPrefix(socket, "@") {
 		return filepath.Dir(socket)
 	}
 	return DefaultDir()

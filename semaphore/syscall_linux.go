@@ -4,7 +4,13 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/shm/kabi"
 )
+
+// semidDs is struct semid64_ds, declared once in shm/kabi (whose tests
+// check it against the kernel headers).
+type semidDs = kabi.SemidDs
 
 // The raw system calls golang.org/x/sys/unix lacks: System V semaphores
 // and futex. Every one returns a bare unix.Errno; callers wrap it.

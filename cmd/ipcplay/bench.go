@@ -23,13 +23,16 @@ var benchCommand = &cli.Command{
 	Usage: "latency and throughput of every IPC transport, between two worker processes",
 	UsageText: `ipcplay bench [--transport all|NAME,...] [--pattern pingpong|stream|both] [--size 64,4K,64K,1M]
        [--duration D | --count N] [--warmup D] [--repeat R] [--cpus A,B] [--sort METRIC]
+       [--spin N,...] [--rate N] [--load cpu|cpu:N]
        [--csv] [--plot FILE.svg|FILE.png] [--histogram] [--html FILE] [--json]
 
 Examples:
    ipcplay bench                                        every transport, 64 B to 64 KiB, both patterns (~40 s)
    ipcplay bench --transport all --size 64,4K,64K --pattern both --plot bench.svg
    ipcplay bench --transport shm,shm-spin,pipe --pattern pingpong --size 64 --cpus 0,1 --histogram
-   ipcplay bench --transport unix-stream,tcp --pattern stream --size 64K,1M --count 20000 --repeat 5 --csv > out.csv`,
+   ipcplay bench --transport unix-stream,tcp --pattern stream --size 64K,1M --count 20000 --repeat 5 --csv > out.csv
+   ipcplay bench --transport shm-adaptive --pattern pingpong --size 64 --cpus 0,1 --spin 0,100,1000,10000
+   ipcplay bench --transport shm,pipe --pattern pingpong --size 64 --rate 20000 --load cpu`,
 	Description: `Each cell (transport x pattern x size) runs in two fresh worker processes, a sender
 and a receiver. pingpong: the sender sends a message and waits for its echo; the
 latency is the round trip. stream: the sender sends back to back and the receiver
@@ -39,6 +42,14 @@ Transports:
 corrupt and reordered messages, and any of them makes the command exit 1.
 cpu/msg and ctx/msg are getrusage(2) of both workers around the measured loop:
 what a spinning transport buys in latency it pays in CPU.
+Before the cells, bench measures the hardware's floor on the run's CPUs: one cache
+line bounced between two processes pinned there (c2c), and memcpy at each size.
+xFLOOR is p50 over it (pingpong: c2c + a copy each way; stream: c2c/2 + one copy).
+--spin: shm-adaptive polls the ring this many times before it sleeps on the futex;
+a list sweeps the budgets, one row each (latency against cpu/msg).
+--rate N: open loop, N messages per second whatever the answers; latency from each
+message's scheduled send time (coordinated omission corrected).
+--load cpu|cpu:N: CPU hogs on the run's CPUs during the measurement.
 --sort: auto (p50 for pingpong, MB/s for stream), msgs, mb, p50, p90, p99, p999,
 mean, cpu, ctx. Sizes above a transport's limit (kernel.msgmax, fs.mqueue.msgsize_max,
 net.core.wmem_max, the engine's --max-shm) are refused for a named transport and
@@ -52,6 +63,9 @@ skipped, with the reason, under --transport all.`,
 		&cli.DurationFlag{Name: "warmup", Value: bench.DefaultWarmup, Usage: "unmeasured warm-up `D` before the runs of each cell (0: none)"},
 		&cli.IntFlag{Name: "repeat", Aliases: []string{"r"}, Value: 1, Usage: fmt.Sprintf("measure each cell `R` times and show the median run and the spread (at most %d)", bench.MaxRepeat)},
 		&cli.StringFlag{Name: "cpus", Usage: "pin the sender and the receiver to CPUs `A,B` (0,1: two CPUs; 0,0: one shared CPU)"},
+		&cli.StringFlag{Name: "spin", Usage: fmt.Sprintf("shm-adaptive: poll `N` times before sleeping on the futex; a comma list sweeps (default %d)", bench.DefaultSpin)},
+		&cli.Float64Flag{Name: "rate", Usage: fmt.Sprintf("open loop: send `N` messages per second (1 to %d), latency from each scheduled send time", bench.MaxRate)},
+		&cli.StringFlag{Name: "load", Usage: "run CPU hogs on the run's CPUs while measuring: `cpu` (one per CPU) or cpu:N (N hogs)"},
 		&cli.StringFlag{Name: "sort", Value: "auto", Usage: "sort each table by `METRIC` (see above)"},
 		&cli.BoolFlag{Name: "csv", Usage: "print CSV instead of tables"},
 		&cli.StringFlag{Name: "plot", Usage: "draw throughput and latency against message size into `FILE` (.svg or .png)"},
@@ -101,6 +115,25 @@ func benchParams(c *cli.Context) (bench.Params, error) {
 	p.WarmupNs = &warm
 	if c.IsSet("repeat") && p.Repeat <= 0 {
 		return p, ipc.Usagef("--repeat %d: must be between 1 and %d", p.Repeat, bench.MaxRepeat)
+	}
+	if s := c.String("spin"); c.IsSet("spin") {
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return p, ipc.Usagef("--spin %q: want polling budgets, a number or a comma list such as 0,100,1000,10000", s)
+			}
+			p.Spin = append(p.Spin, n)
+		}
+	}
+	if c.IsSet("rate") {
+		p.RatePerSec = c.Float64("rate")
+		if p.RatePerSec <= 0 {
+			return p, ipc.Usagef("--rate %g: must be between 1 and %d messages per second", p.RatePerSec, bench.MaxRate)
+		}
+	}
+	p.Load = c.String("load")
+	if c.IsSet("load") && p.Load == "" {
+		return p, ipc.Usagef("--load \"\": must be cpu (one CPU hog per CPU of the run) or cpu:N (N hogs)")
 	}
 	if s := c.String("cpus"); s != "" {
 		for _, f := range strings.Split(s, ",") {

@@ -39,7 +39,13 @@ type benchDoc struct {
 		Lost              int64   `json:"lost"`
 		Corrupt           int64   `json:"corrupt"`
 		Reordered         int64   `json:"reordered"`
+		XFloor            float64 `json:"x_floor"`
 	} `json:"results"`
+	Floor *struct {
+		CPUs       []int   `json:"cpus"`
+		C2CRttNs   int64   `json:"c2c_rtt_ns"`
+		MemcpyGBps float64 `json:"memcpy_gbps"`
+	} `json:"floor"`
 	Skipped []struct {
 		Transport, Pattern, Reason string
 	} `json:"skipped"`
@@ -62,9 +68,12 @@ func TestBenchJSON(t *testing.T) {
 	}
 	for _, x := range doc.Results {
 		if x.Messages != 200 || x.Bytes != 200*int64(x.Size) || x.ElapsedNs <= 0 || x.MsgsPerS <= 0 || x.MBPerS <= 0 ||
-			x.Latency.P50 <= 0 || x.Latency.Max < x.Latency.P99 || x.CPUNsPerMsg <= 0 || x.Lost+x.Corrupt+x.Reordered != 0 {
+			x.Latency.P50 <= 0 || x.Latency.Max < x.Latency.P99 || x.CPUNsPerMsg <= 0 || x.Lost+x.Corrupt+x.Reordered != 0 || x.XFloor <= 0 {
 			t.Errorf("row %+v", x)
 		}
+	}
+	if f := doc.Floor; f == nil || len(f.CPUs) != 2 || f.C2CRttNs <= 0 || f.MemcpyGBps <= 0 {
+		t.Errorf("floor: %+v", doc.Floor)
 	}
 	if len(doc.Skipped) != 1 || doc.Skipped[0].Transport != "eventfd" {
 		t.Errorf("skipped: %+v", doc.Skipped)
@@ -165,6 +174,13 @@ func TestBenchBadInputExits2(t *testing.T) {
 		{[]string{"--csv", "--json"}, "--csv"},
 		{[]string{"--duration", "1h"}, "--run-timeout"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"-t", "shm", "--spin", "100"}, "--spin"},
+		{[]string{"-t", "shm-adaptive", "--spin", "1,x"}, "--spin"},
+		{[]string{"-t", "shm-adaptive", "--spin", "-5"}, "--spin"},
+		{[]string{"--rate", "0"}, "--rate"},
+		{[]string{"--rate", "1e9"}, "--rate"},
+		{[]string{"--load", "disk"}, "--load"},
+		{[]string{"--load", "cpu:0"}, "--load"},
 	} {
 		args := append([]string{"bench", "--local", "--socket", socket}, tc.args...)
 		r := runCLI(t, args...)

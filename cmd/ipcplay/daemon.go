@@ -37,14 +37,16 @@ Examples:
 	Description: `The daemon runs the experiments the CLI asks for while it answers on the
 socket; the CLI uses it when it answers and runs the engine in-process
 otherwise. SIGINT or SIGTERM cancel every run, stop its workers, remove
-every object and the socket, and exit 0. SIGHUP is logged and ignored.
+every object and the socket, and exit 0; a second one exits at once, and
+the next start or 'ipcplay clean' removes what is left. SIGHUP is logged
+and ignored.
 Runs beyond --max-runs wait in a queue.
 --http serves a live page (runs, results, charts, the race's interleaving,
 objects, a form to start runs) on loopback; the daemon logs its URL with a
 random token, and 'ipcplay status' shows it. Without the token every request
 is refused. A non-loopback address needs --http-allow-remote.`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
+		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory; for an abstract @name socket, the default socket's)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
 		&cli.IntFlag{Name: "max-procs", Value: ipc.DefaultLimits().MaxProcs, Usage: fmt.Sprintf("worker processes per run (%d to %d)", ipc.MinProcs, ipc.MaxProcsLimit)},
 		&cli.StringFlag{Name: "max-shm", Value: formatBytes(ipc.DefaultLimits().MaxShmBytes), Usage: "shared memory per run, in `BYTES` or with a unit: 512M, 1G (4K to 1T)"},
 		&cli.IntFlag{Name: "max-runs", Value: ipc.DefaultLimits().MaxRuns, Usage: fmt.Sprintf("runs at once; more wait in a queue (%d to %d)", ipc.MinRuns, ipc.MaxRunsLimit)},

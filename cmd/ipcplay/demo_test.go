@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +18,7 @@ func init() {
 	// The CLI as a child process, so that every run starts from a fresh
 	// app, as a user's would.
 	helpers["ipcplay-demo"] = func() {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := interruptContext(context.Background()) // as main
 		defer stop()
 		err := newApp().RunContext(ctx, append([]string{"ipcplay"}, ipctest.Args()...))
 		stop()

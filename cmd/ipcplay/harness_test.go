@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -34,7 +33,9 @@ import (
 // 1 to it; the run also holds a System V semaphore set, a named semaphore
 // and a run directory. Once every worker is running it writes a line to
 // the file (a fifo) named by notify. Modes: "" (finish), "hang" (workers
-// wait until cancelled), "kill-child" (worker 0 gets SIGKILL).
+// wait until cancelled), "kill-child" (worker 0 gets SIGKILL), "stuck"
+// (as hang, but once cancelled the run writes another line and never
+// ends).
 type cmdtestParams struct {
 	Procs  int    `json:"procs"`
 	Mode   string `json:"mode,omitempty"`
@@ -87,28 +88,40 @@ var cmdtestExperiment = ipc.Experiment{
 		}
 		specs := make([]worker.Spec, p.Procs)
 		for i := range specs {
-			specs[i] = worker.Spec{Kind: "cmdtest-hold", Spec: holdSpec{Handle: r.Handle(), Hang: p.Mode == "hang" || p.Mode == "kill-child"}}
+			specs[i] = worker.Spec{Kind: "cmdtest-hold", Spec: holdSpec{Handle: r.Handle(), Hang: p.Mode == "hang" || p.Mode == "kill-child" || p.Mode == "stuck"}}
 		}
 		g, err := env.StartWorkers(ctx, specs)
 		if err != nil {
 			return nil, err
 		}
-		if p.Notify != "" {
-			line, _ := json.Marshal(cmdtestNote{RunID: env.RunID, Pids: g.Pids()})
-			if f, err := os.OpenFile(p.Notify, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-				f.Write(append(line, '\n'))
-				f.Close()
-			}
-		}
+		notify(p.Notify, cmdtestNote{RunID: env.RunID, Pids: g.Pids()})
 		if p.Mode == "kill-child" {
 			g.Go()
 			g.Signal(0, syscall.SIGKILL)
 		}
 		if _, err := g.Wait(ctx); err != nil {
+			if p.Mode == "stuck" {
+				// A wind-down that never ends: only a second signal
+				// ends the CLI now.
+				notify(p.Notify, cmdtestNote{RunID: env.RunID})
+				select {}
+			}
 			return nil, err
 		}
 		return cmdtestResult{Kind: "cmdtest", Procs: p.Procs, Counter: atomic.LoadUint64(r.Uint64(0)), StartNs: start, EndNs: time.Now().UnixNano()}, nil
 	},
+}
+
+// notify writes note as a line to the fifo path ("" : nowhere).
+func notify(path string, note cmdtestNote) {
+	if path == "" {
+		return
+	}
+	line, _ := json.Marshal(note)
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		f.Write(append(line, '\n'))
+		f.Close()
+	}
 }
 
 // cmdtestCommand runs the experiment from the CLI (test builds only).
@@ -153,7 +166,7 @@ func init() {
 	// "ipcplay" is the CLI itself, with the test command: main() without
 	// worker dispatch (TestMain did that).
 	helpers["ipcplay"] = func() {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := interruptContext(context.Background()) // as main
 		defer stop()
 		app := newApp()
 		addGlobals(cmdtestCommand)

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ipcplay/ipcplay/ipc/ipctest"
 )
 
 // raceDoc is the part of `ipcplay race --json` the tests read.
@@ -91,7 +94,7 @@ func TestRaceTextAndTrace(t *testing.T) {
 	dir := newStateDir(t)
 	trace := filepath.Join(dir, "race.json")
 	r := runCLI(t, "race", "--local", "--socket", filepath.Join(dir, "d.sock"),
-		"--mode", "unsafe,futex", "--procs", "2", "--iters", "500", "--cpus", "0", "--yield", "--explain=2", "--trace", trace)
+		"--mode", "unsafe,futex", "--procs", "2", "--iters", "500", "--cpus", strconv.Itoa(ipctest.CPUs(t, 1)[0]), "--yield", "--explain=2", "--trace", trace)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}

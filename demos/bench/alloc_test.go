@@ -18,18 +18,19 @@ func connPair(t *testing.T, transport string, size int) (a, b conn) {
 	stop := new(atomic.Bool)
 	closeAll := func(fds ...int) { t.Cleanup(func() { closeFDs(fds) }) }
 	switch transport {
-	case "shm":
+	case "shm", "shm-spin", "shm-adaptive":
+		mode := map[string]ringMode{"shm": ringFutex, "shm-spin": ringSpin, "shm-adaptive": ringAdaptive}[transport]
 		mem := alignedBuf(pairBytes(size))
 		half := len(mem) / 2
 		for _, m := range [][]byte{mem[:half], mem[half:]} {
-			if err := initRing(m, size, ringFutex); err != nil {
+			if err := initRing(m, size, mode); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ab, _ := attachRing(mem[:half], size, ringFutex, stop)
-		ba, _ := attachRing(mem[half:], size, ringFutex, stop)
-		ab2, _ := attachRing(mem[:half], size, ringFutex, stop)
-		ba2, _ := attachRing(mem[half:], size, ringFutex, stop)
+		ab, _ := attachRing(mem[:half], size, mode, 100, stop)
+		ba, _ := attachRing(mem[half:], size, mode, 100, stop)
+		ab2, _ := attachRing(mem[:half], size, mode, 100, stop)
+		ba2, _ := attachRing(mem[half:], size, mode, 100, stop)
 		return &ringConn{out: ab, in: ba, sbuf: alignedBuf(size)}, &ringConn{out: ba2, in: ab2, sbuf: alignedBuf(size)}
 	case "unix-stream", "unix-dgram":
 		typ := unix.SOCK_STREAM
@@ -88,7 +89,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("instrumented build")
 	}
-	for _, tr := range []string{"shm", "unix-stream", "unix-dgram", "pipe", "eventfd", "sysv-msgq", "posix-mq"} {
+	for _, tr := range []string{"shm", "shm-spin", "shm-adaptive", "unix-stream", "unix-dgram", "pipe", "eventfd", "sysv-msgq", "posix-mq"} {
 		t.Run(tr, func(t *testing.T) {
 			size := 256
 			if tr == "eventfd" {

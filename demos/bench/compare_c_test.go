@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -38,8 +37,9 @@ func TestCompareC(t *testing.T) {
 	shmring := ipctest.CompileC(t, "testdata/shmring.c")
 	rounds := envInt("IPCPLAY_COMPARE_ROUNDS", 5)
 	pinnings := []string{"none"}
-	if runtime.NumCPU() >= 2 {
-		pinnings = append(pinnings, "0,1", "0,0")
+	if allowed := ipctest.AllowedCPUs(t); len(allowed) >= 2 {
+		a, b := allowed[0], allowed[1]
+		pinnings = append(pinnings, fmt.Sprintf("%d,%d", a, b), fmt.Sprintf("%d,%d", a, a))
 	}
 	if s := os.Getenv("IPCPLAY_COMPARE_CPUS"); s != "" {
 		pinnings = strings.Split(s, ";")

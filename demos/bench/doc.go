@@ -46,6 +46,18 @@
 // transport the system lacks are skipped with the reason; named
 // explicitly, they are refused before anything is created.
 //
+// Before its cells, a run measures the hardware's floor on its CPUs
+// (floor.go): a cache line bounced between two pinned worker processes and
+// memcpy at each message size; every row carries its p50 over the floor
+// that applies (x_floor). --spin sweeps shm-adaptive's polling budget;
+// --rate sends open loop, timing each message from its scheduled send
+// time (coordinated omission corrected); --load runs CPU hog workers
+// (load.go) on the run's CPUs until the run ends. Each transport is one
+// entry of the table in transports.go: its limits, notes, setup (parent)
+// and open (worker).
+//
 // TestCompareC and testdata/compare.sh run the C references and the same
-// cells here, interleaved, and print the ratios.
+// cells here, interleaved, and print the ratios; TestCompareFloor and
+// testdata/floor-compare.sh do so for the floor, shm-spin, shm-adaptive
+// and one-CPU streaming.
 package bench

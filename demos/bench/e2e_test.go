@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/ipctest"
 	"github.com/ipcplay/ipcplay/ipc/mq"
 )
 
@@ -166,6 +168,16 @@ func TestBadParamsCreateNothing(t *testing.T) {
 		{Params{CPUs: []int{0, 4096}}, "--cpus"},
 		{Params{Fault: "melt"}, "--fault"},
 		{Params{DurationNs: int64(time.Hour)}, "--run-timeout"},
+		{Params{Transports: []string{"shm", "pipe"}, Spin: []int{100}}, "--spin"},
+		{Params{Transports: []string{"shm-adaptive"}, Spin: []int{-1}}, "--spin"},
+		{Params{Transports: []string{"shm-adaptive"}, Spin: []int{MaxSpin + 1}}, "--spin"},
+		{Params{Transports: []string{"shm-adaptive"}, Spin: make([]int, MaxSpins+1)}, "--spin"},
+		{Params{RatePerSec: 0.5}, "--rate"},
+		{Params{RatePerSec: MaxRate + 1}, "--rate"},
+		{Params{Load: "io"}, "--load"},
+		{Params{Load: "cpu:0"}, "--load"},
+		{Params{Load: "cpu:x"}, "--load"},
+		{Params{Load: "cpu:" + strconv.Itoa(MaxHogs+1)}, "--load"},
 	} {
 		raw, _ := json.Marshal(tc.p)
 		err := Validate(raw, lim)
@@ -272,7 +284,12 @@ func TestProgressCoversTheMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// pipe: 2 sizes x 2 patterns; eventfd: one pingpong cell.
+	// The floor first; then pipe: 2 sizes x 2 patterns; eventfd: one
+	// pingpong cell.
+	if len(events) == 0 || events[0].Message != "floor" || events[0].Done != 0 {
+		t.Fatalf("progress events do not start with the floor: %+v", events)
+	}
+	events = events[1:]
 	if len(events) != 6 || events[0].Total != 5 || events[5].Done != 5 || !strings.Contains(events[0].Message, "pingpong") {
 		t.Errorf("progress events: %+v", events)
 	}
@@ -309,11 +326,14 @@ func TestHistogramBuckets(t *testing.T) {
 
 func TestPinnedCPUs(t *testing.T) {
 	e := newEngine(t)
-	for _, cpus := range [][]int{{0, 0}, {0, 1}} {
-		if err := checkCPUs(cpus); err != nil {
-			t.Logf("skipping --cpus %v: %v", cpus, err)
-			continue
-		}
+	allowed := ipctest.AllowedCPUs(t)
+	pairs := [][]int{{allowed[0], allowed[0]}} // both ends on one CPU
+	if len(allowed) >= 2 {
+		pairs = append(pairs, allowed[:2])
+	} else {
+		t.Logf("one end per CPU not checked: this process may use only CPU %d", allowed[0])
+	}
+	for _, cpus := range pairs {
 		res, _, err := runBench(t, e, Params{Transports: []string{"shm-spin", "pipe"}, Pattern: PingPong, Sizes: []int{64}, Count: 200, WarmupNs: warmup(0), CPUs: cpus})
 		if err != nil {
 			t.Fatalf("--cpus %v: %v", cpus, err)
@@ -433,4 +453,172 @@ func TestKilledWorkerFailsTheCell(t *testing.T) {
 		t.Fatalf("result: %+v", res)
 	}
 	assertNoObjects(t, e, "")
+}
+
+// TestFloorInEveryRun: a run measures the floor on its CPUs before its
+// cells, and every row carries its p50 over the floor that applies.
+func TestFloorInEveryRun(t *testing.T) {
+	cpus, err := allowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := [][]int{nil, {cpus[0], cpus[0]}}
+	if len(cpus) >= 2 {
+		pins = append(pins, cpus[:2])
+	}
+	e := newEngine(t)
+	for _, pin := range pins {
+		res, _, err := runBench(t, e, Params{Transports: []string{"shm-spin", "pipe"}, Sizes: []int{64, 4096}, Count: 200, WarmupNs: warmup(0), CPUs: pin})
+		if err != nil {
+			t.Fatalf("--cpus %v: %v", pin, err)
+		}
+		f := res.Floor
+		if f == nil || res.FloorError != "" {
+			t.Fatalf("--cpus %v: no floor (%s)", pin, res.FloorError)
+		}
+		want := pin
+		if want == nil {
+			want, _ = floorCPUs(Params{})
+		}
+		if !slices.Equal(f.CPUs, want) || f.Pinned != (pin != nil) || f.SameCPU != (want[0] == want[1]) {
+			t.Errorf("--cpus %v: floor %+v", pin, f)
+		}
+		if f.C2CRttNs <= 0 || f.ElapsedNs <= 0 || len(f.Memcpy) != 2 || f.Memcpy[0].Size != 64 || f.Memcpy[1].Size != 4096 ||
+			f.MemcpyGBps != f.Memcpy[1].GBps || f.Memcpy[0].GBps <= 0 {
+			t.Errorf("--cpus %v: floor %+v", pin, f)
+		}
+		for _, r := range res.Results {
+			if want := float64(r.Latency.P50) / f.For(r.Pattern, r.Size); r.XFloor != want || r.XFloor <= 0 {
+				t.Errorf("%s %s %d: x_floor %v, want %v", r.Transport, r.Pattern, r.Size, r.XFloor, want)
+			}
+		}
+	}
+}
+
+func TestFloorFor(t *testing.T) {
+	f := &Floor{C2CRttNs: 400, Memcpy: []MemcpyAt{{Size: 64, GBps: 16}, {Size: 65536, GBps: 32}}}
+	for _, tc := range []struct {
+		pattern string
+		size    int
+		want    float64
+	}{
+		{PingPong, 64, 400 + 2*4},
+		{Stream, 64, 200 + 4},
+		{PingPong, 65536, 400 + 2*2048},
+		{Stream, 65536, 200 + 2048},
+	} {
+		if got := f.For(tc.pattern, tc.size); got != tc.want {
+			t.Errorf("For(%s, %d) = %v, want %v", tc.pattern, tc.size, got, tc.want)
+		}
+	}
+	var none *Floor
+	if none.For(PingPong, 64) != 0 {
+		t.Error("a missing floor applies")
+	}
+}
+
+// TestSpinSweep: --spin gives shm-adaptive one verified row per budget,
+// in both patterns.
+func TestSpinSweep(t *testing.T) {
+	e := newEngine(t)
+	res, _, err := runBench(t, e, Params{Transports: []string{"shm-adaptive", "shm"}, Sizes: []int{64, 4096}, Count: 300, WarmupNs: warmup(0), Spin: []int{0, 100, 100, 10000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Settings.Spin, []int{0, 100, 10000}) {
+		t.Errorf("settings spin %v", res.Settings.Spin)
+	}
+	got := map[string]int{}
+	for _, r := range res.Results {
+		if r.Bad() || r.Messages != 300 {
+			t.Errorf("%s %s %d: %+v", r.Label(), r.Pattern, r.Size, r)
+		}
+		if (r.Transport == "shm-adaptive") != (r.Spin != nil) {
+			t.Errorf("%s: spin %v", r.Transport, r.Spin)
+		}
+		got[r.Label()]++
+	}
+	for _, l := range []string{"shm-adaptive spin=0", "shm-adaptive spin=100", "shm-adaptive spin=10000", "shm"} {
+		if got[l] != 4 {
+			t.Errorf("%s: %d rows, want 4 (2 patterns x 2 sizes): %v", l, got[l], got)
+		}
+	}
+}
+
+// TestOpenLoopRate: --rate paces the sender; every message is still
+// verified, every one of them carries its schedule (the stream histogram
+// counts them all), and the rows say so.
+func TestOpenLoopRate(t *testing.T) {
+	e := newEngine(t)
+	const count = 400
+	res, _, err := runBench(t, e, Params{Transports: []string{"shm", "shm-spin", "pipe"}, Sizes: []int{64}, Count: count, WarmupNs: warmup(0), RatePerSec: 20000, Histogram: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Settings.RatePerSec != 20000 || len(res.Results) != 6 {
+		t.Fatalf("%+v", res)
+	}
+	for _, r := range res.Results {
+		if r.Bad() || r.Messages != count || r.RatePerSec != 20000 {
+			t.Errorf("%s %s: %+v", r.Transport, r.Pattern, r)
+		}
+		// 400 messages due 50µs apart take at least 399 intervals.
+		if r.ElapsedNs < int64(399*50*time.Microsecond) {
+			t.Errorf("%s %s: %d messages in %s: not paced at 20000/s", r.Transport, r.Pattern, count, r.Elapsed())
+		}
+		var n int64
+		for _, b := range r.Histogram {
+			n += b.Count
+		}
+		if n != count {
+			t.Errorf("%s %s: %d latencies, want one per message (%d)", r.Transport, r.Pattern, n, count)
+		}
+		want := map[string]string{PingPong: "round_trip_from_schedule", Stream: "one_way_from_schedule"}[r.Pattern]
+		if r.LatencyKind != want {
+			t.Errorf("%s %s: latency kind %q", r.Transport, r.Pattern, r.LatencyKind)
+		}
+	}
+}
+
+// TestLoadHogs: --load starts hogs pinned to the run's CPUs, the messages
+// still arrive intact, and no hog outlives the run.
+func TestLoadHogs(t *testing.T) {
+	cpus, err := allowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := []int{cpus[0], cpus[len(cpus)-1]}
+	e := newEngine(t)
+	var sawHog atomic.Bool
+	raw, _ := json.Marshal(Params{Transports: []string{"shm", "pipe"}, Sizes: []int{64}, Count: 300, WarmupNs: warmup(0), CPUs: pin, Load: "cpu:3"})
+	rr, err := e.Run(context.Background(), ipc.RunRequest{Experiment: Experiment.Name, Params: raw}, func(ev ipc.Event) {
+		if ev.Type == "progress" && findWorker(hogKind) != 0 {
+			sawHog.Store(true)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := json.Unmarshal(rr.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Settings.Load != "cpu:3" || len(res.Settings.LoadCPUs) != 3 || res.Settings.LoadCPUs[0] != pin[0] || len(res.Results) != 4 {
+		t.Errorf("settings %+v, %d rows", res.Settings, len(res.Results))
+	}
+	for _, r := range res.Results {
+		if r.Bad() || r.Messages != 300 {
+			t.Errorf("%s %s: %+v", r.Transport, r.Pattern, r)
+		}
+	}
+	if !sawHog.Load() {
+		t.Error("no hog ran during the measurement")
+	}
+	if pid := findWorker(hogKind); pid != 0 {
+		t.Errorf("hog %d outlived the run", pid)
+	}
+	hogs, err := Params{Load: "cpu", CPUs: []int{cpus[0], cpus[0]}}.hogs()
+	if err != nil || !slices.Equal(hogs, []int{cpus[0]}) {
+		t.Errorf("--load cpu --cpus %d,%d: hogs on %v (%v)", cpus[0], cpus[0], hogs, err)
+	}
 }

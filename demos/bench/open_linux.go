@@ -32,87 +32,105 @@ type workerSpec struct {
 	Repeats    int      `json:"repeats"`
 	Histogram  bool     `json:"histogram,omitempty"`
 	Fault      string   `json:"fault,omitempty"`
-	Region     string   `json:"region,omitempty"`     // shm: the region's handle
-	RingBytes  int      `json:"ring_bytes,omitempty"` // shm: offset of the second ring
-	QueueID    int      `json:"queue_id,omitempty"`   // sysv-msgq
-	Paths      []string `json:"paths,omitempty"`      // fifo: a->b, b->a
+	Region     string   `json:"region,omitempty"`       // shm: the region's handle
+	RingBytes  int      `json:"ring_bytes,omitempty"`   // shm: offset of the second ring
+	QueueID    int      `json:"queue_id,omitempty"`     // sysv-msgq
+	Paths      []string `json:"paths,omitempty"`        // fifo: a->b, b->a
+	Spin       int      `json:"spin,omitempty"`         // shm-adaptive: polls before sleeping
+	RatePerSec float64  `json:"rate_per_sec,omitempty"` // open loop: messages per second
 }
 
 // dgramTimeout bounds a datagram receive, so that a lost end-of-phase
 // message is reported instead of hanging the run.
 const dgramTimeout = 10 * time.Second
 
-// open builds the worker's conn from its spec and inherited files.
+// open builds the worker's conn from its spec and inherited files, with
+// its transport's entry in the table.
 func open(s *workerSpec, stop *atomic.Bool) (conn, error) {
-	sender := s.Role == roleSender
-	fd := worker.FileFD
-	switch s.Transport {
-	case "shm", "shm-spin", "shm-sem":
-		return openRings(s, stop)
-	case "unix-stream", "tcp":
-		f := fd(0)
-		if err := blocking(f); err != nil {
-			return nil, err
-		}
-		return newStreamConn(f, f, s.Size, f), nil
-	case "unix-dgram", "unix-seqpacket":
-		f := fd(0)
-		if err := blocking(f); err != nil {
-			return nil, err
-		}
-		if err := sizeBuffers(f, s.Size); err != nil {
-			return nil, err
-		}
-		tv := unix.NsecToTimeval(int64(dgramTimeout))
-		if err := unix.SetsockoptTimeval(f, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return nil, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
-		}
-		return &packetConn{fd: f, sbuf: alignedBuf(s.Size), rbuf: alignedBuf(s.Size)}, nil
-	case "pipe": // sender: a->b write end, b->a read end; receiver: the others
-		w, r := fd(0), fd(1)
-		if !sender {
-			w, r = r, w
-		}
-		if err := errors.Join(blocking(w), blocking(r)); err != nil {
-			return nil, err
-		}
-		return newStreamConn(w, r, s.Size, w, r), nil
-	case "fifo":
-		return openFIFOs(s)
-	case "eventfd":
-		ab, ba := fd(0), fd(1)
-		w, r := ab, ba
-		if !sender {
-			w, r = ba, ab
-		}
-		return &eventConn{wfd: w, rfd: r, sbuf: alignedBuf(s.Size), rbuf: alignedBuf(s.Size), val: alignedBuf(8)}, nil
-	case "sysv-msgq":
-		if _, err := mq.OpenSysV(s.QueueID); err != nil {
-			return nil, err
-		}
-		c := &sysvConn{id: s.QueueID, sendMsg: mq.NewMsg(s.Size), recvMsg: mq.NewMsg(s.Size), sendType: 1, recvType: 2, size: s.Size}
-		if !sender {
-			c.sendType, c.recvType = 2, 1
-		}
-		return c, nil
-	case "posix-mq":
-		ab, err := mq.OpenPOSIXFD(fd(0))
-		if err != nil {
-			return nil, err
-		}
-		ba, err := mq.OpenPOSIXFD(fd(1))
-		if err != nil {
-			ab.Close()
-			return nil, err
-		}
-		c := &posixConn{out: ab, in: ba, sbuf: alignedBuf(s.Size), rbuf: alignedBuf(max(s.Size, ba.MsgSize()))}
-		if !sender {
-			c.out, c.in = ba, ab
-			c.rbuf = alignedBuf(max(s.Size, ab.MsgSize()))
-		}
-		return c, nil
+	t, ok := lookupTransport(s.Transport)
+	if !ok {
+		return nil, fmt.Errorf("unknown transport %q", s.Transport)
 	}
-	return nil, fmt.Errorf("unknown transport %q", s.Transport)
+	return t.open(s, stop)
+}
+
+// The open functions of the transport table (transports.go): each builds
+// one worker's end of its transport, in the worker.
+
+// openStreamSocket: one connected stream socket (unix-stream, tcp).
+func openStreamSocket(s *workerSpec, _ *atomic.Bool) (conn, error) {
+	f := worker.FileFD(0)
+	if err := blocking(f); err != nil {
+		return nil, err
+	}
+	return newStreamConn(f, f, s.Size, f), nil
+}
+
+// openPacketSocket: one datagram or seqpacket socket.
+func openPacketSocket(s *workerSpec, _ *atomic.Bool) (conn, error) {
+	f := worker.FileFD(0)
+	if err := blocking(f); err != nil {
+		return nil, err
+	}
+	if err := sizeBuffers(f, s.Size); err != nil {
+		return nil, err
+	}
+	tv := unix.NsecToTimeval(int64(dgramTimeout))
+	if err := unix.SetsockoptTimeval(f, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return nil, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
+	}
+	return &packetConn{fd: f, sbuf: alignedBuf(s.Size), rbuf: alignedBuf(s.Size)}, nil
+}
+
+// openPipes: the sender has the a->b write end and the b->a read end; the
+// receiver the others.
+func openPipes(s *workerSpec, _ *atomic.Bool) (conn, error) {
+	w, r := worker.FileFD(0), worker.FileFD(1)
+	if s.Role != roleSender {
+		w, r = r, w
+	}
+	if err := errors.Join(blocking(w), blocking(r)); err != nil {
+		return nil, err
+	}
+	return newStreamConn(w, r, s.Size, w, r), nil
+}
+
+func openEventfds(s *workerSpec, _ *atomic.Bool) (conn, error) {
+	ab, ba := worker.FileFD(0), worker.FileFD(1)
+	w, r := ab, ba
+	if s.Role != roleSender {
+		w, r = ba, ab
+	}
+	return &eventConn{wfd: w, rfd: r, sbuf: alignedBuf(s.Size), rbuf: alignedBuf(s.Size), val: alignedBuf(8)}, nil
+}
+
+func openSysVQueue(s *workerSpec, _ *atomic.Bool) (conn, error) {
+	if _, err := mq.OpenSysV(s.QueueID); err != nil {
+		return nil, err
+	}
+	c := &sysvConn{id: s.QueueID, sendMsg: mq.NewMsg(s.Size), recvMsg: mq.NewMsg(s.Size), sendType: 1, recvType: 2, size: s.Size}
+	if s.Role != roleSender {
+		c.sendType, c.recvType = 2, 1
+	}
+	return c, nil
+}
+
+func openPOSIXQueues(s *workerSpec, _ *atomic.Bool) (conn, error) {
+	ab, err := mq.OpenPOSIXFD(worker.FileFD(0))
+	if err != nil {
+		return nil, err
+	}
+	ba, err := mq.OpenPOSIXFD(worker.FileFD(1))
+	if err != nil {
+		ab.Close()
+		return nil, err
+	}
+	c := &posixConn{out: ab, in: ba, sbuf: alignedBuf(s.Size), rbuf: alignedBuf(max(s.Size, ba.MsgSize()))}
+	if s.Role != roleSender {
+		c.out, c.in = ba, ab
+		c.rbuf = alignedBuf(max(s.Size, ab.MsgSize()))
+	}
+	return c, nil
 }
 
 func blocking(fd int) error {
@@ -138,9 +156,14 @@ func sizeBuffers(fd, size int) error {
 	return nil
 }
 
-// openRings maps the region and attaches the two rings: the sender
-// produces into the first and consumes from the second.
-func openRings(s *workerSpec, stop *atomic.Bool) (conn, error) {
+// openRings returns the open of a shm transport whose rings wait in mode:
+// it maps the region and attaches the two rings; the sender produces into
+// the first and consumes from the second.
+func openRings(mode ringMode) func(s *workerSpec, stop *atomic.Bool) (conn, error) {
+	return func(s *workerSpec, stop *atomic.Bool) (conn, error) { return openRingsIn(s, mode, stop) }
+}
+
+func openRingsIn(s *workerSpec, mode ringMode, stop *atomic.Bool) (conn, error) {
 	r, err := shm.Open(s.Region)
 	if err != nil {
 		return nil, err
@@ -150,13 +173,12 @@ func openRings(s *workerSpec, stop *atomic.Bool) (conn, error) {
 		r.Close()
 		return nil, fmt.Errorf("shm region of %d bytes cannot hold two rings of %d", len(mem), s.RingBytes)
 	}
-	mode := map[string]ringMode{"shm": ringFutex, "shm-spin": ringSpin, "shm-sem": ringSem}[s.Transport]
-	ab, err := attachRing(mem[:s.RingBytes], s.Size, mode, stop)
+	ab, err := attachRing(mem[:s.RingBytes], s.Size, mode, s.Spin, stop)
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
-	ba, err := attachRing(mem[s.RingBytes:2*s.RingBytes], s.Size, mode, stop)
+	ba, err := attachRing(mem[s.RingBytes:2*s.RingBytes], s.Size, mode, s.Spin, stop)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -175,7 +197,7 @@ func (c *ringConn) interrupt() {
 		case ringSem:
 			_ = r.items.Post()
 			_ = r.spaces.Post()
-		case ringFutex:
+		case ringFutex, ringAdaptive:
 			futexWakeOne(r.head)
 			futexWakeOne(r.tail)
 		}
@@ -186,7 +208,7 @@ func (c *ringConn) interrupt() {
 // cannot deadlock: the sender opens a->b for writing, then b->a for
 // reading; the receiver the other way round (each open blocks until the
 // other end opens).
-func openFIFOs(s *workerSpec) (conn, error) {
+func openFIFOs(s *workerSpec, _ *atomic.Bool) (conn, error) {
 	if len(s.Paths) != 2 {
 		return nil, errors.New("fifo: two paths expected")
 	}

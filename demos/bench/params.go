@@ -37,6 +37,18 @@ type Params struct {
 	CPUs []int `json:"cpus,omitempty"`
 	// Histogram asks for latency histogram buckets in every row.
 	Histogram bool `json:"histogram,omitempty"`
+	// Spin lists shm-adaptive's polling budgets (polls of the ring's
+	// counter before sleeping on the futex), one cell per budget
+	// (default DefaultSpin).
+	Spin []int `json:"spin,omitempty"`
+	// RatePerSec, when set, sends open-loop: message i leaves at start +
+	// i/rate, whether or not earlier ones were answered, and its latency
+	// is counted from that scheduled time (coordinated omission
+	// corrected). 0: closed loop (the next message when the last is done).
+	RatePerSec float64 `json:"rate_per_sec,omitempty"`
+	// Load runs CPU hogs on the run's CPUs during the measurement: "cpu"
+	// (one per CPU of the run) or "cpu:N" (N hogs). "": none.
+	Load string `json:"load,omitempty"`
 	// Fault damages messages on purpose ("corrupt", "drop", "reorder":
 	// one in a hundred), to show that the receiver's counts work.
 	Fault string `json:"fault,omitempty"`
@@ -53,6 +65,11 @@ const (
 	MaxCount        = 1_000_000_000
 	MaxRepeat       = 100
 	MaxSize         = 64 << 20
+	DefaultSpin     = 2000       // shm-adaptive's polls before sleeping
+	MaxSpin         = 10_000_000 // polls: tens of milliseconds
+	MaxSpins        = 16         // budgets in one sweep
+	MaxRate         = 10_000_000 // messages per second
+	MaxHogs         = 64
 	// cellOverhead estimates the time of a cell beyond its warm-up and
 	// runs (starting and stopping two workers), for the run time check.
 	cellOverhead = 60 * time.Millisecond
@@ -100,6 +117,66 @@ func (p Params) withDefaults() Params {
 		p.Repeat = 1
 	}
 	return p
+}
+
+// spinBudgets returns shm-adaptive's budgets, each once, in the order given.
+func (p Params) spinBudgets() []int {
+	if len(p.Spin) == 0 {
+		return []int{DefaultSpin}
+	}
+	var out []int
+	for _, b := range p.Spin {
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// hogs returns the CPU each hog of --load runs on: N hogs (one per CPU of
+// the run by default) spread round robin over the run's CPUs (the pinned
+// ones, else every CPU this process may use).
+func (p Params) hogs() ([]int, error) {
+	if p.Load == "" {
+		return nil, nil
+	}
+	cpus := slices.Clone(p.CPUs)
+	slices.Sort(cpus)
+	cpus = slices.Compact(cpus)
+	if len(cpus) == 0 {
+		var err error
+		if cpus, err = allowedCPUs(); err != nil {
+			return nil, err
+		}
+	}
+	n := len(cpus)
+	if rest, ok := strings.CutPrefix(p.Load, "cpu:"); ok {
+		v, err := strconv.Atoi(rest)
+		if err != nil || v < 1 || v > MaxHogs {
+			return nil, ipc.Usagef("--load %q: N in cpu:N must be a number of hogs from 1 to %d", p.Load, MaxHogs)
+		}
+		n = v
+	} else if p.Load != "cpu" {
+		return nil, ipc.Usagef("--load %q: must be cpu (one CPU hog per CPU of the run) or cpu:N (N hogs)", p.Load)
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = cpus[i%len(cpus)]
+	}
+	return out, nil
+}
+
+// adaptive reports whether the run measures a transport that takes --spin.
+func (p Params) adaptive() bool {
+	if p.all() {
+		return true
+	}
+	for _, n := range p.Transports {
+		if t, ok := lookupTransport(n); ok && t.spins {
+			return true
+		}
+	}
+	return false
 }
 
 func (p Params) patterns() []string {
@@ -174,7 +251,25 @@ func (p Params) check(lim ipc.Limits) error {
 	if err := checkCPUs(p.CPUs); err != nil {
 		return err
 	}
-	if err := lim.CheckProcs("bench workers", 2); err != nil {
+	if len(p.Spin) > MaxSpins {
+		return ipc.Usagef("--spin: %d budgets, at most %d in one sweep", len(p.Spin), MaxSpins)
+	}
+	for _, b := range p.Spin {
+		if b < 0 || b > MaxSpin {
+			return ipc.Usagef("--spin %d: must be between 0 (sleep at once) and %d polls", b, MaxSpin)
+		}
+	}
+	if len(p.Spin) > 0 && !p.adaptive() {
+		return ipc.Usagef("--spin: applies to --transport shm-adaptive only (it is the polling budget before the futex wait)")
+	}
+	if p.RatePerSec != 0 && (p.RatePerSec < 1 || p.RatePerSec > MaxRate || p.RatePerSec != p.RatePerSec) {
+		return ipc.Usagef("--rate %g: must be between 1 and %d messages per second (or 0 for closed loop)", p.RatePerSec, MaxRate)
+	}
+	hogs, err := p.hogs()
+	if err != nil {
+		return err
+	}
+	if err := lim.CheckProcs("bench workers and --load hogs", 2+len(hogs)); err != nil {
 		return err
 	}
 	// Explicitly named transports must take every size and pattern asked.
@@ -202,8 +297,12 @@ func (p Params) check(lim ipc.Limits) error {
 		}
 		return ipc.Usagef("bench: nothing to measure, every cell is skipped: %s", strings.Join(why, "; "))
 	}
-	if p.Count == 0 {
-		per := time.Duration(*p.WarmupNs+int64(p.Repeat)*p.DurationNs) + cellOverhead
+	runNs := p.DurationNs
+	if p.Count > 0 && p.RatePerSec > 0 {
+		runNs = int64(float64(p.Count) / p.RatePerSec * 1e9)
+	}
+	if runNs > 0 {
+		per := time.Duration(*p.WarmupNs+int64(p.Repeat)*runNs) + cellOverhead
 		if est := time.Duration(len(cells)) * per; est > lim.RunTimeout {
 			return ipc.Usagef("bench: %d cells of about %s each take about %s, above the engine's --run-timeout (%s): shorten --duration or --repeat, or measure fewer transports or sizes", len(cells), per.Round(time.Millisecond), est.Round(time.Second), lim.RunTimeout)
 		}

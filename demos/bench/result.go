@@ -1,6 +1,9 @@
 package bench
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Result is the document of a bench run (DESIGN.md: `ipcplay bench
 // --json`; the CLI adds "engine" and "run_id").
@@ -13,7 +16,11 @@ type Result struct {
 	Skipped []Skip `json:"skipped"`
 	// Failed lists cells that could not be measured, with the error.
 	Failed []Failure `json:"failed,omitempty"`
-	WallNs int64     `json:"wall_ns"`
+	// Floor is the hardware's floor on the run's CPUs (floor.go), measured
+	// before the cells; FloorError says why it is missing.
+	Floor      *Floor `json:"floor,omitempty"`
+	FloorError string `json:"floor_error,omitempty"`
+	WallNs     int64  `json:"wall_ns"`
 }
 
 // Settings are the parameters the run used, after defaults.
@@ -28,6 +35,10 @@ type Settings struct {
 	CPUs       []int    `json:"cpus,omitempty"` // sender, receiver
 	NumCPU     int      `json:"num_cpu"`
 	Fault      string   `json:"fault,omitempty"`
+	Spin       []int    `json:"spin,omitempty"`         // shm-adaptive budgets
+	RatePerSec float64  `json:"rate_per_sec,omitempty"` // open loop
+	Load       string   `json:"load,omitempty"`         // --load
+	LoadCPUs   []int    `json:"load_cpus,omitempty"`    // the CPU of each hog
 }
 
 // Row is one transport x pattern x size. For pingpong, a message is a round
@@ -54,13 +65,24 @@ type Row struct {
 	Corrupt           int64   `json:"corrupt"`
 	Reordered         int64   `json:"reordered"`
 
-	LatencyKind         string   `json:"latency_kind"` // "round_trip" or "one_way_sampled"
+	// LatencyKind: "round_trip" or "one_way_sampled" (closed loop);
+	// open loop (--rate), "round_trip_from_schedule" or
+	// "one_way_from_schedule": every message, from its scheduled send time.
+	LatencyKind         string   `json:"latency_kind"`
 	SenderCPUNsPerMsg   float64  `json:"sender_cpu_ns_per_msg"`
 	ReceiverCPUNsPerMsg float64  `json:"receiver_cpu_ns_per_msg"`
 	Repeats             int      `json:"repeats"`
 	Spread              *Spread  `json:"spread,omitempty"` // with repeats > 1
 	Note                string   `json:"note,omitempty"`
 	Histogram           []Bucket `json:"histogram,omitempty"`
+	// XFloor is Latency.P50 over the floor that applies (Floor.For): for
+	// pingpong the cache-line round trip plus a copy each way, for stream
+	// half of it plus one copy. 0 without a floor.
+	XFloor float64 `json:"x_floor"`
+	// Spin is shm-adaptive's polling budget for this row.
+	Spin *int `json:"spin,omitempty"`
+	// RatePerSec is the open-loop send rate (--rate); absent: closed loop.
+	RatePerSec float64 `json:"rate_per_sec,omitempty"`
 }
 
 // Latency percentiles, integer nanoseconds (HDR histogram, 3 significant
@@ -98,6 +120,15 @@ type Failure struct {
 	Pattern   string `json:"pattern"`
 	Size      int    `json:"size"`
 	Error     string `json:"error"`
+}
+
+// Label names the row in tables: the transport, with its polling budget
+// for shm-adaptive ("shm-adaptive spin=1000").
+func (r Row) Label() string {
+	if r.Spin != nil {
+		return fmt.Sprintf("%s spin=%d", r.Transport, *r.Spin)
+	}
+	return r.Transport
 }
 
 // Bad reports whether the row lost, corrupted or reordered messages.

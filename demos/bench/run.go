@@ -33,18 +33,47 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 		Settings: Settings{
 			Transports: p.Transports, Patterns: p.patterns(), Sizes: p.Sizes, DurationNs: p.DurationNs,
 			Count: p.Count, WarmupNs: *p.WarmupNs, Repeat: p.Repeat, CPUs: p.CPUs, NumCPU: runtime.NumCPU(), Fault: p.Fault,
+			RatePerSec: p.RatePerSec, Load: p.Load,
 		},
+	}
+	if p.adaptive() {
+		res.Settings.Spin = p.spinBudgets()
 	}
 	if res.Skipped == nil {
 		res.Skipped = []Skip{}
 	}
-	regionBytes := 0
+	st := &runState{env: env}
 	for _, c := range cells {
 		if strings.HasPrefix(c.t.name, "shm") {
-			regionBytes = max(regionBytes, pairBytes(c.size))
+			st.regionBytes = max(st.regionBytes, pairBytes(c.size))
 		}
 	}
-	st := &runState{env: env}
+	// The floor first, on a quiet machine (before any hog starts).
+	if len(cells) > 0 {
+		env.Progress(0, int64(len(cells)), "floor")
+		f, err := measureFloor(ctx, st, p, uniqueSizes(cells))
+		if ctx.Err() != nil {
+			res.WallNs = int64(time.Since(began))
+			return res, ctx.Err()
+		}
+		if err != nil {
+			env.Log.Warn("floor not measured", "error", err)
+			res.FloorError = err.Error()
+		}
+		res.Floor = f
+	}
+	hogCPUs, err := p.hogs()
+	if err != nil {
+		return nil, err
+	}
+	if len(hogCPUs) > 0 {
+		stopHogs, err := startHogs(ctx, env, hogCPUs)
+		if err != nil {
+			return nil, err
+		}
+		defer stopHogs()
+		res.Settings.LoadCPUs = hogCPUs
+	}
 	unavailable := map[string]string{} // transport -> why, once it failed that way
 	total := int64(len(cells))
 	for i, c := range cells {
@@ -53,7 +82,7 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 			res.Skipped = append(res.Skipped, Skip{Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Reason: why})
 			continue
 		}
-		row, err := runCell(ctx, st, p, c, regionBytes)
+		row, err := runCell(ctx, st, p, c)
 		if ctx.Err() != nil {
 			res.WallNs = int64(time.Since(began))
 			return res, ctx.Err()
@@ -68,6 +97,9 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 			env.Log.Warn("cell failed", "cell", c.String(), "error", err)
 			res.Failed = append(res.Failed, Failure{Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Error: err.Error()})
 			continue
+		}
+		if fl := res.Floor.For(row.Pattern, c.size); fl > 0 && row.Latency.P50 > 0 {
+			row.XFloor = float64(row.Latency.P50) / fl
 		}
 		res.Results = append(res.Results, row)
 	}
@@ -102,8 +134,8 @@ func (r *Result) Err() error {
 
 // runCell measures one cell: it makes the cell's objects, starts the two
 // workers (pinned if asked), waits for them and combines their phases.
-func runCell(ctx context.Context, st *runState, p Params, c cell, regionBytes int) (Row, error) {
-	objs, err := st.setup(c, regionBytes)
+func runCell(ctx context.Context, st *runState, p Params, c cell) (Row, error) {
+	objs, err := st.setup(c)
 	if err != nil {
 		return Row{}, err
 	}
@@ -113,6 +145,7 @@ func runCell(ctx context.Context, st *runState, p Params, c cell, regionBytes in
 	spec.Transport, spec.Pattern, spec.Size = c.t.name, c.pattern, c.size
 	spec.Count, spec.DurationNs, spec.WarmupNs, spec.Repeats = p.Count, p.DurationNs, *p.WarmupNs, p.Repeat
 	spec.Histogram, spec.Fault = p.Histogram, p.Fault
+	spec.Spin, spec.RatePerSec = c.spin, p.RatePerSec
 	sender, receiver := spec, spec
 	sender.Role, receiver.Role = roleSender, roleReceiver
 	specs := []worker.Spec{
@@ -125,6 +158,9 @@ func runCell(ctx context.Context, st *runState, p Params, c cell, regionBytes in
 	cctx := ctx
 	if p.Count == 0 { // a watchdog: a cell never takes much longer than planned
 		budget := time.Duration(*p.WarmupNs+int64(p.Repeat)*p.DurationNs)*3 + 30*time.Second
+		if p.Load != "" { // hogs slow the workers' start and every wake-up
+			budget *= 4
+		}
 		var cancel context.CancelFunc
 		cctx, cancel = context.WithTimeout(ctx, budget)
 		defer cancel()
@@ -160,7 +196,16 @@ func runCell(ctx context.Context, st *runState, p Params, c cell, regionBytes in
 	if len(snd.Phases) != p.Repeat || len(rcv.Phases) != p.Repeat {
 		return Row{}, fmt.Errorf("expected %d runs from each worker, got %d and %d", p.Repeat, len(snd.Phases), len(rcv.Phases))
 	}
-	return combine(c, snd.Phases, rcv.Phases), nil
+	row := combine(c, snd.Phases, rcv.Phases)
+	if c.t.spins {
+		b := c.spin
+		row.Spin = &b
+	}
+	if p.RatePerSec > 0 {
+		row.RatePerSec = p.RatePerSec
+		row.LatencyKind = map[string]string{PingPong: "round_trip_from_schedule", Stream: "one_way_from_schedule"}[c.pattern]
+	}
+	return row, nil
 }
 
 // combine turns the two workers' phases into the row of the median run.

@@ -59,9 +59,10 @@ func (o *objects) addFiles(fs ...*os.File) {
 // of the shm transports (one, sized for the largest ring and laid out
 // again for each cell) and a counter for unique names.
 type runState struct {
-	env    *ipc.Env
-	region *shm.Region
-	seq    int
+	env         *ipc.Env
+	region      *shm.Region
+	regionBytes int // the size region is made with: the largest cell's rings
+	seq         int
 }
 
 func (st *runState) name(kind string) string {
@@ -70,130 +71,161 @@ func (st *runState) name(kind string) string {
 }
 
 // setup makes the objects of cell c.
-func (st *runState) setup(c cell, regionBytes int) (_ *objects, retErr error) {
+func (st *runState) setup(c cell) (_ *objects, retErr error) {
 	o := &objects{}
 	defer func() {
 		if retErr != nil {
 			_ = o.release()
 		}
 	}()
-	switch c.t.name {
-	case "shm", "shm-spin", "shm-sem":
+	if err := c.t.setup(st, c, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// The setup functions of the transport table (transports.go): each makes,
+// in the parent, the objects of one cell of its transport.
+
+// setupRings returns the setup of a shm transport: its two rings, laid
+// out in mode in the run's shared region.
+func setupRings(mode ringMode) func(st *runState, c cell, o *objects) error {
+	return func(st *runState, c cell, o *objects) error {
 		if st.region == nil {
-			r, err := st.env.CreateRegion(shm.Spec{Kind: shm.Memfd, Size: regionBytes})
+			r, err := st.env.CreateRegion(shm.Spec{Kind: shm.Memfd, Size: st.regionBytes})
 			if err != nil {
-				return nil, err
+				return err
 			}
 			st.region = r
 		}
-		mode := map[string]ringMode{"shm": ringFutex, "shm-spin": ringSpin, "shm-sem": ringSem}[c.t.name]
 		half := pairBytes(c.size) / 2
 		mem := st.region.Bytes()
 		if err := initRing(mem[:half], c.size, mode); err != nil {
-			return nil, err
+			return err
 		}
 		if err := initRing(mem[half:2*half], c.size, mode); err != nil {
-			return nil, err
+			return err
 		}
 		o.spec.Region = st.region.HandleAt(worker.FileFD(0))
 		o.spec.RingBytes = half
 		o.senderFiles = []*os.File{st.region.File()}
 		o.receiverFiles = o.senderFiles
-	case "unix-stream", "unix-dgram", "unix-seqpacket":
-		typ := map[string]int{"unix-stream": unix.SOCK_STREAM, "unix-dgram": unix.SOCK_DGRAM, "unix-seqpacket": unix.SOCK_SEQPACKET}[c.t.name]
+		return nil
+	}
+}
+
+// setupSocketpair returns the setup of an AF_UNIX socketpair of type typ.
+func setupSocketpair(typ int) func(st *runState, c cell, o *objects) error {
+	return func(_ *runState, _ cell, o *objects) error {
 		fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return nil, os.NewSyscallError("socketpair", err)
+			return os.NewSyscallError("socketpair", err)
 		}
 		a, b := os.NewFile(uintptr(fds[0]), "bench-a"), os.NewFile(uintptr(fds[1]), "bench-b")
 		o.addFiles(a, b)
 		o.senderFiles, o.receiverFiles = []*os.File{a}, []*os.File{b}
-	case "pipe":
-		abR, abW, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		o.addFiles(abR, abW)
-		baR, baW, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		o.addFiles(baR, baW)
-		o.senderFiles, o.receiverFiles = []*os.File{abW, baR}, []*os.File{abR, baW}
-	case "fifo":
-		dir, err := st.env.TempDir()
-		if err != nil {
-			return nil, err
-		}
-		base := st.name("fifo")
-		for _, dirn := range []string{".ab", ".ba"} {
-			p := filepath.Join(dir, base+dirn)
-			if err := unix.Mkfifo(p, 0o600); err != nil {
-				return nil, &os.PathError{Op: "mkfifo", Path: p, Err: err}
-			}
-			o.removers = append(o.removers, func() error { return ignoreNotExist(os.Remove(p)) })
-			o.spec.Paths = append(o.spec.Paths, p)
-		}
-	case "tcp":
-		a, b, err := tcpPair()
-		if err != nil {
-			return nil, err
-		}
-		o.addFiles(a, b)
-		o.senderFiles, o.receiverFiles = []*os.File{a}, []*os.File{b}
-	case "eventfd":
-		var fs []*os.File
-		for range 2 {
-			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-			if err != nil {
-				return nil, os.NewSyscallError("eventfd", err)
-			}
-			f := os.NewFile(uintptr(fd), "eventfd")
-			o.addFiles(f)
-			fs = append(fs, f)
-		}
-		o.senderFiles, o.receiverFiles = fs, fs
-	case "sysv-msgq":
-		q, err := mq.CreateSysV()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errUnavailableIf(err), err)
-		}
-		if err := st.env.Track(ledger.Entry{Type: ledger.SysVMsg, ID: q.ID()}, q.Remove); err != nil {
-			_ = q.Remove()
-			return nil, err
-		}
-		o.removers = append(o.removers, q.Remove)
-		o.spec.QueueID = q.ID()
-		if onQueue != nil {
-			onQueue(ledger.SysVMsg, q.ID(), "")
-		}
-	case "posix-mq":
-		depth := posixDepth(c.size)
-		var fs []*os.File
-		for _, dirn := range []string{".ab", ".ba"} {
-			name := st.env.Name(st.name("mq") + dirn)
-			remove := func() error { return ignoreNotExist(mq.UnlinkPOSIX(name)) }
-			// Recorded before it exists: a crash right after mq_open
-			// cannot leak it.
-			if err := st.env.Track(ledger.Entry{Type: ledger.POSIXMQ, ID: -1, Name: name}, remove); err != nil {
-				return nil, err
-			}
-			q, err := mq.CreatePOSIX(name, depth, c.size)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", errUnavailableIf(err), err)
-			}
-			if onQueue != nil {
-				onQueue(ledger.POSIXMQ, -1, name)
-			}
-			o.removers = append(o.removers, remove)
-			o.closers = append(o.closers, q.Close)
-			fs = append(fs, q.File())
-		}
-		o.senderFiles, o.receiverFiles = fs, fs
-	default:
-		return nil, fmt.Errorf("unknown transport %q", c.t.name)
+		return nil
 	}
-	return o, nil
+}
+
+func setupPipes(_ *runState, _ cell, o *objects) error {
+	abR, abW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	o.addFiles(abR, abW)
+	baR, baW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	o.addFiles(baR, baW)
+	o.senderFiles, o.receiverFiles = []*os.File{abW, baR}, []*os.File{abR, baW}
+	return nil
+}
+
+func setupFIFOs(st *runState, _ cell, o *objects) error {
+	dir, err := st.env.TempDir()
+	if err != nil {
+		return err
+	}
+	base := st.name("fifo")
+	for _, dirn := range []string{".ab", ".ba"} {
+		p := filepath.Join(dir, base+dirn)
+		if err := unix.Mkfifo(p, 0o600); err != nil {
+			return &os.PathError{Op: "mkfifo", Path: p, Err: err}
+		}
+		o.removers = append(o.removers, func() error { return ignoreNotExist(os.Remove(p)) })
+		o.spec.Paths = append(o.spec.Paths, p)
+	}
+	return nil
+}
+
+func setupTCP(_ *runState, _ cell, o *objects) error {
+	a, b, err := tcpPair()
+	if err != nil {
+		return err
+	}
+	o.addFiles(a, b)
+	o.senderFiles, o.receiverFiles = []*os.File{a}, []*os.File{b}
+	return nil
+}
+
+func setupEventfds(_ *runState, _ cell, o *objects) error {
+	var fs []*os.File
+	for range 2 {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+		if err != nil {
+			return os.NewSyscallError("eventfd", err)
+		}
+		f := os.NewFile(uintptr(fd), "eventfd")
+		o.addFiles(f)
+		fs = append(fs, f)
+	}
+	o.senderFiles, o.receiverFiles = fs, fs
+	return nil
+}
+
+func setupSysVQueue(st *runState, _ cell, o *objects) error {
+	q, err := mq.CreateSysV()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnavailableIf(err), err)
+	}
+	if err := st.env.Track(ledger.Entry{Type: ledger.SysVMsg, ID: q.ID()}, q.Remove); err != nil {
+		_ = q.Remove()
+		return err
+	}
+	o.removers = append(o.removers, q.Remove)
+	o.spec.QueueID = q.ID()
+	if onQueue != nil {
+		onQueue(ledger.SysVMsg, q.ID(), "")
+	}
+	return nil
+}
+
+func setupPOSIXQueues(st *runState, c cell, o *objects) error {
+	depth := posixDepth(c.size)
+	var fs []*os.File
+	for _, dirn := range []string{".ab", ".ba"} {
+		name := st.env.Name(st.name("mq") + dirn)
+		remove := func() error { return ignoreNotExist(mq.UnlinkPOSIX(name)) }
+		// Recorded before it exists: a crash right after mq_open
+		// cannot leak it.
+		if err := st.env.Track(ledger.Entry{Type: ledger.POSIXMQ, ID: -1, Name: name}, remove); err != nil {
+			return err
+		}
+		q, err := mq.CreatePOSIX(name, depth, c.size)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUnavailableIf(err), err)
+		}
+		if onQueue != nil {
+			onQueue(ledger.POSIXMQ, -1, name)
+		}
+		o.removers = append(o.removers, remove)
+		o.closers = append(o.closers, q.Close)
+		fs = append(fs, q.File())
+	}
+	o.senderFiles, o.receiverFiles = fs, fs
+	return nil
 }
 
 // onQueue, when set (by tests), hears of every message queue a run

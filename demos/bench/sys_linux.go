@@ -82,3 +82,9 @@ func mqReceive(fd int, buf []byte) (int, unix.Errno) {
 	r, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), 0, 0, 0)
 	return int(r), e
 }
+
+// nanosleep sleeps for ns nanoseconds (a pacing wait of the open loop).
+func nanosleep(ns int64) {
+	ts := unix.NsecToTimespec(ns)
+	_, _, _ = unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+}

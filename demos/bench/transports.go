@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/mq"
@@ -29,6 +32,13 @@ type transport struct {
 	// limit returns "" when messages of size bytes can be sent, else why
 	// not, naming the limit. nil: no limit beyond MaxSize.
 	limit func(size int, lim ipc.Limits) string
+	// spins: the transport takes --spin budgets, one cell per budget.
+	spins bool
+	// setup makes the objects of a cell in the parent (setup_linux.go);
+	// open builds one worker's end from them (open_linux.go). The send
+	// and receive loops are the conn open returns (conn.go).
+	setup func(st *runState, c cell, o *objects) error
+	open  func(s *workerSpec, stop *atomic.Bool) (conn, error)
 }
 
 func (t *transport) sizeLimit(size int, lim ipc.Limits) string {
@@ -38,24 +48,42 @@ func (t *transport) sizeLimit(size int, lim ipc.Limits) string {
 	return t.limit(size, lim)
 }
 
-// transports in the order of the tables' ties and of `all`.
+// transports in the order of the tables' ties and of `all`: everything a
+// transport is, in one entry. Adding one means adding its entry (and its
+// conn, if no existing one fits) and its case in TestEveryTransportEndToEnd.
 var transports = []*transport{
-	{name: "shm", desc: "SPSC ring in shared memory (memfd), futex wake-ups", stream: true, sized: true, limit: shmLimit},
-	{name: "shm-spin", desc: "the same ring, busy polling: no system call, a CPU burnt on each side", stream: true, sized: true, limit: shmLimit},
+	{name: "shm", desc: "SPSC ring in shared memory (memfd), futex wake-ups", stream: true, sized: true, limit: shmLimit,
+		setup: setupRings(ringFutex), open: openRings(ringFutex)},
+	{name: "shm-spin", desc: "the same ring, busy polling per-slot ready words: no system call, a CPU burnt on each side", stream: true, sized: true, limit: shmLimit,
+		setup: setupRings(ringSpin), open: openRings(ringSpin),
+		note: "polls each slot's ready word, which shares a cache line with the message: one cache-line handover per message and direction"},
+	{name: "shm-adaptive", desc: "the same ring, polling up to --spin rounds before sleeping on the futex", stream: true, sized: true, limit: shmLimit, spins: true,
+		setup: setupRings(ringAdaptive), open: openRings(ringAdaptive),
+		note: "spins up to the budget shown (--spin, polls of the counter), then sleeps on the futex: the budget trades CPU for wake-ups"},
 	{name: "shm-sem", desc: "the same ring signalled with POSIX unnamed semaphores (items/spaces)", stream: true, sized: true, limit: shmLimit,
+		setup: setupRings(ringSem), open: openRings(ringSem),
 		note: "waits and posts glibc-style semaphores through package semaphore, whose futex calls go through Go's scheduler (the other transports make raw system calls)"},
-	{name: "unix-stream", desc: "AF_UNIX SOCK_STREAM socketpair", stream: true, sized: true},
+	{name: "unix-stream", desc: "AF_UNIX SOCK_STREAM socketpair", stream: true, sized: true,
+		setup: setupSocketpair(unix.SOCK_STREAM), open: openStreamSocket},
 	{name: "unix-dgram", desc: "AF_UNIX SOCK_DGRAM socketpair", stream: true, sized: true, limit: dgramLimit,
+		setup: setupSocketpair(unix.SOCK_DGRAM), open: openPacketSocket,
 		note: "a full receiver blocks the sender on Linux (no drops on a socketpair); any loss would be counted"},
-	{name: "unix-seqpacket", desc: "AF_UNIX SOCK_SEQPACKET socketpair", stream: true, sized: true, limit: dgramLimit},
-	{name: "pipe", desc: "two pipe(2)s, one each way", stream: true, sized: true},
-	{name: "fifo", desc: "two named pipes (mkfifo) opened by path", stream: true, sized: true},
-	{name: "tcp", desc: "TCP over loopback 127.0.0.1, TCP_NODELAY", stream: true, sized: true},
-	{name: "sysv-msgq", desc: "one System V message queue, message type 1 one way, 2 the other", stream: true, sized: true, limit: sysvLimit},
-	{name: "posix-mq", desc: "two POSIX message queues, one each way", stream: true, sized: true, limit: posixLimit},
+	{name: "unix-seqpacket", desc: "AF_UNIX SOCK_SEQPACKET socketpair", stream: true, sized: true, limit: dgramLimit,
+		setup: setupSocketpair(unix.SOCK_SEQPACKET), open: openPacketSocket},
+	{name: "pipe", desc: "two pipe(2)s, one each way", stream: true, sized: true,
+		setup: setupPipes, open: openPipes},
+	{name: "fifo", desc: "two named pipes (mkfifo) opened by path", stream: true, sized: true,
+		setup: setupFIFOs, open: openFIFOs},
+	{name: "tcp", desc: "TCP over loopback 127.0.0.1, TCP_NODELAY", stream: true, sized: true,
+		setup: setupTCP, open: openStreamSocket},
+	{name: "sysv-msgq", desc: "one System V message queue, message type 1 one way, 2 the other", stream: true, sized: true, limit: sysvLimit,
+		setup: setupSysVQueue, open: openSysVQueue},
+	{name: "posix-mq", desc: "two POSIX message queues, one each way", stream: true, sized: true, limit: posixLimit,
+		setup: setupPOSIXQueues, open: openPOSIXQueues},
 	{name: "eventfd", desc: "two eventfds: a notification (8-byte counter), no payload",
 		noStream: "eventfd carries no payload, only a counter that adds up: it has a ping-pong latency, no stream throughput",
 		sized:    false, wireSize: 8,
+		setup: setupEventfds, open: openEventfds,
 		note: "notification only: the 8-byte counter carries the sequence number, no payload, no checksum"},
 }
 
@@ -165,10 +193,15 @@ type cell struct {
 	pattern string
 	size    int // bytes the workers move per message (with the header)
 	rowSize int // bytes reported (the wire size for eventfd)
+	spin    int // shm-adaptive: the polling budget
 }
 
 func (c cell) String() string {
-	return fmt.Sprintf("%s %s %s", c.t.name, c.pattern, FormatSize(c.rowSize))
+	s := fmt.Sprintf("%s %s %s", c.t.name, c.pattern, FormatSize(c.rowSize))
+	if c.t.spins {
+		s += fmt.Sprintf(" spin %d", c.spin)
+	}
+	return s
 }
 
 // Skip is a transport, pattern and size left out, and why.
@@ -220,6 +253,12 @@ func plan(p Params, lim ipc.Limits) ([]cell, []Skip) {
 				seen[pat+"/"+name+"/"+strconv.Itoa(size)] = true
 				if why := t.sizeLimit(size, lim); why != "" {
 					skips = append(skips, Skip{Transport: name, Pattern: pat, Size: size, Reason: why})
+					continue
+				}
+				if t.spins {
+					for _, b := range p.spinBudgets() {
+						cells = append(cells, cell{t: t, pattern: pat, size: size, rowSize: size, spin: b})
+					}
 					continue
 				}
 				cells = append(cells, cell{t: t, pattern: pat, size: size, rowSize: size})

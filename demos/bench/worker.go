@@ -57,6 +57,11 @@ func runWorker(ctx context.Context, c *worker.Child) (any, error) {
 	})
 	defer undo()
 	w := newWork(&s, cn, stop)
+	if s.RatePerSec > 0 {
+		// Pacing sleeps end within 1ns of the asked time instead of the
+		// default 50µs timer slack (prctl(2) PR_SET_TIMERSLACK).
+		_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	}
 	if err := c.Ready(ctx); err != nil {
 		return nil, err
 	}
@@ -98,15 +103,22 @@ type work struct {
 	ru     unix.Rusage
 	clock  monoClock
 	isSend bool
+	// interval is the open-loop spacing of messages in ns (--rate); 0:
+	// closed loop.
+	interval float64
 }
 
 func newWork(s *workerSpec, cn conn, stop *atomic.Bool) *work {
-	return &work{
+	w := &work{
 		s: s, cn: cn, stop: stop, out: newSealer(cn.buffer()),
 		in:   &verifier{size: s.Size},
 		hist: hdrhistogram.New(histMin, histMax, histDigits), clock: newMonoClock(),
 		isSend: s.Role == roleSender,
 	}
+	if s.RatePerSec > 0 {
+		w.interval = 1e9 / s.RatePerSec
+	}
+	return w
 }
 
 // usage returns this process's CPU time and context switches so far.
@@ -189,6 +201,11 @@ func (w *work) next(i int64, last bool) (seq uint64, flags uint32, damage bool) 
 // sender's buffer is repaired right after).
 func (w *work) sendOne(seq uint64, sent int64, flags uint32, damage bool) error {
 	w.out.seal(seq, sent, flags)
+	return w.sendSealed(damage)
+}
+
+// sendSealed sends the message sealed in the sender's buffer.
+func (w *work) sendSealed(damage bool) error {
 	b := w.out.buf
 	if damage {
 		b[len(b)-1] ^= 0xff
@@ -203,16 +220,34 @@ func (w *work) sendOne(seq uint64, sent int64, flags uint32, damage bool) error 
 // pingClient sends a message, waits for its echo and times the round trip,
 // until count round trips or the end time. It checks every echo against
 // the message sent.
+//
+// Open loop (--rate), message i is due at start + i x interval: the client
+// waits for that time if it is early, sends at once if it is late (an echo
+// came back after the next message was due), and times the round trip
+// from the due time, so that a slow round trip also counts in the
+// latency of every message it delayed (coordinated omission corrected).
 func (w *work) pingClient(count, end int64) (int64, error) {
 	back := verifier{size: w.s.Size}
 	now := w.clock.now()
+	start := now
 	var i int64
 	for ; ; i++ {
+		var due int64
+		if w.interval > 0 {
+			due = start + int64(float64(i)*w.interval)
+			now = w.pace(due)
+		}
 		last := (count > 0 && i == count-1) || (count == 0 && now >= end)
 		seq, flags, damage := w.next(i, last)
 		back.next = seq // an echo must carry the number just sent
+		// The message is built (sealed) before the clock starts: the
+		// round trip is the transport's, as in the C reference.
+		w.out.seal(seq, 0, flags)
 		t0 := w.clock.now()
-		if err := w.sendOne(seq, 0, flags, damage); err != nil {
+		if w.interval > 0 {
+			t0 = due
+		}
+		if err := w.sendSealed(damage); err != nil {
 			return i, err
 		}
 		msg, err := w.cn.recv()
@@ -235,7 +270,10 @@ func (w *work) pingClient(count, end int64) (int64, error) {
 	return i + 1, nil
 }
 
-// pingEcho sends every message back as it came, until the last one.
+// pingEcho sends every message back as it came, until the last one. It
+// checks each message after sending it back (the message stays valid
+// until release): the check is off the round trip, and the client checks
+// the echo too.
 func (w *work) pingEcho() (int64, error) {
 	var n int64
 	for {
@@ -243,11 +281,11 @@ func (w *work) pingEcho() (int64, error) {
 		if err != nil {
 			return n, err
 		}
-		_, _, flags := w.in.check(msg)
-		n++
 		if err := w.cn.send(msg); err != nil {
 			return n, err
 		}
+		_, _, flags := w.in.check(msg)
+		n++
 		if err := w.cn.release(); err != nil {
 			return n, err
 		}
@@ -260,12 +298,22 @@ func (w *work) pingEcho() (int64, error) {
 // streamSend sends messages back to back until count or the end time, then
 // waits for the receiver's acknowledgement: the phase lasts until the last
 // message was received and checked.
+//
+// Open loop (--rate), message i is due at start + i x interval and every
+// message carries its due time, so that the receiver's latency includes
+// the time it waited behind a slow predecessor.
 func (w *work) streamSend(count, end int64) (int64, error) {
+	start := w.clock.now()
 	var i int64
 	for ; ; i++ {
 		var sent int64
 		last := count > 0 && i == count-1
-		if i%sampleEvery == 0 {
+		if w.interval > 0 {
+			due := start + int64(float64(i)*w.interval)
+			now := w.pace(due)
+			sent = w.clock.abs(due)
+			last = last || (count == 0 && now >= end)
+		} else if i%sampleEvery == 0 {
 			now := w.clock.now()
 			sent = w.clock.abs(now)
 			last = last || (count == 0 && now >= end)
@@ -318,6 +366,26 @@ func (w *work) streamReceive() (int64, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+// pace waits until the clock reads due (ns since the clock's start) and
+// returns the time: a sleep while more than 100µs remain (clock_nanosleep
+// wakes up late by a few to tens of µs), then polling the clock. A
+// message already late is sent at once.
+func (w *work) pace(due int64) int64 {
+	for {
+		now := w.clock.now()
+		left := due - now
+		if left <= 0 {
+			return now
+		}
+		if left > int64(100*time.Microsecond) {
+			nanosleep(left - int64(80*time.Microsecond))
+		}
+		if w.stop.Load() {
+			return now
+		}
+	}
 }
 
 // monoClock reads the monotonic clock cheaply (Go's runtime clock, one vDSO

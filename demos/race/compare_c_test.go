@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +21,7 @@ import (
 //
 //	IPCPLAY_COMPARE_C=1 go test -run TestCompareC -v ./demos/race/
 //
-// IPCPLAY_COMPARE_CPUS sets the CPU list (default "0,1" on 2+ CPUs:
+// IPCPLAY_COMPARE_CPUS sets the CPU list (default the first two allowed CPUs:
 // one worker per CPU, so that placement does not vary between runs; "-"
 // for no pinning). IPCPLAY_COMPARE_ROUNDS sets the repetitions (default 5),
 // IPCPLAY_COMPARE_MODES the modes (default: every process mode).
@@ -32,8 +31,8 @@ func TestCompareC(t *testing.T) {
 	}
 	bin := ipctest.CompileC(t, "testdata/race.c", "-pthread")
 	cpus := "-"
-	if runtime.NumCPU() >= 2 {
-		cpus = "0,1"
+	if allowed := ipctest.AllowedCPUs(t); len(allowed) >= 2 {
+		cpus = fmt.Sprintf("%d,%d", allowed[0], allowed[1])
 	}
 	if s := os.Getenv("IPCPLAY_COMPARE_CPUS"); s != "" {
 		cpus = s

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/ipctest"
 	"github.com/ipcplay/ipcplay/shm"
 )
 
@@ -89,7 +90,7 @@ func TestThreadUnitModes(t *testing.T) {
 func TestUnsafeYieldLosesOnOneCPU(t *testing.T) {
 	e := newEngine(t)
 	const trials = 5
-	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe, ModeSysVSem, ModeFutex}, Procs: 2, Iters: 2000, CPUs: []int{0}, Yield: true, Trials: trials})
+	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe, ModeSysVSem, ModeFutex}, Procs: 2, Iters: 2000, CPUs: ipctest.CPUs(t, 1), Yield: true, Trials: trials})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestUnsafeYieldLosesOnOneCPU(t *testing.T) {
 
 func TestUnsafeWindowLosesOnOneCPU(t *testing.T) {
 	e := newEngine(t)
-	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe}, Procs: 2, Iters: 500, CPUs: []int{0}, WindowNs: int64(2 * time.Millisecond), Trials: 2})
+	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe}, Procs: 2, Iters: 500, CPUs: ipctest.CPUs(t, 1), WindowNs: int64(2 * time.Millisecond), Trials: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestUnsafeLosesUnderSchedule(t *testing.T) {
 // from, safe modes never show one, and the trace is valid Chrome JSON.
 func TestWitnessesAndTraceEndToEnd(t *testing.T) {
 	e := newEngine(t)
-	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe, ModeFutex}, Procs: 2, Iters: 300, CPUs: []int{0}, Yield: true, Explain: 5, Trace: true, Record: 200})
+	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe, ModeFutex}, Procs: 2, Iters: 300, CPUs: ipctest.CPUs(t, 1), Yield: true, Explain: 5, Trace: true, Record: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestSocketTokenOneWorker(t *testing.T) {
 
 func TestRenderTable(t *testing.T) {
 	e := newEngine(t)
-	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe, ModeAtomic}, Procs: 2, Iters: 200, CPUs: []int{0}, Yield: true, Explain: 2, Trials: 2})
+	res, err := runRace(t, e, Params{Modes: []string{ModeUnsafe, ModeAtomic}, Procs: 2, Iters: 200, CPUs: ipctest.CPUs(t, 1), Yield: true, Explain: 2, Trials: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

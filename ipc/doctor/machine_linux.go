@@ -19,6 +19,7 @@ var machineChecks = []func() []Check{
 	sysvMsgLimits,
 	mqueueCheck,
 	removeIPCCheck,
+	cpuChecks,
 	namespaceChecks,
 }
 

@@ -1,7 +1,9 @@
 package ipctest
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -40,5 +42,33 @@ func TestLeaksSeesPrefixedShmFile(t *testing.T) {
 		if l == path {
 			t.Fatalf("Leaks() still reports removed %s", path)
 		}
+	}
+}
+
+func TestAllowedCPUsMatchesStatus(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	var list string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			list = strings.TrimSpace(v)
+		}
+	}
+	var want []int
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, found := strings.Cut(part, "-")
+		a, _ := strconv.Atoi(lo)
+		z := a
+		if found {
+			z, _ = strconv.Atoi(hi)
+		}
+		for c := a; c <= z; c++ {
+			want = append(want, c)
+		}
+	}
+	if got := AllowedCPUs(t); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("AllowedCPUs = %v, /proc/self/status says %s", got, list)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/shm/kabi"
 )
 
 // The raw system calls golang.org/x/sys/unix lacks: System V message queues
@@ -14,31 +16,14 @@ import (
 // The system call numbers exist under these names on amd64 and arm64 alike.
 // On both, msgctl always uses the 64-bit ipc structures (the IPC_64 bit is
 // not passed), and struct msqid64_ds has the generic 64-bit layout
-// (asm-generic/msgbuf.h), declared below.
+// (asm-generic/msgbuf.h).
 
-// msqidDs is the kernel's struct msqid64_ds on 64-bit Linux.
-type msqidDs struct {
-	Perm   unix.SysvIpcPerm
-	Stime  int64
-	Rtime  int64
-	Ctime  int64
-	Cbytes uint64
-	Qnum   uint64
-	Qbytes uint64
-	Lspid  int32
-	Lrpid  int32
-	_      uint64
-	_      uint64
-}
-
-// mqAttr is struct mq_attr.
-type mqAttr struct {
-	Flags   int64
-	Maxmsg  int64
-	Msgsize int64
-	Curmsgs int64
-	_       [4]int64
-}
+// The kernel's structures, declared once in shm/kabi (whose tests check
+// them against the kernel headers).
+type (
+	msqidDs = kabi.MsqidDs // struct msqid64_ds
+	mqAttr  = kabi.MqAttr  // struct mq_attr
+)
 
 func msgget(key, flags int) (int, unix.Errno) {
 	r, _, e := unix.Syscall(unix.SYS_MSGGET, uintptr(key), uintptr(flags), 0)

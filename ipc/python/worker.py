@@ -115,10 +115,8 @@ def serve(body):
         log("error", "no spec from parent", got=first.get("type"))
         os._exit(2)
     threading.Thread(target=_watch, args=(lines,), daemon=True).start()
-    cpus = os.environ.get("IPCPLAY_WORKER_CPUS")
+    # CPUs: the parent pinned this process before exec (Spec.CPUs).
     try:
-        if cpus:
-            os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
         result = body(first.get("data") or {})
     except UsageError as e:
         send({"type": "error", "error": str(e), "usage": True})

@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/shm/kabi"
 )
 
 // The raw system calls golang.org/x/sys/unix lacks, all of them read-only
@@ -24,31 +26,13 @@ const (
 	cmdGETZCNT = 15
 )
 
-// msqidDs is the kernel's struct msqid64_ds on 64-bit machines, the same
-// on amd64 and arm64 (include/uapi/asm-generic/msgbuf.h; x86_64 includes
-// the generic header).
-type msqidDs struct {
-	Perm   unix.SysvIpcPerm
-	Stime  int64
-	Rtime  int64
-	Ctime  int64
-	Cbytes uint64
-	Qnum   uint64
-	Qbytes uint64
-	Lspid  int32
-	Lrpid  int32
-	_      uint64
-	_      uint64
-}
-
-// mqAttr is struct mq_attr (linux/mqueue.h): four longs and four reserved.
-type mqAttr struct {
-	Flags   int64
-	Maxmsg  int64
-	Msgsize int64
-	Curmsgs int64
-	_       [4]int64
-}
+// The kernel's structures, declared once in shm/kabi (whose tests check
+// them against the kernel headers).
+type (
+	semidDs = kabi.SemidDs // struct semid64_ds
+	msqidDs = kabi.MsqidDs // struct msqid64_ds
+	mqAttr  = kabi.MqAttr  // struct mq_attr
+)
 
 // semctlInt runs a semctl command whose answer is its return value
 // (GETVAL, GETNCNT, GETZCNT, GETPID).

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -69,12 +68,6 @@ func runChild(kind string) int {
 		return 2
 	}
 	c.spec = first.Data
-	if cpus := os.Getenv("IPCPLAY_WORKER_CPUS"); cpus != "" {
-		if err := pinAllThreads(cpus); err != nil {
-			c.send(message{Type: msgError, Error: fmt.Sprintf("pin to CPUs %s: %v", cpus, err)})
-			return 1
-		}
-	}
 	// The control socket also tells us when the parent dies: EOF. A worker
 	// must never outlive the run that owns its objects.
 	go func() {
@@ -168,6 +161,11 @@ func (c *Child) send(m message) error {
 	return c.enc.Encode(m)
 }
 
+// errBadMessage is a control line that is not a JSON message.
+var errBadMessage = errors.New("worker: bad control message")
+
+// readMessage reads one control line. Its error matches errBadMessage when
+// the line was read but is not a message; other errors end the stream.
 func readMessage(r *bufio.Reader) (message, error) {
 	line, err := r.ReadBytes('\n')
 	if err != nil {
@@ -175,7 +173,7 @@ func readMessage(r *bufio.Reader) (message, error) {
 	}
 	var m message
 	if err := json.Unmarshal(line, &m); err != nil {
-		return message{}, fmt.Errorf("bad control message: %w", err)
+		return message{}, fmt.Errorf("%w: %w", errBadMessage, err)
 	}
 	return m, nil
 }
@@ -185,32 +183,4 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-// pinAllThreads sets the CPU affinity of every thread of this process (new
-// threads inherit it from the thread that creates them). cpus is a comma
-// list of CPU numbers.
-func pinAllThreads(cpus string) error {
-	var set unix.CPUSet
-	for _, s := range strings.Split(cpus, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 0 {
-			return fmt.Errorf("bad CPU %q", s)
-		}
-		set.Set(n)
-	}
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return os.NewSyscallError("sched_setaffinity", err)
-		}
-	}
-	return nil
 }

@@ -33,6 +33,6 @@
 //
 // It exits when fd 3 reaches EOF (its parent died). Its stderr lines are
 // re-logged; lines shaped like hclog's JSON ({"@level","@message",...})
-// keep their level. IPCPLAY_WORKER_CPUS, when set, is the comma list of
-// CPUs it must pin itself to.
+// keep their level. A child given CPUs starts pinned to them: the parent
+// sets the affinity before exec, so it has nothing to do.
 package worker

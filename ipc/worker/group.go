@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -27,7 +28,10 @@ type Spec struct {
 	Name  string     // label for logs and errors ("w1"); defaults to kind#index
 	Spec  any        // JSON-encoded and given to the child (Child.Spec)
 	Files []*os.File // handed over as fds FileFD(0), FileFD(1)...; the caller keeps ownership
-	CPUs  []int      // pin the child to these CPUs (nil: no pinning)
+	// CPUs pins the child to these CPUs from its first instruction (nil:
+	// it inherits this process's affinity). Each must be allowed to this
+	// process (sched_setaffinity(2)), or Start fails.
+	CPUs []int
 	// Credential, when set, runs the child as another user (uid, gid and
 	// supplementary groups; an empty Groups clears them). The parent must
 	// be allowed to switch (root, or CAP_SETUID and CAP_SETGID). The
@@ -236,12 +240,15 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 		cmd.Stdin = bytes.NewReader(s.Stdin)
 	}
 	cmd.Env = append(os.Environ(), g.opts.Env...)
+	var pin *unix.CPUSet
 	if len(s.CPUs) > 0 {
-		cpus := make([]string, len(s.CPUs))
-		for i, c := range s.CPUs {
-			cpus[i] = strconv.Itoa(c)
+		pin = new(unix.CPUSet)
+		for _, c := range s.CPUs {
+			if c < 0 || c >= cpuSetSize {
+				return nil, fmt.Errorf("worker %s: CPU %d: not a CPU number (0 to %d)", s.Name, c, cpuSetSize-1)
+			}
+			pin.Set(c)
 		}
-		cmd.Env = append(cmd.Env, "IPCPLAY_WORKER_CPUS="+strings.Join(cpus, ","))
 	}
 	cmd.ExtraFiles = append([]*os.File{childEnd, barrier}, s.Files...)
 	// Go sets Pdeathsig after switching credentials (a change of uid
@@ -273,7 +280,7 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	go func() {
 		runtime.LockOSThread()
 		defer close(p.done)
-		if err := cmd.Start(); err != nil {
+		if err := startPinned(cmd, pin); err != nil {
 			started <- err
 			return
 		}
@@ -302,34 +309,117 @@ func (g *Group) spawn(index int, s Spec, barrier *os.File) (*proc, error) {
 	return p, nil
 }
 
+// startPinned starts cmd with the CPU affinity pin (nil: inherited as
+// is). The caller holds runtime.LockOSThread: a child inherits the mask of
+// the thread that forks it, so the thread takes pin for the fork and its
+// own mask back right after. The child thus starts on its CPUs, and its
+// Go runtime sizes GOMAXPROCS from them at start-up. (Pinning after exec,
+// from the child, made the runtime lower GOMAXPROCS later, with a
+// stop-the-world, in the middle of the measured run.) New OS threads of
+// this process are not cloned from a locked thread (the runtime hands
+// their creation to its template thread), so none inherits pin.
+func startPinned(cmd *exec.Cmd, pin *unix.CPUSet) error {
+	if pin == nil {
+		return cmd.Start()
+	}
+	var own unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &own); err != nil {
+		return fmt.Errorf("pin to CPUs: %w", os.NewSyscallError("sched_getaffinity", err))
+	}
+	if err := unix.SchedSetaffinity(0, pin); err != nil {
+		return fmt.Errorf("pin to CPUs %s: %w", cpuSetString(pin), os.NewSyscallError("sched_setaffinity", err))
+	}
+	err := cmd.Start()
+	// Should this fail, the thread keeps pin: harmless, it only relays
+	// the child's stderr, waits for it and ends with it (still locked).
+	_ = unix.SchedSetaffinity(0, &own)
+	return err
+}
+
+// cpuSetSize is the number of CPUs a unix.CPUSet holds (1024).
+const cpuSetSize = int(unsafe.Sizeof(unix.CPUSet{})) * 8
+
+// cpuSetString lists the CPUs of set: "0,2".
+func cpuSetString(set *unix.CPUSet) string {
+	var cpus []string
+	for c := 0; c < cpuSetSize; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, strconv.Itoa(c))
+		}
+	}
+	return strings.Join(cpus, ",")
+}
+
+// maxStderrLine is the longest worker stderr line re-logged whole; the
+// rest of a longer line is read and dropped, never left in the pipe.
+const maxStderrLine = 64 * 1024
+
 // relayStderr re-logs the child's JSON log lines at their level, with the
-// child's pid, and keeps the last lines for error messages. It returns when
-// the child's stderr closes, before Wait is called.
+// child's pid, and keeps the last lines for error messages. It reads until
+// the child's stderr closes, whatever the child writes: a line longer than
+// maxStderrLine is cut (and marked so) but drained, because a child whose
+// stderr pipe fills up blocks in write(2) and the run hangs. It returns
+// before Wait is called.
 func (g *Group) relayStderr(p *proc, r io.Reader) {
 	log := g.log.With("worker", p.name, "pid", p.pid)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		var entry map[string]any
-		if json.Unmarshal([]byte(line), &entry) != nil || entry["@message"] == nil {
-			p.stderr.add(line)
-			log.Info("worker output", "line", line)
-			continue
+	br := bufio.NewReaderSize(r, maxStderrLine)
+	for {
+		line, dropped, err := readLine(br)
+		if len(line) > 0 || dropped > 0 || err == nil {
+			g.relayLine(p, log, line, dropped)
 		}
-		msg, _ := entry["@message"].(string)
-		level := hclog.LevelFromString(fmt.Sprint(entry["@level"]))
-		if level >= hclog.Error {
-			p.stderr.add(msg)
+		if err != nil {
+			return
 		}
-		var kv []any
-		for k, v := range entry {
-			if !strings.HasPrefix(k, "@") {
-				kv = append(kv, k, v)
-			}
-		}
-		log.Log(level, msg, kv...)
 	}
+}
+
+// readLine returns the next line of br without its newline, at most
+// maxStderrLine bytes of it, and how many bytes of the line it dropped.
+// err is non-nil at the end of the stream (the last line may still be
+// returned with it).
+func readLine(br *bufio.Reader) (line []byte, dropped int64, err error) {
+	for {
+		frag, isPrefix, err := br.ReadLine()
+		if room := maxStderrLine - len(line); room > 0 {
+			n := min(room, len(frag))
+			line = append(line, frag[:n]...)
+			dropped += int64(len(frag) - n)
+		} else {
+			dropped += int64(len(frag))
+		}
+		if err != nil || !isPrefix {
+			return line, dropped, err
+		}
+	}
+}
+
+func (g *Group) relayLine(p *proc, log hclog.Logger, raw []byte, dropped int64) {
+	line := string(raw)
+	if dropped > 0 {
+		line += fmt.Sprintf(" [... %d more bytes of this line dropped]", dropped)
+		p.stderr.add(line)
+		log.Warn("worker output (line cut)", "line", line, "line_bytes", int64(len(raw))+dropped)
+		return
+	}
+	var entry map[string]any
+	if json.Unmarshal(raw, &entry) != nil || entry["@message"] == nil {
+		p.stderr.add(line)
+		log.Info("worker output", "line", line)
+		return
+	}
+	msg, _ := entry["@message"].(string)
+	level := hclog.LevelFromString(fmt.Sprint(entry["@level"]))
+	if level >= hclog.Error {
+		p.stderr.add(msg)
+	}
+	var kv []any
+	for k, v := range entry {
+		if !strings.HasPrefix(k, "@") {
+			kv = append(kv, k, v)
+		}
+	}
+	log.Log(level, msg, kv...)
 }
 
 func (g *Group) readControl(p *proc) {
@@ -338,6 +428,12 @@ func (g *Group) readControl(p *proc) {
 	readyOnce := sync.OnceFunc(func() { close(p.ready) })
 	for {
 		m, err := readMessage(r)
+		if errors.Is(err, errBadMessage) {
+			// Keep reading: a reader that stops leaves the child blocked
+			// on a full socket.
+			g.log.Warn("unreadable control message from worker", "worker", p.name, "pid", p.pid, "error", err)
+			continue
+		}
 		if err != nil {
 			return
 		}
@@ -544,7 +640,13 @@ type tail struct {
 
 func newTail(n int) *tail { return &tail{n: n} }
 
+// maxTailLine bounds each kept line: they end up in error messages.
+const maxTailLine = 2048
+
 func (t *tail) add(s string) {
+	if len(s) > maxTailLine {
+		s = s[:maxTailLine] + "..."
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lines = append(t.lines, s)

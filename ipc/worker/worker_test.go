@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc/ipctest"
@@ -61,6 +63,37 @@ func init() {
 	})
 	Register("test-fail", func(ctx context.Context, c *Child) (any, error) {
 		return nil, errors.New("deliberate failure")
+	})
+	// test-flood writes a stderr line longer than any line buffer, then
+	// more than a pipe holds, then a marker line, and only then returns.
+	Register("test-flood", func(ctx context.Context, c *Child) (any, error) {
+		long := strings.Repeat("x", 2<<20) + "\n"
+		if _, err := os.Stderr.WriteString(long); err != nil {
+			return nil, err
+		}
+		more := strings.Repeat(strings.Repeat("y", 1023)+"\n", 1024)
+		if _, err := os.Stderr.WriteString(more); err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(os.Stderr, "after the long line")
+		return "done", nil
+	})
+	// test-garbage writes a line that is not a message on its control
+	// socket before its result.
+	Register("test-garbage", func(ctx context.Context, c *Child) (any, error) {
+		c.encMu.Lock()
+		_, err := c.control.WriteString("not a message\n")
+		c.encMu.Unlock()
+		return "done", err
+	})
+	// test-procs reports, first thing, what the Go runtime and the kernel
+	// say about this process's CPUs.
+	Register("test-procs", func(ctx context.Context, c *Child) (any, error) {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			return nil, err
+		}
+		return procsReport{GOMAXPROCS: runtime.GOMAXPROCS(0), Affinity: cpusOf(&set)}, nil
 	})
 	Register("test-whoami", func(ctx context.Context, c *Child) (any, error) {
 		return []int{os.Getuid(), os.Getgid(), os.Geteuid()}, nil
@@ -231,6 +264,144 @@ func TestFilesAreHandedOver(t *testing.T) {
 	if string(res[0].Data) != `"hello child"` {
 		t.Fatalf("child read %s", res[0].Data)
 	}
+}
+
+// TestStderrLongLineIsDrained: a worker that writes a 2 MiB line and then
+// another MiB must finish; the relay cuts the long line in the log but
+// keeps reading (issue 12: it stopped after 1 MiB and the worker blocked
+// on a full pipe until the run timeout).
+func TestStderrLongLineIsDrained(t *testing.T) {
+	var logBuf syncBuf
+	log := hclog.New(&hclog.LoggerOptions{Output: &logBuf, Level: hclog.Info})
+	// The bound only turns a hang into a failure; a drained run takes well
+	// under a second.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, log, []Spec{{Kind: "test-flood"}}, testOpts())
+	if err != nil {
+		t.Fatalf("run: %v (a worker blocked on its stderr pipe?)", err)
+	}
+	if string(res[0].Data) != `"done"` {
+		t.Fatalf("result %s, want \"done\"", res[0].Data)
+	}
+	out := logBuf.String()
+	if !strings.Contains(out, "after the long line") {
+		t.Error("the line written after the long one was not relayed")
+	}
+	if !strings.Contains(out, "more bytes of this line dropped") {
+		t.Error("the long line was not marked as cut")
+	}
+	if n := strings.Count(out, strings.Repeat("y", 1023)); n != 1024 {
+		t.Errorf("relayed %d of the 1024 lines after the long one", n)
+	}
+	if len(out) > 4<<20 {
+		t.Errorf("log holds %d bytes: the long line was not cut", len(out))
+	}
+}
+
+// TestBadControlLineIsSkipped: the parent keeps reading the control socket
+// past a line it cannot decode (a reader that stopped would leave the
+// worker blocked on a full socket, and lose its result).
+func TestBadControlLineIsSkipped(t *testing.T) {
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-garbage"}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res[0].Data) != `"done"` {
+		t.Fatalf("result %s, want \"done\"", res[0].Data)
+	}
+}
+
+type procsReport struct {
+	GOMAXPROCS int   `json:"gomaxprocs"`
+	Affinity   []int `json:"affinity"`
+}
+
+func cpusOf(set *unix.CPUSet) []int {
+	var out []int
+	for c := 0; c < cpuSetSize; c++ {
+		if set.IsSet(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestPinnedChildStartsPinned: a child pinned to one CPU runs there from
+// its start, so its Go runtime sized GOMAXPROCS for that CPU at start-up
+// and has nothing to change during the run (issue 12: the child pinned
+// itself after exec, and the runtime lowered GOMAXPROCS later, with a
+// stop-the-world, in the middle of the measurement). The parent's threads
+// keep their CPUs.
+func TestPinnedChildStartsPinned(t *testing.T) {
+	cpus := ipctest.CPUs(t, 2) // on one allowed CPU, pinning changes nothing
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment: the runtime does not size it from the CPUs")
+	}
+	pin := cpus[1]
+	res, err := Run(context.Background(), nil, []Spec{{Kind: "test-procs", CPUs: []int{pin}}, {Kind: "test-procs"}}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned, free procsReport
+	if err := res[0].Decode(&pinned); err != nil {
+		t.Fatal(err)
+	}
+	if err := res[1].Decode(&free); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(pinned.Affinity) != fmt.Sprint([]int{pin}) {
+		t.Errorf("pinned child runs on CPUs %v, want [%d]", pinned.Affinity, pin)
+	}
+	if pinned.GOMAXPROCS != 1 {
+		t.Errorf("pinned child started with GOMAXPROCS %d, want 1: its runtime saw more CPUs at start-up", pinned.GOMAXPROCS)
+	}
+	all := ipctest.AllowedCPUs(t)
+	if fmt.Sprint(free.Affinity) != fmt.Sprint(all) {
+		t.Errorf("unpinned child runs on CPUs %v, want this process's %v", free.Affinity, all)
+	}
+	// Every thread of this process still has the process's CPUs.
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			continue // ended meanwhile
+		}
+		if got := cpusOf(&set); fmt.Sprint(got) != fmt.Sprint(all) {
+			t.Errorf("thread %d of the parent runs on CPUs %v after the pinned start, want %v", tid, got, all)
+		}
+	}
+}
+
+// TestPinToForbiddenCPUFails: a CPU this process may not use is an error
+// of Start, naming the CPU, and no child is left.
+func TestPinToForbiddenCPUFails(t *testing.T) {
+	_, err := Run(context.Background(), nil, []Spec{{Kind: "test-procs", CPUs: []int{cpuSetSize - 1}}}, testOpts())
+	if err == nil || !strings.Contains(err.Error(), "sched_setaffinity") {
+		t.Fatalf("err = %v, want a sched_setaffinity error", err)
+	}
+	_, err = Run(context.Background(), nil, []Spec{{Kind: "test-procs", CPUs: []int{-1}}}, testOpts())
+	if err == nil || !strings.Contains(err.Error(), "CPU -1") {
+		t.Fatalf("err = %v, want CPU -1 refused", err)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestCredentialRunsChildAsAnotherUser(t *testing.T) {

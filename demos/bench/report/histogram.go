@@ -36,7 +36,7 @@ func Histogram(w io.Writer, r bench.Row) {
 	if r.Pattern == bench.Stream {
 		kind = "one-way (sampled)"
 	}
-	fmt.Fprintf(w, "\n  %s %s %s: %s latency, %d samples\n", r.Transport, r.Pattern, sizeLabel(r.Size), kind, total)
+	fmt.Fprintf(w, "\n  %s %s %s: %s latency, %d samples\n", r.Label(), r.Pattern, sizeLabel(r.Size), kind, total)
 	var cum int64
 	for _, b := range bars {
 		cum += b.Count

@@ -137,10 +137,10 @@ func panel(res *bench.Result, pattern, title, ylabel string, y, y2 func(bench.Ro
 		if r.Pattern != pattern {
 			continue
 		}
-		if _, ok := byT[r.Transport]; !ok {
-			order = append(order, r.Transport)
+		if _, ok := byT[r.Label()]; !ok {
+			order = append(order, r.Label())
 		}
-		byT[r.Transport] = append(byT[r.Transport], r)
+		byT[r.Label()] = append(byT[r.Label()], r)
 	}
 	if len(order) == 0 {
 		return nil, nil, nil
@@ -227,7 +227,8 @@ var palette = []color.RGBA{
 // style is a transport's color and point shape, fixed by its place in the
 // list of transports.
 func style(transport string) (color.Color, draw.GlyphDrawer) {
-	i := slices.Index(bench.TransportNames(), transport)
+	name, _, _ := strings.Cut(transport, " ") // a label: "shm-adaptive spin=100"
+	i := slices.Index(bench.TransportNames(), name)
 	if i < 0 {
 		i = len(palette) - 1
 	}

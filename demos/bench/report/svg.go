@@ -97,8 +97,8 @@ func latencyChart(title string, rows []bench.Row, floorNs int64, colors map[stri
 	}
 	for i, r := range rows {
 		y := top + float64(i)*rowH
-		c := colors[r.Transport]
-		fmt.Fprintf(&b, `<g class="bars" data-transport="%s"><text x="%.0f" y="%.1f" font-size="18" text-anchor="end">%s</text>`, html.EscapeString(r.Transport), left-10, y+2*bar+5, html.EscapeString(r.Transport))
+		c := colors[r.Label()]
+		fmt.Fprintf(&b, `<g class="bars" data-transport="%s"><text x="%.0f" y="%.1f" font-size="18" text-anchor="end">%s</text>`, html.EscapeString(r.Transport), left-10, y+2*bar+5, html.EscapeString(r.Label()))
 		for j, p := range percentiles {
 			v := float64(p.get(r.Latency))
 			bw := math.Max(X(v)-left, 1)
@@ -140,10 +140,10 @@ func ThroughputSVG(res *bench.Result) []string {
 			if r.Pattern != pattern || r.MBPerS <= 0 {
 				continue
 			}
-			if _, ok := series[r.Transport]; !ok {
-				names = append(names, r.Transport)
+			if _, ok := series[r.Label()]; !ok {
+				names = append(names, r.Label())
 			}
-			series[r.Transport] = append(series[r.Transport], r)
+			series[r.Label()] = append(series[r.Label()], r)
 		}
 		if len(names) == 0 {
 			continue
@@ -209,8 +209,8 @@ func throughputChart(title string, names []string, series map[string][]bench.Row
 func colorsOf(res *bench.Result) map[string]string {
 	out := map[string]string{}
 	for _, r := range res.Results {
-		if _, ok := out[r.Transport]; !ok {
-			out[r.Transport] = svgPalette[len(out)%len(svgPalette)]
+		if _, ok := out[r.Label()]; !ok {
+			out[r.Label()] = svgPalette[len(out)%len(svgPalette)]
 		}
 	}
 	return out

@@ -61,19 +61,35 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 	if len(s.CPUs) == 2 {
 		pin = fmt.Sprintf("sender on CPU %d, receiver on CPU %d", s.CPUs[0], s.CPUs[1])
 	}
+	if s.RatePerSec > 0 {
+		bound += fmt.Sprintf(", open loop at %s msgs/s", rate(s.RatePerSec))
+	}
 	fmt.Fprintf(w, "ipcplay bench: %d cells, %s, warm-up %s, %d run(s) each (median shown); %d CPUs, %s; took %s\n",
 		len(res.Results), bound, time.Duration(s.WarmupNs), s.Repeat, s.NumCPU, pin, time.Duration(res.WallNs).Round(time.Millisecond))
+	floorHeader(w, res)
+	if s.RatePerSec > 0 {
+		fmt.Fprintf(w, "open loop: message i is sent at start + i/%s s whatever came back, and its latency counts from that scheduled time: a stall delays every message queued behind it, which closed-loop ping-pong (the next message only after the last answer) would never send, and so never measure.\n", rate(s.RatePerSec))
+	}
+	if s.Load != "" {
+		fmt.Fprintf(w, "load: %d CPU hog(s) on CPU(s) %s at the workers' priority during the measurement (stopped with the run).\n", len(s.LoadCPUs), joinInts(s.LoadCPUs))
+	}
 	if s.Fault != "" {
 		fmt.Fprintf(w, "fault injection: %s (one message in a hundred damaged on purpose)\n", s.Fault)
 	}
 	notes := map[string]string{}
+	spinSweep := false
 	for _, g := range groups(res.Results) {
 		m := metricFor(o.Sort, g.pattern)
 		rows := append([]bench.Row(nil), g.rows...)
 		sort.SliceStable(rows, func(a, b int) bool { return m.better(m.value(rows[a]), m.value(rows[b])) })
 		best := m.value(rows[0])
 		lat := "round trip"
-		if g.pattern == bench.Stream {
+		switch {
+		case rows[0].RatePerSec > 0 && g.pattern == bench.Stream:
+			lat = "one-way, every message, from its scheduled send time"
+		case rows[0].RatePerSec > 0:
+			lat = "round trip from the scheduled send time"
+		case g.pattern == bench.Stream:
 			lat = "one-way, sampled"
 		}
 		fmt.Fprintf(w, "\n%s %s: latency %s; sorted by %s, * = best\n", g.pattern, sizeLabel(g.size), lat, m.Desc)
@@ -81,9 +97,9 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 		spread := rows[0].Repeats > 1
 		width := len("transport")
 		for _, r := range rows {
-			width = max(width, len(r.Transport))
+			width = max(width, len(r.Label()))
 		}
-		head := fmt.Sprintf("  %-*s\tmsgs/s\tMB/s\tp50\tp99\tp99.9\tcpu/msg\tctx/msg\tvs best\t", width, "transport")
+		head := fmt.Sprintf("  %-*s\tmsgs/s\tMB/s\tp50\txFLOOR\tp99\tp99.9\tcpu/msg\tctx/msg\tvs best\t", width, "transport")
 		if spread {
 			head += "spread\t"
 		}
@@ -100,8 +116,12 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			if q := m.ratio(m.value(r), best); q > 0 {
 				ratio = fmt.Sprintf("%.2fx", q)
 			}
-			line := fmt.Sprintf("%s %-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t", mark, width, r.Transport, rate(r.MsgsPerS), mbps(r.MBPerS),
-				dur(r.Latency.P50), dur(r.Latency.P99), dur(r.Latency.P999), dur(int64(r.CPUNsPerMsg)), r.CtxSwitchesPerMsg, ratio)
+			xf := "-"
+			if r.XFloor > 0 {
+				xf = sig3(r.XFloor) + "x"
+			}
+			line := fmt.Sprintf("%s %-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t", mark, width, r.Label(), rate(r.MsgsPerS), mbps(r.MBPerS),
+				dur(r.Latency.P50), xf, dur(r.Latency.P99), dur(r.Latency.P999), dur(int64(r.CPUNsPerMsg)), r.CtxSwitchesPerMsg, ratio)
 			if spread {
 				sp := "-"
 				if r.Spread != nil {
@@ -119,6 +139,9 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			fmt.Fprintln(tw, line)
 			if r.Note != "" {
 				notes[r.Transport] = r.Note
+			}
+			if r.Spin != nil {
+				spinSweep = true
 			}
 		}
 		if err := tw.Flush(); err != nil {
@@ -141,6 +164,20 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			fmt.Fprintf(w, "  %s: %s\n", n, notes[n])
 		}
 	}
+	if s.RatePerSec > 0 {
+		var behind []string
+		for _, r := range res.Results {
+			if r.MsgsPerS < 0.95*s.RatePerSec {
+				behind = append(behind, fmt.Sprintf("%s %s %s (%s msgs/s)", r.Label(), r.Pattern, sizeLabel(r.Size), rate(r.MsgsPerS)))
+			}
+		}
+		if len(behind) > 0 {
+			fmt.Fprintf(w, "\nbelow the rate of %s msgs/s, so the backlog, and the latency with it, grew all run long: %s\n", rate(s.RatePerSec), strings.Join(behind, "; "))
+		}
+	}
+	if spinSweep {
+		fmt.Fprintln(w, "\nshm-adaptive: a larger spin budget buys latency (fewer futex sleeps and wake-ups, ctx/msg falls) with CPU (cpu/msg rises); 0 sleeps at once, like shm.")
+	}
 	fmt.Fprintln(w, "\ncpu/msg and ctx/msg add up both ends (getrusage of each worker); a spinning end burns CPU while it waits.")
 	fmt.Fprintln(w, "pingpong: a message is a round trip (msgs/s = round trips per second; MB/s counts the payload one way).")
 	if len(res.Skipped) > 0 {
@@ -160,6 +197,42 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 		}
 	}
 	return nil
+}
+
+// floorHeader says what the floor is, where it comes from and how long it
+// took to measure.
+func floorHeader(w io.Writer, res *bench.Result) {
+	f := res.Floor
+	if f == nil {
+		if res.FloorError != "" {
+			fmt.Fprintf(w, "floor: not measured (%s); xFLOOR is left out\n", res.FloorError)
+		}
+		return
+	}
+	var copies []string
+	for _, m := range f.Memcpy {
+		copies = append(copies, fmt.Sprintf("%s %s GB/s", sizeLabel(m.Size), sig3(m.GBps)))
+	}
+	where := fmt.Sprintf("CPUs %d and %d", f.CPUs[0], f.CPUs[1])
+	what := "cache-line round trip"
+	if f.SameCPU {
+		where = fmt.Sprintf("CPU %d shared", f.CPUs[0])
+		what = "round trip through two context switches (sched_yield)"
+	}
+	fmt.Fprintf(w, "floor on %s: %s %s, memcpy %s; measured in %s (one cache line bounced between two pinned processes, each round trip timed like the rows'; copy() of hot buffers)\n",
+		where, what, dur(f.C2CRttNs), strings.Join(copies, ", "), time.Duration(f.ElapsedNs).Round(time.Millisecond))
+	fmt.Fprintln(w, "xFLOOR = p50 / floor; the floor of a pingpong round trip is c2c + one copy each way, of a one-way stream latency c2c/2 + one copy.")
+	if !f.Pinned {
+		fmt.Fprintf(w, "not pinned: the floor is per CPU pair (measured on %d,%d) and the ends of each cell may run on other CPUs, or move; pin with --cpus for a floor that applies.\n", f.CPUs[0], f.CPUs[1])
+	}
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func check(r bench.Row) string {
