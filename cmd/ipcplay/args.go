@@ -94,6 +94,13 @@ func takesValue(flags []cli.Flag, a string) bool {
 			if _, ok := f.(*cli.BoolFlag); ok {
 				return false
 			}
+			// A generic flag whose value says it is boolean-like
+			// (--explain, --explain=K) takes no separate argument.
+			if g, ok := f.(*cli.GenericFlag); ok {
+				if b, ok := g.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+					return false
+				}
+			}
 			return true
 		}
 	}

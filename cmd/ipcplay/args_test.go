@@ -13,6 +13,7 @@ func TestInterspersed(t *testing.T) {
 		Commands: []*cli.Command{
 			{Name: "show", Flags: []cli.Flag{&cli.BoolFlag{Name: "json"}, &cli.StringFlag{Name: "log-level"}}},
 			{Name: "raw", SkipFlagParsing: true},
+			{Name: "race", Flags: []cli.Flag{&cli.GenericFlag{Name: "explain", Value: &explainFlag{}}, &cli.IntFlag{Name: "trials"}}},
 			{Name: "demo", Flags: []cli.Flag{&cli.BoolFlag{Name: "json"}}, Subcommands: []*cli.Command{
 				{Name: "crash", Flags: []cli.Flag{&cli.DurationFlag{Name: "timeout"}, &cli.BoolFlag{Name: "json"}}},
 			}},
@@ -26,6 +27,9 @@ func TestInterspersed(t *testing.T) {
 		{"ipcplay demo crash --timeout 1s --json", "ipcplay demo crash --timeout 1s --json"},
 		{"ipcplay demo crash x --timeout=1s", "ipcplay demo crash --timeout=1s x"},
 		{"ipcplay nope a --json", "ipcplay nope a --json"},
+		// --explain is boolean-like (IsBoolFlag): it does not take the next flag as its value.
+		{"ipcplay race x --explain --trials 1", "ipcplay race --explain --trials 1 x"},
+		{"ipcplay race x --explain=3 --trials 1", "ipcplay race --explain=3 --trials 1 x"},
 		{"ipcplay", "ipcplay"},
 	} {
 		got := strings.Join(interspersed(app, strings.Fields(tc.in)), " ")

@@ -20,9 +20,9 @@ const lowOverlap = 5.0
 // most any trial lost, overlap the overlap_pct and ctxsw the workers'
 // context switches of the trial shown.
 func explanation(mode, unit string, lost int64, overlap float64, ctxsw int64, p *Params) string {
-	other := "process"
+	other, others := "process", "processes"
 	if unit == UnitThread {
-		other = "thread"
+		other, others = "thread", "threads"
 	}
 	gap := ""
 	switch {
@@ -46,15 +46,15 @@ func explanation(mode, unit string, lost int64, overlap float64, ctxsw int64, p 
 			return fmt.Sprintf("%s, but the schedule let no other %s store between one's load and its store", what, other)
 		}
 		if lost == 0 && overlap < lowOverlap {
-			return fmt.Sprintf("%s, but the %ses hardly ran at the same time (they overlapped %.1f%% of the run), so none could write %s: "+
+			return fmt.Sprintf("%s, but the %s hardly ran at the same time (they overlapped %.1f%% of the run), so none could write %s: "+
 				"nothing was lost because they took turns, not because the counter is safe; give them more --iters or --yield, or be the scheduler with --schedule P1,P2,P1,P2",
-				what, other, overlap, between)
+				what, others, overlap, between)
 		}
 		if lost == 0 {
-			return fmt.Sprintf("%s; the %ses were all inside their loops for %.1f%% of the run, yet no %s stored %s: "+
+			return fmt.Sprintf("%s; the %s were all inside their loops for %.1f%% of the run, yet no %s stored %s: "+
 				"in that time they most likely took turns on the CPUs rather than running at the same instant (%d context switches; other programs may hold the CPUs), "+
 				"so nothing was lost by luck, not because the counter is safe: try more --iters, --yield or --window, or force it with --schedule P1,P2,P1,P2",
-				what, other, overlap, other, between, ctxsw)
+				what, others, overlap, other, between, ctxsw)
 		}
 		return fmt.Sprintf("%s; another %s wrote %s, and its update was overwritten", what, other, between)
 	}
