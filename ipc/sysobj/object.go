@@ -165,6 +165,9 @@ func ParseName(typ, s string) (string, error) {
 // one of them the terminating NUL of a path).
 const sunPathMax = 107
 
+// pathMax is PATH_MAX of <linux/limits.h>, NUL included.
+const pathMax = 4096
+
 // parseSocketPath returns a socket path made absolute, or "@name" for an
 // abstract socket.
 func parseSocketPath(s string) (string, error) {
@@ -183,8 +186,12 @@ func parseSocketPath(s string) (string, error) {
 	if err != nil {
 		return "", invalidf("unix socket path %q: %v", EscapeName(s), err)
 	}
-	if len(p) > sunPathMax {
-		return "", invalidf("unix socket path %q is %d bytes long: at most %d", EscapeName(p), len(p), sunPathMax)
+	// Not sunPathMax: a socket bound by a relative name (chdir, then
+	// bind("r.sock")) has a file whose full path may be far longer than
+	// sun_path; it is found by that file's device and inode, which stat
+	// reaches by any path up to PATH_MAX.
+	if len(p) >= pathMax {
+		return "", invalidf("unix socket path %q is %d bytes long: at most %d", EscapeName(p), len(p), pathMax-1)
 	}
 	return p, nil
 }

@@ -172,7 +172,7 @@ func TestParseTarget(t *testing.T) {
 		{"posix-shm", strings.Repeat("x", 255), Target{Type: TypePOSIXShm, ID: -1, Name: "/" + strings.Repeat("x", 255)}, nil},
 		{"unix-socket", "@abs", Target{Type: TypeUnixSocket, ID: -1, Name: "@abs"}, nil},
 		{"unix-socket", "/run/x.sock", Target{Type: TypeUnixSocket, ID: -1, Name: "/run/x.sock"}, nil},
-		{"unix-socket", "/" + strings.Repeat("x", 200), Target{}, ErrInvalid},
+		{"unix-socket", "/" + strings.Repeat("x", 4100), Target{}, ErrInvalid},
 		{"unix-socket", "", Target{}, ErrInvalid},
 		{"sysv", "1", Target{}, ErrInvalid},
 		{"SYSV-SEM", "1", Target{}, ErrInvalid},
