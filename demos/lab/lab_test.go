@@ -542,3 +542,42 @@ func TestLabsCloseTheirDescriptors(t *testing.T) {
 		t.Errorf("%d descriptors open after the second round of labs, %d after the first", after, before)
 	}
 }
+
+// A bad deadlock --schedule names the deadlock lab's own steps (lock,
+// unlock) and an example that the lab accepts, never the race lab's
+// load/store: the fresh user's "P1:store" was told "e.g. P1,P2,P1:store".
+func TestDeadlockScheduleErrorsNameItsSteps(t *testing.T) {
+	l, _ := Lookup("deadlock")
+	validate := func(spec string) error {
+		raw, _ := json.Marshal(DeadlockParams{Timeout: time.Second, Hold: time.Millisecond, Rounds: 1, Schedule: spec})
+		return l.Experiment.Validate(raw, ipc.DefaultLimits())
+	}
+	for _, spec := range []string{"P1:store", "P3", "P1,P1,P1,P1,P1", "P1:unlock"} {
+		err := validate(spec)
+		if !ipc.IsUsage(err) {
+			t.Fatalf("%s: %v, want a usage error", spec, err)
+		}
+		// What the user typed is echoed; the rest is the lab's.
+		msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), spec, ""), `unknown step "store"`, "")
+		for _, race := range []string{"store", "load"} {
+			if strings.Contains(msg, race) {
+				t.Errorf("%s: the error names the race lab's %q: %v", spec, race, err)
+			}
+		}
+		if !strings.Contains(msg, "lock") {
+			t.Errorf("%s: the error names no deadlock step: %v", spec, err)
+		}
+		if ex := "e.g. P1:lock,P2"; spec != "P1:unlock" && !strings.Contains(msg, ex) {
+			t.Errorf("%s: no working example (%s): %v", spec, ex, err)
+		}
+	}
+	if err := validate("P1:lock,P2"); err != nil {
+		t.Errorf("the example is refused: %v", err)
+	}
+	// The flag's own examples work too.
+	for _, spec := range []string{"P1,P2,P1,P2", "P1,P1"} {
+		if err := validate(spec); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+}
