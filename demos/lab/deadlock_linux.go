@@ -81,6 +81,28 @@ type DeadlockResult struct {
 	Stuck    bool          `json:"stuck,omitempty"`
 }
 
+// The explanations of the deadlock lab. A scheduled run whose schedule
+// never made a cycle gets its own: the deadlock paragraph would contradict
+// it.
+const (
+	deadlockWhy = "Each worker holds one semaphore and waits for the one the other holds, so neither can go on: a cycle in the wait-for graph is a deadlock. " +
+		"The kernel shows it: the holder of each semaphore is the last process that operated on it (GETPID) and GETNCNT counts its waiters. " +
+		"A timed wait detects the deadlock and backs off; taking locks in one global order (S0 before S1) makes the cycle impossible."
+	deadlockNoCycleWhy = "A deadlock needs each worker to hold one semaphore while it waits for the one the other holds: a cycle in the wait-for graph. " +
+		"This schedule never made one: one worker could always move (a worker that waited got its semaphore when the holder released it), so both completed and no timed wait expired. " +
+		"A schedule that lets each worker take its first semaphore before either takes its second (P1,P2,P1,P2) makes the cycle; taking locks in one global order (S0 before S1) makes it impossible whatever the schedule."
+)
+
+// scheduledWhy is the explanation of a scheduled run, following its
+// result: the deadlock paragraph when the workers were all blocked at
+// once, the no-cycle one otherwise.
+func scheduledWhy(r *DeadlockResult) string {
+	if r.Stuck || r.CycleFound || r.TimedOut > 0 {
+		return deadlockWhy
+	}
+	return deadlockNoCycleWhy
+}
+
 // DeadlockOrderedRun is the same work with a global lock order (S0 before S1).
 type DeadlockOrderedRun struct {
 	Rounds    int   `json:"rounds"` // per worker
@@ -206,9 +228,7 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 		return nil, err
 	}
 	res := &DeadlockResult{
-		Header: newHeader("deadlock", "Each worker holds one semaphore and waits for the one the other holds, so neither can go on: a cycle in the wait-for graph is a deadlock. "+
-			"The kernel shows it: the holder of each semaphore is the last process that operated on it (GETPID) and GETNCNT counts its waiters. "+
-			"A timed wait detects the deadlock and backs off; taking locks in one global order (S0 before S1) makes the cycle impossible."),
+		Header:    newHeader("deadlock", deadlockWhy),
 		TimeoutNs: p.Timeout.Nanoseconds(),
 		HoldNs:    p.Hold.Nanoseconds(),
 	}
@@ -565,6 +585,7 @@ func runDeadlockScheduled(ctx context.Context, env *ipc.Env, p DeadlockParams, r
 		}
 	}
 	res.Detected = res.CycleFound && res.TimedOut > 0
+	res.Explanation = scheduledWhy(res)
 	env.Progress(1, 1, "done")
 	var problems []string
 	if res.Stuck && !res.CycleFound {
@@ -661,7 +682,25 @@ func renderDeadlockScheduled(w io.Writer, r *DeadlockResult) error {
 	}
 	if r.CycleFound {
 		fmt.Fprintf(w, "Wait-for cycle: %s → cycle (cycle_found: true)\n", strings.Join(r.Cycle, " · "))
-		fmt.Fprintf(w, "The first timed wait to expire (--timeout %s) backed off, and the other worker completed.\n", dur(r.TimeoutNs))
+		var backed, completed []string
+		for _, wk := range r.Workers {
+			switch wk.Outcome {
+			case "timed out":
+				backed = append(backed, wk.Name)
+			case "completed":
+				completed = append(completed, wk.Name)
+			}
+		}
+		switch {
+		case len(backed) == 1 && len(completed) == 1:
+			fmt.Fprintf(w, "The first timed wait to expire (--timeout %s), %s's, backed off, and %s completed.\n", dur(r.TimeoutNs), backed[0], completed[0])
+		case len(backed) > 0:
+			fmt.Fprintf(w, "Timed waits expired (--timeout %s) and backed off: %s.\n", dur(r.TimeoutNs), strings.Join(backed, ", "))
+		default:
+			fmt.Fprintln(w, "No timed wait expired: nothing broke the cycle.")
+		}
+	} else if r.Stuck {
+		fmt.Fprintln(w, "Wait-for cycle: not seen in the kernel's semaphore state (cycle_found: false), though both workers were blocked")
 	} else {
 		fmt.Fprintln(w, "Wait-for cycle: none (cycle_found: false): this schedule never had each worker hold what the other waits for")
 	}

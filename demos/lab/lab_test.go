@@ -150,9 +150,12 @@ func TestDeadlock(t *testing.T) {
 // says, every time.
 func TestDeadlockScheduled(t *testing.T) {
 	var r DeadlockResult
-	_, err := runLab(t, "deadlock", DeadlockParams{Timeout: 2 * time.Second, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P2,P1,P2"}, &r)
+	text, err := runLab(t, "deadlock", DeadlockParams{Timeout: 2 * time.Second, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P2,P1,P2"}, &r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(r.Explanation, "Each worker holds one semaphore and waits") || !strings.Contains(text, "backed off, and P") {
+		t.Errorf("P1,P2,P1,P2 (a cycle) is not narrated as a deadlock:\n%s", text)
 	}
 	if !r.CycleFound || !r.Stuck || len(r.Cycle) != 2 || r.TimedOut != 1 || !r.Detected || !r.OK {
 		t.Errorf("P1,P2,P1,P2: cycle %v (found %v), stuck %v, timed out %d", r.Cycle, r.CycleFound, r.Stuck, r.TimedOut)
@@ -167,9 +170,16 @@ func TestDeadlockScheduled(t *testing.T) {
 	}
 
 	r = DeadlockResult{}
-	_, err = runLab(t, "deadlock", DeadlockParams{Timeout: 300 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P1"}, &r)
+	text, err = runLab(t, "deadlock", DeadlockParams{Timeout: 300 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P1"}, &r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The narration follows the result: no deadlock paragraph for a run
+	// without a cycle.
+	for _, s := range []string{r.Explanation, strings.Join(strings.Fields(text), " ")} {
+		if strings.Contains(s, "Each worker holds one semaphore and waits") || strings.Contains(s, "backed off") || !strings.Contains(s, "never made one") {
+			t.Errorf("P1,P1 (no cycle) is narrated as a deadlock:\n%s", s)
+		}
 	}
 	if r.CycleFound || r.Stuck || r.TimedOut != 0 || len(r.Steps) != 8 || !r.OK {
 		t.Errorf("P1,P1: cycle found %v, stuck %v, timed out %d, %d steps", r.CycleFound, r.Stuck, r.TimedOut, len(r.Steps))
@@ -578,6 +588,54 @@ func TestDeadlockScheduleErrorsNameItsSteps(t *testing.T) {
 	for _, spec := range []string{"P1,P2,P1,P2", "P1,P1"} {
 		if err := validate(spec); err != nil {
 			t.Errorf("%s: %v", spec, err)
+		}
+	}
+}
+
+// A crash row that did not come out as expected is not explained with the
+// text of the expected outcome ("the semaphore went back to 1" for a
+// semaphore that stayed stuck), and the tour's narration names only the
+// mechanisms this run saw work.
+func TestCrashNarrationFollowsTheRows(t *testing.T) {
+	prim := func(name string) crashPrim {
+		for _, p := range crashPrims {
+			if p.name == name {
+				return p
+			}
+		}
+		t.Fatalf("no primitive %s", name)
+		return crashPrim{}
+	}
+	undo := prim("sysv-sem-undo")
+	ok := CrashRow{Primitive: undo.name, Happened: recovered, Expected: recovered, Matches: true}
+	if got := crashExplanation(undo, ok); got != undo.why {
+		t.Errorf("matching row: %q", got)
+	}
+	bad := CrashRow{Primitive: undo.name, Happened: stuck, Expected: recovered}
+	got := crashExplanation(undo, bad)
+	if strings.Contains(got, "went back to 1") || !strings.Contains(got, "Not as explained") || !strings.Contains(got, "saw it stuck") {
+		t.Errorf("stuck SEM_UNDO row explained as %q", got)
+	}
+	robust := prim("robust-futex")
+	got = crashExplanation(robust, CrashRow{Primitive: robust.name, Happened: recovered, Expected: recovered})
+	if !strings.Contains(got, "without FUTEX_OWNER_DIED") {
+		t.Errorf("robust futex recovered without the kernel's mark: %q", got)
+	}
+
+	r := &CrashResult{Rows: []CrashRow{
+		{Primitive: "flock", Happened: recovered, Expected: recovered, Matches: true},
+		{Primitive: "sysv-sem-undo", Happened: stuck, Expected: recovered},
+		{Primitive: "posix-sem", Happened: stuck, Expected: stuck, Matches: true},
+	}}
+	n := NarrateCrash(r)
+	for _, want := range []string{"Recovered after the holder died: flock — the kernel dropped the dead process's flock.", "Stuck: sysv-sem-undo, posix-sem", "a POSIX semaphore", "Not as explained: sysv-sem-undo (stuck, expected recovered)"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("narration lacks %q: %s", want, n)
+		}
+	}
+	for _, not := range []string{"SEM_UNDO semaphore's -1", "FUTEX_OWNER_DIED", "owner pid"} {
+		if strings.Contains(n, not) {
+			t.Errorf("narration names %q, which this run did not see: %s", not, n)
 		}
 	}
 }
