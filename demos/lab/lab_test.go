@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -291,24 +292,37 @@ func TestParallelism(t *testing.T) {
 }
 
 func TestBlocking(t *testing.T) {
-	var r BlockingResult
-	_, err := runLab(t, "blocking", BlockingParams{Delay: 50 * time.Millisecond, Sockets: 5}, &r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(r.Rows) != 3 {
-		t.Fatalf("%d rows, want 3", len(r.Rows))
-	}
-	for _, row := range r.Rows {
-		if !row.Matches {
-			t.Errorf("%s: %s in %s, expected %s", row.Call, row.Result, dur(row.TimeNs), row.Expected)
+	// Lag: the reader comes to each sleeping call 100 ms late, twice the
+	// writer's delay: a writer that only waited its delay would write
+	// before the reader reads (a blocking read that never blocks, an
+	// epoll_wait that wakes at once). The writer waits until the reader
+	// is seen asleep, so the verdict does not depend on the scheduler.
+	for _, lag := range []time.Duration{0, 100 * time.Millisecond} {
+		blockReaderLag = lag
+		var r BlockingResult
+		_, err := runLab(t, "blocking", BlockingParams{Delay: 50 * time.Millisecond, Sockets: 5}, &r)
+		blockReaderLag = 0
+		if err != nil {
+			t.Fatalf("lag %s: %v", lag, err)
 		}
-	}
-	if r.Rows[1].Result != "EAGAIN" {
-		t.Errorf("non-blocking read: %s, want EAGAIN", r.Rows[1].Result)
-	}
-	if want := []int{1, 3}; len(r.Ready) != 2 || r.Ready[0] != want[0] || r.Ready[1] != want[1] {
-		t.Errorf("epoll ready %v, want %v", r.Ready, want)
+		if len(r.Rows) != 3 {
+			t.Fatalf("%d rows, want 3", len(r.Rows))
+		}
+		for _, row := range r.Rows {
+			if !row.Matches {
+				t.Errorf("lag %s: %s: %s in %s, expected %s", lag, row.Call, row.Result, dur(row.TimeNs), row.Expected)
+			}
+		}
+		if r.Rows[1].Result != "EAGAIN" || r.Rows[1].Slept || !r.Rows[0].Slept || !r.Rows[2].Slept {
+			t.Errorf("lag %s: non-blocking read %s (slept %v), blocking read slept %v, epoll slept %v",
+				lag, r.Rows[1].Result, r.Rows[1].Slept, r.Rows[0].Slept, r.Rows[2].Slept)
+		}
+		if !strings.HasPrefix(r.Rows[0].SeenAsleep, fmt.Sprintf("read(2) on fd %d, thread ", sockFD(blockSync))) || !strings.HasPrefix(r.Rows[2].SeenAsleep, "epoll_wait(2) on fd ") {
+			t.Errorf("lag %s: seen asleep %q, %q", lag, r.Rows[0].SeenAsleep, r.Rows[2].SeenAsleep)
+		}
+		if want := []int{1, 3}; len(r.Ready) != 2 || r.Ready[0] != want[0] || r.Ready[1] != want[1] {
+			t.Errorf("epoll ready %v, want %v", r.Ready, want)
+		}
 	}
 }
 
