@@ -27,7 +27,9 @@ type DeadlockParams struct {
 	// timed wait that detects the deadlock.
 	Timeout time.Duration `json:"timeout_ns"`
 	// Hold is how long each worker keeps its first semaphore before asking
-	// for the second, so that both hold one.
+	// for the second; it asks only once the kernel shows the second taken
+	// (by the other worker), so that both hold one whatever the scheduler
+	// did.
 	Hold time.Duration `json:"hold_ns"`
 	// Rounds is how many times each worker takes both semaphores in the
 	// ordered version.
@@ -116,7 +118,7 @@ var deadlockLab = Info{
 	Example: "ipcplay demo deadlock --timeout 1s --hold 100ms",
 	Flags: []Flag{
 		{Name: "timeout", Usage: "how long each worker waits for its second semaphore (the timed wait that detects the deadlock)", Default: time.Second},
-		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second", Default: 100 * time.Millisecond},
+		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second (and at least until the other worker holds its own)", Default: 100 * time.Millisecond},
 		{Name: "rounds", Usage: "times each worker takes both semaphores in the ordered version", Default: 50},
 		{Name: "schedule", Usage: "be the scheduler: P1 takes S0 then S1, P2 takes S1 then S0, one step (lock, unlock) at a time in this order, e.g. P1,P2,P1,P2 (deadlock) or P1,P1 (none); the rest runs in a fixed order", Default: ""},
 		{Name: "seed", Usage: "seeds random in --schedule (0: a new seed, printed)", Default: 0},
@@ -135,7 +137,13 @@ type deadlockSpec struct {
 	Timeout time.Duration `json:"timeout_ns"`
 	Rounds  int           `json:"rounds"`  // > 0: the ordered version
 	StepFD  int           `json:"step_fd"` // >= 0: a scheduled run's step socket
+	// Lag delays the worker before its first semaphore (tests: a worker
+	// scheduled late must not change what the lab shows).
+	Lag time.Duration `json:"lag_ns,omitempty"`
 }
+
+// deadlockLag is the Lag of P2 in the next opposite-order runs; tests set it.
+var deadlockLag time.Duration
 
 type deadlockOut struct {
 	Outcome string `json:"outcome"`
@@ -261,7 +269,7 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	env.Progress(0, 2, "opposite order")
 	specs := []worker.Spec{
 		{Kind: "lab-deadlock", Name: "P1", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 0, First: 0, Second: 1, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1}},
-		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1}},
+		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1, Lag: deadlockLag}},
 	}
 	dctx, cancel := phase(ctx, 30*time.Second+2*(p.Hold+p.Timeout))
 	defer cancel()
@@ -271,7 +279,20 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	}
 	g.Go()
 	pids := g.Pids()
-	res.Semaphores, res.Cycle, res.CycleFound = watchForCycle(dctx, set, board, pids, p.Hold+p.Timeout)
+	// Watch until the deadlock ends: the first worker to exit (its timed
+	// wait expired, or it got both) ends it. A fixed watch of hold +
+	// timeout would miss the cycle of a worker that started late.
+	wctx, wcancel := context.WithCancel(dctx)
+	go func() {
+		defer wcancel()
+		select {
+		case <-g.Done(0):
+		case <-g.Done(1):
+		case <-wctx.Done():
+		}
+	}()
+	res.Semaphores, res.Cycle, res.CycleFound = watchForCycle(wctx, set, board, pids, 30*time.Second+2*(p.Hold+p.Timeout))
+	wcancel()
 	rs, err := g.Wait(dctx)
 	if err != nil {
 		return res, fmt.Errorf("demo deadlock: %w", err)
@@ -298,7 +319,7 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	for i := range specs {
 		s := specs[i].Spec.(deadlockSpec)
 		s.First, s.Second, s.Rounds = 0, 1, p.Rounds
-		s.Hold = 0
+		s.Hold, s.Lag = 0, 0
 		specs[i].Spec = s
 	}
 	octx, cancel2 := phase(ctx, 30*time.Second+time.Duration(2*p.Rounds)*p.Timeout)
@@ -438,6 +459,11 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 		}
 		return deadlockOut{Outcome: "completed"}, nil
 	}
+	select {
+	case <-time.After(s.Lag):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if _, err := take(s.First); err != nil {
 		return nil, fmt.Errorf("first semaphore: %w", err)
 	}
@@ -445,6 +471,13 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 	case <-time.After(s.Hold):
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+	// Ask for the second only once the other worker holds it (the kernel
+	// says its value is 0), not after the hold on the assumption that the
+	// other has started by then: a worker scheduled late would let this
+	// one take both, and there would be no deadlock to show.
+	if err := waitTaken(ctx, set, s.Second); err != nil {
+		return nil, err
 	}
 	wait, err := take(s.Second)
 	switch {
@@ -456,6 +489,25 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 		return deadlockOut{Outcome: "timed out", WaitNs: wait}, set.V(s.First, true)
 	default:
 		return nil, err
+	}
+}
+
+// waitTaken waits until semaphore i of set is taken (GETVAL 0), polling
+// every millisecond, or ctx ends.
+func waitTaken(ctx context.Context, set *semaphore.Set, i int) error {
+	for {
+		v, err := set.Val(i)
+		if err != nil {
+			return err
+		}
+		if v == 0 {
+			return nil
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the other worker to take %s: %w", semName(i), ctx.Err())
+		}
 	}
 }
 

@@ -126,6 +126,16 @@ func TestCrash(t *testing.T) {
 }
 
 func TestDeadlock(t *testing.T) {
+	t.Run("on time", func(t *testing.T) { testDeadlock(t, 0) })
+	// P2 starts 300 ms late, six times the hold: a P1 that asked for its
+	// second semaphore after the hold, assuming P2 held it by then, would
+	// take both and show no deadlock.
+	t.Run("P2 late", func(t *testing.T) { testDeadlock(t, 300*time.Millisecond) })
+}
+
+func testDeadlock(t *testing.T, lag time.Duration) {
+	deadlockLag = lag
+	defer func() { deadlockLag = 0 }()
 	var r DeadlockResult
 	_, err := runLab(t, "deadlock", DeadlockParams{Timeout: 500 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 20}, &r)
 	if err != nil {
