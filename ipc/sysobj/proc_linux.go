@@ -155,6 +155,20 @@ func (r *scanResult) sorted() []*hit {
 	return out
 }
 
+// waitingThreads counts the threads the scan saw blocked on the object
+// in a system call (one "waiting" detail each).
+func (r *scanResult) waitingThreads() int {
+	n := 0
+	for _, h := range r.hits {
+		for _, d := range h.detailsFor("waiting") {
+			if strings.HasPrefix(d, "thread ") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // warning describes the processes the scan could not see, or "".
 func (r *scanResult) warning() string {
 	return deniedWarning(r.denied)
