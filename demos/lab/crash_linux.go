@@ -206,7 +206,7 @@ func crashRow(ctx context.Context, env *ipc.Env, p CrashParams, prim crashPrim) 
 			return row, err
 		}
 		spec.Path = filepath.Join(dir, "crash.lock")
-		f, err := os.OpenFile(spec.Path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+		f, err := os.OpenFile(spec.Path, os.O_CREATE|os.O_EXCL|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return row, err
 		}
