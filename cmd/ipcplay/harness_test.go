@@ -169,11 +169,11 @@ func init() {
 		ctx, stop := interruptContext(context.Background()) // as main
 		defer stop()
 		app := newApp()
-		addGlobals(cmdtestCommand)
+		addGlobals(cmdtestCommand, "")
 		app.Commands = append(app.Commands, cmdtestCommand)
-		err := app.RunContext(ctx, append([]string{"ipcplay"}, ipctest.Args()...))
+		code := runApp(ctx, app, append([]string{"ipcplay"}, ipctest.Args()...))
 		stop()
-		os.Exit(report(err))
+		exit(code)
 	}
 }
 

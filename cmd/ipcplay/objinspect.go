@@ -85,11 +85,13 @@ var errObjHelpShown = errors.New("help shown")
 // contexts above it.
 func objCommandArgs(c *cli.Context, flags []cli.Flag) (*cli.Context, []string, error) {
 	name := c.Command.Name
+	path := commandPath(c)
+	all := append(globalFlags(), flags...)
 	set := flag.NewFlagSet(name, flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	help := set.Bool("help", false, "")
 	set.BoolVar(help, "h", false, "")
-	for _, f := range append(globalFlags(), flags...) {
+	for _, f := range all {
 		if err := f.Apply(set); err != nil {
 			return nil, nil, err
 		}
@@ -98,7 +100,7 @@ func objCommandArgs(c *cli.Context, flags []cli.Flag) (*cli.Context, []string, e
 	args := c.Args().Slice()
 	for len(args) > 0 {
 		if err := set.Parse(args); err != nil {
-			return nil, nil, ipc.Usagef("%s: %v (see 'ipcplay %s --help')", name, err, name)
+			return nil, nil, flagError(path, all, err)
 		}
 		rest := set.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
