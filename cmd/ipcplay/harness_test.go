@@ -480,3 +480,14 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
 }
+
+// badInputStdout reports whether stdout is what a refused command line
+// args prints there: nothing, or with --json exactly one error document.
+func badInputStdout(args []string, stdout string) bool {
+	if !jsonRequested(args) {
+		return stdout == ""
+	}
+	var doc errorDoc
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	return dec.Decode(&doc) == nil && !dec.More() && doc.Kind == "error" && doc.ExitCode == 2
+}

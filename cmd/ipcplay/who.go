@@ -14,7 +14,7 @@ import (
 var whoCommand = &cli.Command{
 	Name:      "who",
 	Usage:     "list the processes that use an IPC object or file: map it, hold it open, lock it, wait on it",
-	UsageText: "ipcplay who PATH [--json]\n   ipcplay who TYPE ID|NAME|PATH [--json]\n\nExamples:\n   ipcplay who /dev/shm/sem.mysem      # who maps, holds or waits on it\n   ipcplay who sysv-sem 32769",
+	UsageText: "ipcplay who PATH [--json]\nipcplay who TYPE ID|NAME|PATH [--json]\n\nExamples:\n   ipcplay who /dev/shm/sem.mysem      # who maps, holds or waits on it\n   ipcplay who sysv-sem 32769",
 	Description: `The first question when something hangs. PATH is any file (a socket, a
 file in /dev/shm, a lock file...) or @NAME for an abstract socket.
 
