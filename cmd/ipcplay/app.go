@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Global flags. They are declared on the app and again on every command, so
@@ -220,7 +221,7 @@ func usageArgs(c *cli.Context, min, max int, what string) error {
 	n := c.Args().Len()
 	if n < min || n > max {
 		path := commandPath(c)
-		return ipc.Usagef("%s: expected %s, got %s (see 'ipcplay %s --help')", path, what, ipc.Plural(n, "argument", "arguments"), path)
+		return ipc.Usagef("%s: expected %s, got %s (see 'ipcplay %s --help')", path, what, plural.Count(n, "argument", "arguments"), path)
 	}
 	return nil
 }

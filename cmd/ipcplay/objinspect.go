@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
@@ -157,8 +158,8 @@ func runInspect(c *cli.Context) error {
 		dump.spec, args = args[2], args[:2]
 	}
 	if len(args) != 2 {
-		return ipc.Usagef("inspect: expected TYPE and ID|NAME|PATH, got %d argument(s): %q (types: %s; see 'ipcplay inspect --help')",
-			len(args), args, strings.Join(sysobj.Types, ", "))
+		return ipc.Usagef("inspect: expected TYPE and ID|NAME|PATH, got %s: %q (types: %s; see 'ipcplay inspect --help')",
+			plural.Count(len(args), "argument", "arguments"), args, strings.Join(sysobj.Types, ", "))
 	}
 	t, err := sysobj.ParseTarget(args[0], args[1])
 	if err != nil {

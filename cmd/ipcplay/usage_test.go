@@ -193,6 +193,8 @@ func TestUnknownAndMissingCommandsExit2(t *testing.T) {
 		{[]string{"demo", "nope"}, `ipcplay: demo: unknown lab "nope": the labs are ` + strings.Join(lab.Names(), ", ")},
 		{[]string{"show"}, "ipcplay: show: expected RUN_ID, got 0 arguments (see 'ipcplay show --help')"},
 		{[]string{"show", "a", "b"}, "ipcplay: show: expected RUN_ID, got 2 arguments"},
+		{[]string{"inspect", "sysv-sem"}, "ipcplay: inspect: expected TYPE and ID|NAME|PATH, got 1 argument: "},
+		{[]string{"who", "a", "b", "c"}, "ipcplay: who: expected PATH, or TYPE and ID|NAME|PATH, got 3 arguments"},
 		{[]string{"demo", "deadlock", "extra"}, `ipcplay: demo deadlock: unexpected argument "extra" (see 'ipcplay demo deadlock --help')`},
 	} {
 		r := runCLI(t, tc.args...)

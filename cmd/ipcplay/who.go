@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
@@ -67,8 +68,8 @@ func runWho(c *cli.Context) error {
 	case 2:
 		t, err = sysobj.ParseTarget(args[0], args[1])
 	default:
-		return ipc.Usagef("who: expected PATH, or TYPE and ID|NAME|PATH, got %d argument(s) (types: %s; see 'ipcplay who --help')",
-			len(args), strings.Join(sysobj.Types, ", "))
+		return ipc.Usagef("who: expected PATH, or TYPE and ID|NAME|PATH, got %s (types: %s; see 'ipcplay who --help')",
+			plural.Count(len(args), "argument", "arguments"), strings.Join(sysobj.Types, ", "))
 	}
 	if err != nil {
 		return objErr("who", err)
