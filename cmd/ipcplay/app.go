@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -158,11 +160,45 @@ func addGlobals(cmd *cli.Command, parent string) {
 	}
 	cmd.Before = func(c *cli.Context) error {
 		stateOf(c.App).setPath(path)
-		return setupLogger(c)
+		return withPath(path, setupLogger(c))
 	}
+	namedErrors(cmd, path)
 	for _, sub := range cmd.Subcommands {
 		addGlobals(sub, path)
 	}
+}
+
+var (
+	namedMu sync.Mutex
+	named   = map[*cli.Command]bool{}
+)
+
+// namedErrors makes cmd's action put the command's path before its
+// errors' messages ("--procs 0: must be at least 1" becomes "race:
+// --procs 0: ..."), unless the message starts with it already. Once per
+// command: the commands are shared by every app newApp builds.
+func namedErrors(cmd *cli.Command, path string) {
+	namedMu.Lock()
+	defer namedMu.Unlock()
+	if named[cmd] || cmd.Action == nil {
+		return
+	}
+	named[cmd] = true
+	act := cmd.Action
+	cmd.Action = func(c *cli.Context) error { return withPath(path, act(c)) }
+}
+
+// withPath returns err with path before its message (the error wrapped,
+// so usage errors stay usage errors).
+func withPath(path string, err error) error {
+	var silent *silentError
+	if err == nil || errors.As(err, &silent) {
+		return err
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, path+":") || strings.HasPrefix(msg, path+" ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // globalString returns a global flag's value from the innermost context

@@ -179,8 +179,9 @@ func TestSingleDashFlags(t *testing.T) {
 	}
 }
 
-// Commands that do not exist, at the top and under demo and help; and
-// `ipcplay` alone: usage on stderr, exit 2.
+// Commands that do not exist, at the top and under demo and help;
+// `ipcplay` alone: usage on stderr, exit 2; wrong arguments and values,
+// named by the command.
 func TestUnknownAndMissingCommandsExit2(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -188,14 +189,19 @@ func TestUnknownAndMissingCommandsExit2(t *testing.T) {
 	}{
 		{nil, "ipcplay: no command given"},
 		{[]string{"rase"}, `ipcplay: "rase": no such command; did you mean race? (see 'ipcplay --help' for the list)`},
-		{[]string{"help", "nope"}, `ipcplay: "nope": no such command`},
-		{[]string{"help", "demo", "deadlok"}, `ipcplay: demo: "deadlok": no such command; did you mean demo deadlock? (see 'ipcplay demo --help' for the list)`},
+		{[]string{"help", "nope"}, `ipcplay: help: "nope": no such command`},
+		{[]string{"help", "demo", "deadlok"}, `ipcplay: help: demo: "deadlok": no such command; did you mean demo deadlock? (see 'ipcplay demo --help' for the list)`},
 		{[]string{"demo", "nope"}, `ipcplay: demo: unknown lab "nope": the labs are ` + strings.Join(lab.Names(), ", ")},
 		{[]string{"show"}, "ipcplay: show: expected RUN_ID, got 0 arguments (see 'ipcplay show --help')"},
 		{[]string{"show", "a", "b"}, "ipcplay: show: expected RUN_ID, got 2 arguments"},
 		{[]string{"inspect", "sysv-sem"}, "ipcplay: inspect: expected TYPE and ID|NAME|PATH, got 1 argument: "},
 		{[]string{"who", "a", "b", "c"}, "ipcplay: who: expected PATH, or TYPE and ID|NAME|PATH, got 3 arguments"},
 		{[]string{"demo", "deadlock", "extra"}, `ipcplay: demo deadlock: unexpected argument "extra" (see 'ipcplay demo deadlock --help')`},
+		// Values the command checks itself: named by the command too.
+		{[]string{"race", "--procs", "0"}, "ipcplay: race: --procs 0: must be"},
+		{[]string{"demo", "deadlock", "--timeout", "5ms"}, "ipcplay: demo deadlock: --timeout 5ms: must be between"},
+		{[]string{"bench", "--size", "x"}, `ipcplay: bench: --size "x":`},
+		{[]string{"status", "--log-level", "loud"}, `ipcplay: status: --log-level "loud": must be one of`},
 	} {
 		r := runCLI(t, tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
