@@ -75,22 +75,31 @@ func connect(c *cli.Context) (ipc.Client, error) {
 		RequireDaemon: globalBool(c, "require-daemon"),
 		Log:           logger,
 		NewLocal: func() (*ipc.Engine, error) {
-			return newEngine(engineConfig(c, ipc.EngineLocal))
+			cfg := engineConfig(c, ipc.EngineLocal)
+			lim, err := localLimits()
+			if err != nil {
+				return nil, err
+			}
+			cfg.Limits = lim
+			return newEngine(cfg)
 		},
 	})
 }
 
-// precheck validates an experiment's params before connecting, against the
-// widest limits any engine may have, so that bad input exits 2 without
-// touching a daemon or creating anything. The engine checks its own, maybe
-// narrower, limits again.
-func precheck(params any, validate func(json.RawMessage, ipc.Limits) error) error {
+// precheck validates an experiment's params before the run, against the
+// limits of the engine that will run it (runLimits), so that bad input
+// exits 2 naming the real allowed range, without creating anything. The
+// engine checks them again.
+func precheck(c *cli.Context, params any, validate func(json.RawMessage, ipc.Limits) error) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return err
 	}
-	widest := ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
-	return ipc.AsUsage(validate(raw, widest))
+	lim, err := runLimits(c)
+	if err != nil {
+		return err
+	}
+	return ipc.AsUsage(validate(raw, lim))
 }
 
 // runExperiment runs one experiment through the engine and prints its

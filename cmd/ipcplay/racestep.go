@@ -42,7 +42,7 @@ func raceStep(c *cli.Context, p race.Params) error {
 		entries = strings.Split(p.Schedule, ",")
 	}
 	p.StopAfter = true
-	if err := precheck(p, race.Validate); err != nil {
+	if err := precheck(c, p, race.Validate); err != nil {
 		return err
 	}
 	client, err := connect(c)
