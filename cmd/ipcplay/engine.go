@@ -33,12 +33,18 @@ func experiments() []ipc.Experiment {
 // (embedded in the CLI, or the daemon).
 func engineConfig(c *cli.Context, name string) ipc.Config {
 	socket := socketPath(c)
+	// The environment's limits (a bad value is refused where an engine is
+	// started for a run: connect, connectToLook; the daemon sets its own).
+	lim, err := localLimits()
+	if err != nil {
+		lim = ipc.DefaultLimits()
+	}
 	return ipc.Config{
 		Name:     name,
 		StateDir: ipc.DefaultStateDir(socket),
 		Socket:   socket,
 		Version:  version(),
-		Limits:   ipc.DefaultLimits(),
+		Limits:   lim,
 		Log:      logger.Named("engine"),
 	}
 }
@@ -75,13 +81,10 @@ func connect(c *cli.Context) (ipc.Client, error) {
 		RequireDaemon: globalBool(c, "require-daemon"),
 		Log:           logger,
 		NewLocal: func() (*ipc.Engine, error) {
-			cfg := engineConfig(c, ipc.EngineLocal)
-			lim, err := localLimits()
-			if err != nil {
+			if _, err := localLimits(); err != nil {
 				return nil, err
 			}
-			cfg.Limits = lim
-			return newEngine(cfg)
+			return newEngine(engineConfig(c, ipc.EngineLocal))
 		},
 	})
 }

@@ -239,4 +239,3 @@ func renderScheduled(b *strings.Builder, m *ModeResult) {
 		b.WriteString("every unfinished worker was blocked at one point: no step could move\n")
 	}
 }
-
