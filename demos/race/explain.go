@@ -87,17 +87,12 @@ func widen(p *Params) string {
 }
 
 // forceRace is the command that forces the race this run missed: the
-// same mode, unit and language, two workers of one increment each, both
-// loads before either store. Its workers are named as the table names
-// them (P1, or T1 for threads).
+// same mode and workers (unit, language...), two of one increment each,
+// both loads before either store. Its workers are named as the table
+// names them (P1, or T1 for threads).
 func forceRace(mode, unit string, p *Params) string {
-	cmd := "ipcplay race --mode " + mode
-	if unit == UnitThread {
-		cmd += " --unit thread"
-	}
-	if p.Lang != "" && p.Lang != LangGo {
-		cmd += " --lang " + p.Lang
-	}
 	a, b := label(unit, 0), label(unit, 1)
-	return cmd + fmt.Sprintf(" --procs 2 --iters 1 --schedule %s,%s,%s,%s", a, b, a, b)
+	q := *p
+	q.Unit = unit
+	return ScheduleCommand(mode, &q, 2, 1, fmt.Sprintf("%s,%s,%s,%s", a, b, a, b))
 }

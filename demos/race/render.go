@@ -102,7 +102,11 @@ func Render(w io.Writer, res *Result) error {
 		}
 		switch {
 		case m.WitnessesFound == 0 && m.Lost > 0:
-			fmt.Fprintf(&b, "no lost update happened among them (the %s fell outside the sampled values: try a larger --record, or --yield)\n", Count(m.Lost, "lost one", "lost ones"))
+			more := "try a larger --record, or --yield"
+			if m.Yield {
+				more = "try a larger --record"
+			}
+			fmt.Fprintf(&b, "no lost update happened among them (the %s fell outside the sampled values: %s)\n", Count(m.Lost, "lost one", "lost ones"), more)
 		case m.WitnessesFound == 0:
 			fmt.Fprintf(&b, "no lost update among them\n")
 		default:

@@ -129,3 +129,19 @@ func flagsToParams(t *testing.T, s string) json.RawMessage {
 	raw, _ := json.Marshal(m)
 	return raw
 }
+
+// A replay or advice line carries what makes the run what it was: its
+// workers' unit and language, the interpreter, the shared memory and
+// SEM_UNDO (a replay of a Python witness once came back with Go workers).
+func TestScheduleCommandKeepsTheRun(t *testing.T) {
+	off := false
+	p := &Params{Unit: UnitThread, Lang: LangPython, Python: "/opt/py", Shm: "sysv", Undo: &off}
+	want := "ipcplay race --mode sysv-sem --unit thread --lang python --python /opt/py --shm sysv --undo=false --procs 2 --iters 1 --schedule T1,T2"
+	if got := ScheduleCommand(ModeSysVSem, p, 2, 1, "T1,T2"); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	w := Witness{Mode: ModeUnsafe, Steps: []Step{{Label: "T2", Op: "read"}, {Label: "T1", Op: "read"}, {Label: "T2", Op: "wrote"}, {Label: "T1", Op: "wrote"}}}
+	if got, want := replay(w, &Params{Unit: UnitThread, Lang: LangPython, Procs: 3, Shm: "memfd"}), "ipcplay race --mode unsafe --unit thread --lang python --procs 3 --iters 1 --schedule T2:load,T1:load,T2:store,T1:store"; got != want {
+		t.Errorf("replay %s\nwant   %s", got, want)
+	}
+}
