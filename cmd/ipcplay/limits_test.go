@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,35 @@ func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", 2 * time.Hour: "2h", 90 * time.Minute: "1h30m", 1500 * time.Millisecond: "1.5s"} {
 		if got := shortDuration(d); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+}
+
+// race --help, read as a student: the limits and how to raise them, every
+// flag in USAGE, and no flag text that contradicts its default.
+func TestRaceHelpStatesLimitsAndFlags(t *testing.T) {
+	r := runCLI(t, "race", "--help")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	usage, _, _ := strings.Cut(r.stdout, "Examples:")
+	for _, flag := range []string{"--mode", "--procs", "--iters", "--unit", "--shm", "--trials", "--cpus", "--window", "--yield", "--undo", "--same-line", "--separate-lines", "--explain", "--trace", "--html", "--record", "--schedule", "--seed", "--step", "--lang", "--python", "--switch-interval", "--json"} {
+		if !strings.Contains(usage, flag) {
+			t.Errorf("USAGE lacks %s:\n%s", flag, usage)
+		}
+	}
+	lim := ipc.DefaultLimits()
+	for _, want := range []string{
+		"at most " + strconv.Itoa(lim.MaxProcs) + " workers", "run timeout of 10m", ipc.EnvRunTimeout, ipc.EnvMaxProcs,
+		"(1 to " + strconv.Itoa(lim.MaxProcs) + " without a daemon", "marked timed", "(default: on unless --same-line)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("race --help lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"and last, random", "(the default) (default: false)"} {
+		if strings.Contains(r.stdout, bad) {
+			t.Errorf("race --help still says %q", bad)
 		}
 	}
 }

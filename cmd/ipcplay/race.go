@@ -49,8 +49,9 @@ whose result another worker overwrote: expected minus actual. Modes:
   flock              flock(2) on a file each worker opens itself
   socket-token       a token passed around a ring of Unix socketpairs
   mutex, unsafe-go   (--unit thread only) sync.Mutex and x++ on a Go variable
-With --lang python the workers are CPython processes (python3 from PATH, or
---python) on the same region, semaphores and lock file: unsafe, sysv-sem
+With --lang python the workers are CPython processes, or threads of one with
+--unit thread (python3 from PATH, or --python), on the same region,
+semaphores and lock file: unsafe, sysv-sem
 (semop via ctypes), posix-sem (libc's sem_open via ctypes), flock
 (fcntl.flock), and the course's forms:
   global, threading-lock      (--unit thread) counter += 1 on a global, bare or under threading.Lock
@@ -68,8 +69,9 @@ Limits: at most %[1]d workers (--procs) and a run timeout of %[2]s when no
 daemon answers (raise them with IPCPLAY_MAX_PROCS and IPCPLAY_RUN_TIMEOUT, e.g.
 IPCPLAY_RUN_TIMEOUT=2h); a daemon has its own --max-procs and --run-timeout
 ('ipcplay status' shows them). A run past the timeout is stopped and its
-objects removed. The lock modes take microseconds per increment: 2 workers
-x 1e9 increments of sysv-sem take hours, unsafe a few seconds.
+objects removed. sysv-sem, flock and socket-token take microseconds per
+increment: 2 workers x 1e9 increments of sysv-sem take hours, of unsafe
+seconds.
 Exit status 0 when every mode behaved; 1 when a safe mode lost an update or
 the run failed (the run timeout included); 2 for bad input, a bad schedule
 included (also one that names a worker whose step is blocked).`, ipc.DefaultLimits().MaxProcs, shortDuration(ipc.DefaultLimits().RunTimeout)),
