@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits()
 	}
+	cfg.Limits.Engine = cfg.Name
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
@@ -297,7 +299,13 @@ func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (
 	case errors.Is(runErr, context.Canceled):
 		r.State, r.Error = StateCancelled, runErr.Error()
 	case errors.Is(runErr, context.DeadlineExceeded):
-		r.State, r.Error = StateFailed, fmt.Sprintf("run timed out after %s (the engine's --run-timeout): %v", e.cfg.Limits.RunTimeout, runErr)
+		// "race: sysv-sem, trial 1 of 1: stopped by the run timeout...":
+		// where the run was, then what stopped it and how to raise it.
+		msg := e.cfg.Limits.TimedOut()
+		if where := timeoutWhere(runErr); where != "" {
+			msg = where + ": " + msg
+		}
+		r.State, r.Error = StateFailed, msg
 	default:
 		r.State, r.Error, r.Usage = StateFailed, runErr.Error(), isUsageLike(runErr)
 	}
@@ -306,6 +314,16 @@ func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (
 	e.mu.Unlock()
 	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs), "objects_removed", st.removed)
 	return &out, out.Err()
+}
+
+// timeoutWhere is where a run stood when its run timeout hit: its error
+// without the context's own words ("context deadline exceeded"), which
+// say nothing to a student.
+func timeoutWhere(err error) string {
+	d := context.DeadlineExceeded.Error()
+	s := strings.ReplaceAll(err.Error(), ": "+d, "")
+	s = strings.ReplaceAll(s, d, "")
+	return strings.Trim(s, " :;()")
 }
 
 // isUsageLike recognises usage errors, including those that crossed a
@@ -363,6 +381,9 @@ func (e *Engine) Cancel(id string) error {
 	st.cancel(errCancelRequested)
 	return nil
 }
+
+// Limits are the engine's limits (Limits.Engine says whose).
+func (e *Engine) Limits() Limits { return e.cfg.Limits }
 
 // Status describes the engine.
 func (e *Engine) Status() Status {

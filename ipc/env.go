@@ -89,7 +89,7 @@ func (env *Env) reserveShm(size int64) error {
 	env.mu.Lock()
 	defer env.mu.Unlock()
 	if env.shmBytes+size > env.Limits.MaxShmBytes {
-		return Usagef("shared memory of this run would reach %d bytes: the limit is %d (the engine's --max-shm)", env.shmBytes+size, env.Limits.MaxShmBytes)
+		return Usagef("shared memory of this run would reach %d bytes: the limit is %d (%s)", env.shmBytes+size, env.Limits.MaxShmBytes, env.Limits.Which("max-shm"))
 	}
 	env.shmBytes += size
 	return nil
@@ -237,7 +237,7 @@ func (env *Env) Emit(v any) {
 // within the run's process limit. The caller must Wait on the group.
 func (env *Env) StartWorkers(ctx context.Context, specs []worker.Spec) (*worker.Group, error) {
 	if len(specs) > env.Limits.MaxProcs {
-		return nil, Usagef("%d worker processes requested: the limit is %d (the engine's --max-procs)", len(specs), env.Limits.MaxProcs)
+		return nil, Usagef("%d worker processes requested: the limit is %d (%s)", len(specs), env.Limits.MaxProcs, env.Limits.Which("max-procs"))
 	}
 	opts := env.workerO
 	return worker.Start(ctx, env.Log.Named("workers"), specs, opts)

@@ -155,7 +155,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := precheck(p, bench.Validate); err != nil {
+	if err := precheck(c, p, bench.Validate); err != nil {
 		return err
 	}
 	sortBy, err := benchreport.ParseSort(c.String("sort"))

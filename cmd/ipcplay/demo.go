@@ -97,7 +97,7 @@ func labAction(l lab.Info) cli.ActionFunc {
 			return ipc.Usagef("demo %s: unexpected argument %q (see 'ipcplay demo %s --help')", l.Name, c.Args().First(), l.Name)
 		}
 		params := labParams(c, l)
-		if err := precheck(params, l.Experiment.Validate); err != nil {
+		if err := precheck(c, params, l.Experiment.Validate); err != nil {
 			return err
 		}
 		htmlFile, err := htmlPath(c)

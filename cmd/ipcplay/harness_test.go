@@ -178,11 +178,13 @@ func init() {
 }
 
 // cleanEnv is the environment without the variables that would point the
-// CLI elsewhere.
+// CLI elsewhere or change its engine's limits.
 func cleanEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "IPCPLAY_SOCKET=") || strings.HasPrefix(kv, "IPCPLAY_STATE_DIR=") || strings.HasPrefix(kv, "IPCPLAY_LOG_LEVEL=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "IPCPLAY_SOCKET", "IPCPLAY_STATE_DIR", "IPCPLAY_LOG_LEVEL", ipc.EnvMaxProcs, ipc.EnvMaxShm, ipc.EnvMaxRuns, ipc.EnvRunTimeout:
 			continue
 		}
 		out = append(out, kv)

@@ -24,6 +24,9 @@ func connectToLook(c *cli.Context) (ipc.Client, error) {
 		RequireDaemon: globalBool(c, "require-daemon"),
 		Log:           logger,
 		NewLocal: func() (*ipc.Engine, error) {
+			if _, err := localLimits(); err != nil {
+				return nil, err
+			}
 			cfg := engineConfig(c, ipc.EngineLocal)
 			cfg.NoReap = true
 			return newEngine(cfg)
