@@ -10,9 +10,12 @@ import "strconv"
 // "runs") is "1 run", Count(0, "run", "runs") is "0 runs". Both forms are
 // given because English plurals are irregular ("process", "processes").
 // For text; JSON carries the bare number.
-func Count(n int, one, many string) string {
+func Count[T ~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64](n T, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return strconv.Itoa(n) + " " + many
+	if n < 0 {
+		return strconv.FormatInt(int64(n), 10) + " " + many
+	}
+	return strconv.FormatUint(uint64(n), 10) + " " + many
 }

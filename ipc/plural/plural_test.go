@@ -12,3 +12,12 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestCountOtherIntegerTypes(t *testing.T) {
+	if got := Count(uint64(1<<63), "op", "ops"); got != "9223372036854775808 ops" {
+		t.Errorf("uint64: %q", got)
+	}
+	if got := Count(int64(1), "op", "ops"); got != "1 op" {
+		t.Errorf("int64: %q", got)
+	}
+}
