@@ -68,9 +68,17 @@ type Engine struct {
 }
 
 type runState struct {
-	result RunResult
-	cancel context.CancelFunc
+	result  RunResult
+	cancel  context.CancelCauseFunc
+	removed int // objects its cleanup removed, for the log
 }
+
+// Why the engine itself cancelled a run (the cause of its context,
+// logged when it finishes).
+var (
+	errCancelRequested = errors.New("cancelled on request ('ipcplay cancel')")
+	errEngineClosing   = errors.New("the engine is closing")
+)
 
 const keepRecent = 100
 
@@ -179,8 +187,8 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	id := NewRunID()
 	// Cancel (and Close) reach the run through this while it is queued
 	// and while it runs; the run timeout starts only when it runs.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	st := &runState{cancel: cancel, result: RunResult{
 		RunID: id, Experiment: req.Experiment, Engine: e.cfg.Name, State: StateQueued, Started: time.Now().UTC(),
 	}}
@@ -197,7 +205,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
-		return e.finish(st, nil, ctx.Err(), log)
+		return e.finish(st, nil, ctx.Err(), log.With("cause", context.Cause(ctx).Error()))
 	}
 	defer func() { <-e.slots }()
 	ctx, cancelTimeout := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
@@ -208,11 +216,16 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 
 	env := &Env{RunID: id, Log: log, Limits: e.cfg.Limits, engine: e, emit: onEvent, workerO: e.cfg.Worker}
 	res, runErr := e.runExperiment(ctx, x, env, req.Params)
-	if err := env.close(); err != nil {
+	removed, err := env.close()
+	st.removed = removed
+	if err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("cleanup: %w", err))
 	}
 	if ctx.Err() != nil && runErr != nil && !errors.Is(runErr, ctx.Err()) {
 		runErr = fmt.Errorf("%w (%v)", ctx.Err(), runErr)
+	}
+	if ctx.Err() != nil {
+		log = log.With("cause", context.Cause(ctx).Error())
 	}
 	return e.finish(st, res, runErr, log)
 }
@@ -299,7 +312,7 @@ func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (
 	out := *r
 	e.forgetOldRuns()
 	e.mu.Unlock()
-	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs))
+	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs), "objects_removed", st.removed)
 	return &out, out.Err()
 }
 
@@ -365,7 +378,7 @@ func (e *Engine) Cancel(id string) error {
 	if state != StateQueued && state != StateRunning {
 		return fmt.Errorf("run %s already ended (%s): nothing to cancel", id, state)
 	}
-	st.cancel()
+	st.cancel(errCancelRequested)
 	return nil
 }
 
@@ -412,7 +425,7 @@ func (e *Engine) Clean(dryRun bool) (*CleanReport, error) {
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	for _, st := range e.runs {
-		st.cancel()
+		st.cancel(errEngineClosing)
 	}
 	e.mu.Unlock()
 	e.wg.Wait()

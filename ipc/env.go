@@ -254,8 +254,9 @@ func (env *Env) RunWorkers(ctx context.Context, specs []worker.Spec) ([]worker.R
 }
 
 // close removes every object of the run, newest first, and drops their
-// ledger entries. What cannot be removed stays in the ledger for the reaper.
-func (env *Env) close() error {
+// ledger entries; it returns how many recorded objects it removed. What
+// cannot be removed stays in the ledger for the reaper.
+func (env *Env) close() (removed int, err error) {
 	env.mu.Lock()
 	cleanups := env.cleanups
 	env.cleanups = nil
@@ -273,10 +274,11 @@ func (env *Env) close() error {
 			continue
 		}
 		if c.entry != nil {
+			removed++
 			if err := env.engine.ledger.Remove(*c.entry); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }

@@ -182,7 +182,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	color := !csvOut && c.App.Writer == io.Writer(os.Stdout) && term.IsTerminal(int(os.Stdout.Fd()))
+	color := !csvOut && outFile(c.App.Writer) == os.Stdout && term.IsTerminal(int(os.Stdout.Fd()))
 	var got *bench.Result
 	render := func(w io.Writer, res *ipc.RunResult) error {
 		var r bench.Result

@@ -134,8 +134,33 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 	log.Info("serving", "socket", socket, "state_dir", stateDir, "pid", os.Getpid(), "version", version(), "limits", lim.String())
-	serveErr := srv.Serve(c.Context, l)
-	log.Info("shutting down: cancelling runs, stopping workers, removing objects")
+	// The connections' runs end when serveCtx does, with its cause in
+	// their log lines; the signal's moment is logged first, with what
+	// there is to cancel.
+	serveCtx, stopServing := context.WithCancelCause(context.Background())
+	defer stopServing(nil)
+	var atStop ipc.Status
+	var liveRuns []string
+	snapped := make(chan struct{})
+	stopped := context.AfterFunc(c.Context, func() {
+		defer close(snapped)
+		why := context.Cause(c.Context).Error() // "SIGTERM received"
+		atStop = e.Status()
+		for _, r := range e.Runs() {
+			if r.State == ipc.StateQueued || r.State == ipc.StateRunning {
+				liveRuns = append(liveRuns, r.RunID)
+			}
+		}
+		log.Info(why+": shutting down: cancelling runs, stopping their workers, removing their objects",
+			"running", atStop.ActiveRuns, "queued", atStop.QueuedRuns, "objects", atStop.Ledger)
+		stopServing(fmt.Errorf("the daemon is shutting down (%s)", why))
+	})
+	serveErr := srv.Serve(serveCtx, l)
+	if !stopped() {
+		<-snapped // the signal came: its snapshot is taken
+	} else {
+		log.Info("shutting down: cancelling runs, stopping their workers, removing their objects")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -154,10 +179,21 @@ func runDaemon(c *cli.Context) error {
 	}
 	closeErr := e.Close()
 	l.Close()
-	if left, err := e.Ledger().Entries(); err == nil && len(left) > 0 {
+	cancelled := 0
+	for _, id := range liveRuns {
+		if r, err := e.Show(id); err == nil && r.State == ipc.StateCancelled {
+			cancelled++
+		}
+	}
+	left, err := e.Ledger().Entries()
+	if err != nil {
+		log.Error("cannot read the ledger", "error", err)
+	} else if len(left) > 0 {
 		log.Warn("objects still recorded in the ledger; 'ipcplay clean' removes them", "count", len(left))
 	}
-	log.Info("stopped")
+	// objects_removed: of the objects recorded when the signal came,
+	// those no longer recorded (each run's line has its exact count).
+	log.Info("stopped", "runs_cancelled", cancelled, "objects_removed", max(0, atStop.Ledger-len(left)), "objects_left", len(left))
 	return errors.Join(serveErr, closeErr)
 }
 

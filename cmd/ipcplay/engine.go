@@ -75,7 +75,7 @@ func socketPath(c *cli.Context) string {
 // connect returns a client for the daemon, or for an engine in this
 // process, as the global flags say.
 func connect(c *cli.Context) (ipc.Client, error) {
-	return ipc.Connect(c.Context, ipc.ConnectOptions{
+	return connected(c)(ipc.Connect(c.Context, ipc.ConnectOptions{
 		Socket:        socketPath(c),
 		Local:         globalBool(c, "local"),
 		RequireDaemon: globalBool(c, "require-daemon"),
@@ -86,7 +86,18 @@ func connect(c *cli.Context) (ipc.Client, error) {
 			}
 			return newEngine(engineConfig(c, ipc.EngineLocal))
 		},
-	})
+	}))
+}
+
+// connected returns a function that notes the engine of a new client for
+// report (a --json error document names it) and passes its arguments on.
+func connected(c *cli.Context) func(ipc.Client, error) (ipc.Client, error) {
+	return func(client ipc.Client, err error) (ipc.Client, error) {
+		if err == nil {
+			stateOf(c.App).setEngine(client.Engine())
+		}
+		return client, err
+	}
 }
 
 // precheck validates an experiment's params before the run, against the
