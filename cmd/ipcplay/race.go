@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -241,11 +239,8 @@ func raceAction(c *cli.Context) error {
 	}
 	traceFile := c.String("trace")
 	if traceFile != "" {
-		if traceFile, err = filepath.Abs(traceFile); err != nil {
-			return ipc.Usagef("--trace %q: %v", c.String("trace"), err)
-		}
-		if st, err := os.Stat(filepath.Dir(traceFile)); err != nil || !st.IsDir() {
-			return ipc.Usagef("--trace %s: the directory %s does not exist", c.String("trace"), filepath.Dir(traceFile))
+		if traceFile, err = outfile.CheckTarget(traceFile); err != nil {
+			return ipc.Usagef("--trace %s: %v", c.String("trace"), err)
 		}
 	}
 	htmlFile, err := htmlPath(c)

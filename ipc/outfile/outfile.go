@@ -116,8 +116,8 @@ func createTemp(dir, base string) (*os.File, string, error) {
 }
 
 // CheckTarget checks, before anything runs, that path can name an output
-// file: its directory exists and is a directory, and path is not itself a
-// directory. It returns the absolute path; an error says what is wrong in
+// file: its directory exists, is a directory and is writable (access(2)
+// W_OK), and path is not itself a directory. It returns the absolute path; an error says what is wrong in
 // words that follow the flag and the value ("the directory /x does not
 // exist").
 func CheckTarget(path string) (string, error) {
@@ -128,8 +128,14 @@ func CheckTarget(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if st, err := os.Stat(filepath.Dir(abs)); err != nil || !st.IsDir() {
-		return "", fmt.Errorf("the directory %s does not exist", filepath.Dir(abs))
+	dir := filepath.Dir(abs)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("the directory %s does not exist", dir)
+	}
+	// The temporary file is created there: the directory must be
+	// writable, whatever the target's own permissions.
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return "", fmt.Errorf("cannot create a file in %s: %w", dir, os.NewSyscallError("access", err))
 	}
 	if st, err := os.Lstat(abs); err == nil && st.IsDir() {
 		return "", errors.New("is a directory; give a file name")

@@ -181,4 +181,13 @@ func TestCheckTarget(t *testing.T) {
 	if l := leftovers(t, dir); len(l) > 0 {
 		t.Errorf("CheckTarget created %v", l)
 	}
+	if os.Geteuid() != 0 { // root may write anywhere
+		ro := filepath.Join(dir, "ro")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := CheckTarget(filepath.Join(ro, "r.html")); err == nil || !strings.Contains(err.Error(), "cannot create a file in") {
+			t.Errorf("a read-only directory: %v", err)
+		}
+	}
 }
