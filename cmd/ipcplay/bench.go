@@ -127,8 +127,8 @@ func benchParams(c *cli.Context) (bench.Params, error) {
 	}
 	if c.IsSet("rate") {
 		p.RatePerSec = c.Float64("rate")
-		if p.RatePerSec <= 0 {
-			return p, ipc.Usagef("--rate %g: must be between 1 and %d messages per second", p.RatePerSec, bench.MaxRate)
+		if err := bench.CheckRate(p.RatePerSec); err != nil {
+			return p, err
 		}
 	}
 	p.Load = c.String("load")

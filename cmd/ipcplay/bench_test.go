@@ -177,8 +177,11 @@ func TestBenchBadInputExits2(t *testing.T) {
 		{[]string{"-t", "shm", "--spin", "100"}, "--spin"},
 		{[]string{"-t", "shm-adaptive", "--spin", "1,x"}, "--spin"},
 		{[]string{"-t", "shm-adaptive", "--spin", "-5"}, "--spin"},
-		{[]string{"--rate", "0"}, "--rate"},
-		{[]string{"--rate", "1e9"}, "--rate"},
+		{[]string{"--rate", "0"}, "--rate 0: must be between 1 and 10000000 messages per second (leave --rate out for a closed loop)"},
+		{[]string{"--rate", "0.5"}, "--rate 0.5: must be between 1 and 10000000 messages per second (leave --rate out for a closed loop)"},
+		{[]string{"--rate", "1e8"}, "--rate 100000000: must be between 1 and 10000000 messages per second (leave --rate out for a closed loop)"},
+		{[]string{"--rate", "NaN"}, "--rate NaN: must be between 1 and 10000000"},
+		{[]string{"--rate", "Inf"}, "--rate +Inf: must be between 1 and 10000000"},
 		{[]string{"--load", "disk"}, "--load"},
 		{[]string{"--load", "cpu:0"}, "--load"},
 	} {
