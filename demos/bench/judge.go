@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // A run judges its own numbers before it reports them: a floor the
@@ -112,12 +111,15 @@ func judge(res *Result) {
 // the cache line it moves through).
 func floorDoubt(f *Floor, rows []Row) string {
 	var why []string
-	rtt := time.Duration(f.C2CRttNs)
+	rtt := Dur(f.C2CRttNs)
+	if n := len(f.RoundsNs); n > 1 {
+		rtt += fmt.Sprintf(" (the least median of %d rounds)", n)
+	}
 	switch {
 	case !f.SameCPU && f.C2CRttNs > MaxPlausibleC2CNs:
-		why = append(why, fmt.Sprintf("a cache-line round trip between two CPUs takes about 50ns to 1µs on real hardware, but %s was measured (the least of %d rounds): the floor's two processes were not both running, because the machine was busy or the hypervisor did not run a vCPU", rtt, len(f.RoundsNs)))
+		why = append(why, fmt.Sprintf("a cache-line round trip between two CPUs takes about 50ns to 1µs on real hardware, but %s was measured: the floor's two processes were not both running, because the machine was busy or the hypervisor did not run a vCPU", rtt))
 	case f.SameCPU && f.C2CRttNs > MaxPlausibleYieldNs:
-		why = append(why, fmt.Sprintf("two context switches on one CPU take a few µs, but %s was measured (the least of %d rounds): other processes were running on that CPU", rtt, len(f.RoundsNs)))
+		why = append(why, fmt.Sprintf("two context switches on one CPU take a few µs, but %s was measured: other processes were running on that CPU", rtt))
 	}
 	var below []string
 	for _, r := range rows {
@@ -151,7 +153,7 @@ func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
 	case n > 0 && n < minSamplesP99:
 		out = append(out, Warning{Code: "few_samples", Text: fmt.Sprintf(
 			"only %d %s in %s: p99 needs at least %d and p99.9 at least %d, so both are just the slowest of these few; measure longer (--duration, --count)",
-			n, what, r.Elapsed().Round(time.Millisecond), minSamplesP99, minSamplesP999)})
+			n, what, Dur(r.ElapsedNs), minSamplesP99, minSamplesP999)})
 	case n > 0 && n < minSamplesP999:
 		out = append(out, Warning{Code: "few_samples", Text: fmt.Sprintf(
 			"only %d %s: p99.9 needs at least %d, so it is just the slowest of these; measure longer (--duration, --count)",
@@ -166,15 +168,15 @@ func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
 	case run > 0 && p99 > run:
 		over := ""
 		if r.ElapsedNs > run {
-			over = fmt.Sprintf(" (it overran to %s)", r.Elapsed().Round(time.Millisecond))
+			over = fmt.Sprintf(" (it overran to %s)", Dur(r.ElapsedNs))
 		}
 		out = append(out, Warning{Code: "tail_longer_than_run", Text: fmt.Sprintf(
 			"p99 %s is longer than the whole run was meant to take, %s%s: single messages waited for %s; %s",
-			time.Duration(p99), time.Duration(run), over, waitedFor(r), preempted(r, s))})
+			Dur(p99), Dur(run), over, waitedFor(r), preempted(r, s, neverSleeps))})
 	case p50 > 0 && p99 >= TailFactor*p50:
 		out = append(out, Warning{Code: "scheduling_tail", Text: fmt.Sprintf(
 			"p99 %s is %.0fx the p50 %s: the tail is not the transport's, 1 message in 100 waited for %s; %s",
-			time.Duration(p99), float64(p99)/float64(p50), time.Duration(p50), waitedFor(r), preempted(r, s))})
+			Dur(p99), float64(p99)/float64(p50), Dur(p50), waitedFor(r), preempted(r, s, neverSleeps))})
 	}
 	if neverSleeps && r.CtxSwitchesPerMsg >= 0.005 {
 		where := "they shared a CPU with each other or with another program, or the scheduler preempted them"
@@ -193,6 +195,26 @@ func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
 	return out
 }
 
+// Dur writes nanoseconds for people, to three significant digits as the
+// tables do: 812ns, 4.21µs, 1.88s.
+func Dur(ns int64) string {
+	if ns <= 0 {
+		return "0s"
+	}
+	v, units, i := float64(ns), []string{"ns", "µs", "ms", "s"}, 0
+	for v >= 999.5 && i < len(units)-1 {
+		v /= 1000
+		i++
+	}
+	switch {
+	case v >= 99.95 || i == 0:
+		return fmt.Sprintf("%.0f%s", v, units[i])
+	case v >= 9.995:
+		return fmt.Sprintf("%.1f%s", v, units[i])
+	}
+	return fmt.Sprintf("%.2f%s", v, units[i])
+}
+
 // waitedFor says what a slow message of the row waited for.
 func waitedFor(r Row) string {
 	if r.RatePerSec > 0 {
@@ -202,20 +224,30 @@ func waitedFor(r Row) string {
 }
 
 // preempted says, from the involuntary context switches of each end, who
-// lost the CPU and to what.
-func preempted(r Row, s Settings) string {
+// lost the CPU and to what. A spinner's count includes its yields.
+func preempted(r Row, s Settings, neverSleeps bool) string {
 	snd, rcv := r.SenderInvoluntaryCtx, r.ReceiverInvoluntaryCtx
 	by := "by another runnable process (the other end on the same CPU, another program)"
 	if s.Load != "" {
 		by = "by the --load hogs"
 	}
+	if neverSleeps {
+		by = "(preempted " + by + ", or yielding to its peer)"
+	}
 	switch {
 	case snd == 0 && rcv == 0:
 		return "neither end was preempted (no involuntary context switches), so the waits were the kernel's or the hypervisor's (a wake-up of an idle or descheduled vCPU, interrupts)"
 	case rcv > 0 && snd > 0:
-		return fmt.Sprintf("the receiver was preempted %d times and the sender %d times %s", rcv, snd, by)
+		return fmt.Sprintf("the receiver was %s %d times and the sender %d times %s", lost(neverSleeps), rcv, snd, by)
 	case rcv > 0:
-		return fmt.Sprintf("the receiver was preempted %d times %s", rcv, by)
+		return fmt.Sprintf("the receiver was %s %d times %s", lost(neverSleeps), rcv, by)
 	}
-	return fmt.Sprintf("the sender was preempted %d times %s", snd, by)
+	return fmt.Sprintf("the sender was %s %d times %s", lost(neverSleeps), snd, by)
+}
+
+func lost(neverSleeps bool) string {
+	if neverSleeps {
+		return "switched out"
+	}
+	return "preempted"
 }

@@ -41,9 +41,9 @@ func TestFloorDoubt(t *testing.T) {
 		{"at the plausible limit", Floor{C2CRttNs: MaxPlausibleC2CNs, Pinned: true}, nil, nil},
 		// The fault a user saw: a floor of 131µs under load, no warning.
 		{"measured under load", Floor{C2CRttNs: 131_000, RoundsNs: []int64{131_000, 140_000, 135_000}, Pinned: true}, []Row{ok},
-			[]string{"131µs was measured", "least of 3 rounds", "machine was busy"}},
+			[]string{"131µs (the least median of 3 rounds) was measured", "machine was busy"}},
 		{"one CPU, context switches", Floor{C2CRttNs: 4_000, SameCPU: true, Pinned: true}, nil, nil},
-		{"one CPU, busy", Floor{C2CRttNs: 80_000, SameCPU: true, Pinned: true}, nil, []string{"two context switches on one CPU", "80µs"}},
+		{"one CPU, busy", Floor{C2CRttNs: 80_000, SameCPU: true, Pinned: true}, nil, []string{"two context switches on one CPU", "80.0µs was measured"}},
 		{"a row below the floor, pinned", Floor{C2CRttNs: 300, Pinned: true},
 			[]Row{ok, {Transport: "shm-spin", Pattern: PingPong, Size: 64, XFloor: 0.91}},
 			[]string{"1 row(s) came in below it", "shm-spin pingpong 64 B (0.91x)", "moved the vCPUs"}},
@@ -85,7 +85,7 @@ func TestRowWarnings(t *testing.T) {
 	}{
 		{"a clean row", judgedRow("pipe", PingPong, 5*time.Microsecond, 50*time.Microsecond, 100_000), quiet, false, nil, nil},
 		{"hogged past the run", hogged, load, false, []string{"few_samples", "tail_longer_than_run"},
-			[]string{"only 60 latencies in 1.9s", "p99 1.88s is longer than the whole run was meant to take, 500ms (it overran to 1.9s)",
+			[]string{"only 60 latencies in 1.90s", "p99 1.88s is longer than the whole run was meant to take, 500ms (it overran to 1.90s)",
 				"the receiver was preempted 412 times by the --load hogs"}},
 		{"99 samples", judgedRow("pipe", PingPong, time.Microsecond, 2*time.Microsecond, 99), quiet, false, []string{"few_samples"}, []string{"p99 needs at least 100"}},
 		{"100 samples", judgedRow("pipe", PingPong, time.Microsecond, 2*time.Microsecond, 100), quiet, false, []string{"few_samples"}, []string{"p99.9 needs at least 1000"}},
@@ -104,6 +104,12 @@ func TestRowWarnings(t *testing.T) {
 		{"spinner switched, one CPU", spin, Settings{DurationNs: int64(time.Second), CPUs: []int{1, 1}}, true, []string{"spinner_descheduled"}, []string{"pinned to CPU 1"}},
 		{"spinner switched, hogs", spin, load, true, []string{"spinner_descheduled"}, []string{"--load hogs"}},
 		{"spinner quiet", calm, quiet, true, nil, nil},
+		{"spinner's tail", func() Row {
+			r := spin
+			r.Latency.P99 = int64(127 * time.Microsecond)
+			return r
+		}(), quiet, true, []string{"scheduling_tail", "spinner_descheduled"},
+			[]string{"p99 127µs is 318x the p50 400ns", "the receiver was switched out 200 times and the sender 300 times (preempted by another runnable process"}},
 		{"a sleeper switching is normal", spin, quiet, false, nil, nil},
 	} {
 		got := rowWarnings(tc.row, tc.s, tc.neverSleeps)
@@ -157,6 +163,14 @@ func TestJudgeFillsTheDocument(t *testing.T) {
 	judge(clean)
 	if clean.Floor.Suspect || clean.Floor.SuspectReason != "" || clean.Warnings == nil || len(clean.Warnings) != 0 {
 		t.Errorf("a clean run judged %+v, %+v", clean.Floor, clean.Warnings)
+	}
+}
+
+func TestDur(t *testing.T) {
+	for ns, want := range map[int64]string{0: "0s", 7: "7ns", 999: "999ns", 1000: "1.00µs", 126_527: "127µs", 4_210: "4.21µs", 13_240_000: "13.2ms", 1_880_000_000: "1.88s", 999_600: "1.00ms"} {
+		if got := Dur(ns); got != want {
+			t.Errorf("Dur(%d) = %q, want %q", ns, got, want)
+		}
 	}
 }
 
