@@ -40,11 +40,27 @@ func NarrateRoundTrips(r *Result) string {
 	rows := byP50(r.Results)
 	fast, slow := rows[0], rows[len(rows)-1]
 	var b strings.Builder
-	if len(rows) > 1 && CompareP50(fast, slow) == 0 {
+	var lead []Row // the rows within noise of the fastest
+	for _, row := range rows {
+		if CompareP50(fast, row) == 0 {
+			lead = append(lead, row)
+		}
+	}
+	switch {
+	case len(rows) == 1:
+	case len(lead) == len(rows):
 		fmt.Fprintf(&b, "All %d were within this machine's noise of each other, %s to %s per round trip: no clear difference in one run. ",
 			len(rows), time.Duration(fast.Latency.P50), time.Duration(slow.Latency.P50))
-	} else if len(rows) > 1 {
+	case len(lead) == 1:
 		fmt.Fprintf(&b, "%s was fastest at %s per round trip, %s slowest at %s. ", fast.Transport, time.Duration(fast.Latency.P50), slow.Transport, time.Duration(slow.Latency.P50))
+	default:
+		var names, times []string
+		for _, row := range lead {
+			names = append(names, row.Transport)
+			times = append(times, time.Duration(row.Latency.P50).String())
+		}
+		fmt.Fprintf(&b, "%s were fastest, within this machine's noise of each other (%s per round trip); %s was clearly slower at %s. ",
+			strings.Join(names, " and "), strings.Join(times, ", "), slow.Transport, time.Duration(slow.Latency.P50))
 	}
 	for _, row := range rows {
 		if row.Transport != "shm" {
