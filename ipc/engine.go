@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,9 +68,17 @@ type Engine struct {
 }
 
 type runState struct {
-	result RunResult
-	cancel context.CancelFunc
+	result  RunResult
+	cancel  context.CancelCauseFunc
+	removed int // objects its cleanup removed, for the log
 }
+
+// Why the engine itself cancelled a run (the cause of its context,
+// logged when it finishes).
+var (
+	errCancelRequested = errors.New("cancelled on request ('ipcplay cancel')")
+	errEngineClosing   = errors.New("the engine is closing")
+)
 
 const keepRecent = 100
 
@@ -85,6 +94,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits()
 	}
+	cfg.Limits.Engine = cfg.Name
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
@@ -177,8 +187,8 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	id := NewRunID()
 	// Cancel (and Close) reach the run through this while it is queued
 	// and while it runs; the run timeout starts only when it runs.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	st := &runState{cancel: cancel, result: RunResult{
 		RunID: id, Experiment: req.Experiment, Engine: e.cfg.Name, State: StateQueued, Started: time.Now().UTC(),
 	}}
@@ -195,7 +205,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
-		return e.finish(st, nil, ctx.Err(), log)
+		return e.finish(st, nil, ctx.Err(), log.With("cause", context.Cause(ctx).Error()))
 	}
 	defer func() { <-e.slots }()
 	ctx, cancelTimeout := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
@@ -206,11 +216,16 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 
 	env := &Env{RunID: id, Log: log, Limits: e.cfg.Limits, engine: e, emit: onEvent, workerO: e.cfg.Worker}
 	res, runErr := e.runExperiment(ctx, x, env, req.Params)
-	if err := env.close(); err != nil {
+	removed, err := env.close()
+	st.removed = removed
+	if err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("cleanup: %w", err))
 	}
 	if ctx.Err() != nil && runErr != nil && !errors.Is(runErr, ctx.Err()) {
 		runErr = fmt.Errorf("%w (%v)", ctx.Err(), runErr)
+	}
+	if ctx.Err() != nil {
+		log = log.With("cause", context.Cause(ctx).Error())
 	}
 	return e.finish(st, res, runErr, log)
 }
@@ -284,15 +299,31 @@ func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (
 	case errors.Is(runErr, context.Canceled):
 		r.State, r.Error = StateCancelled, runErr.Error()
 	case errors.Is(runErr, context.DeadlineExceeded):
-		r.State, r.Error = StateFailed, fmt.Sprintf("run timed out after %s (the engine's --run-timeout): %v", e.cfg.Limits.RunTimeout, runErr)
+		// "race: sysv-sem, trial 1 of 1: stopped by the run timeout...":
+		// where the run was, then what stopped it and how to raise it.
+		msg := e.cfg.Limits.TimedOut()
+		if where := timeoutWhere(runErr); where != "" {
+			msg = where + ": " + msg
+		}
+		r.State, r.Error = StateFailed, msg
 	default:
 		r.State, r.Error, r.Usage = StateFailed, runErr.Error(), isUsageLike(runErr)
 	}
 	out := *r
 	e.forgetOldRuns()
 	e.mu.Unlock()
-	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs))
+	log.Info("run finished", "state", out.State, "elapsed", time.Duration(out.ElapsedNs), "objects_removed", st.removed)
 	return &out, out.Err()
+}
+
+// timeoutWhere is where a run stood when its run timeout hit: its error
+// without the context's own words ("context deadline exceeded"), which
+// say nothing to a student.
+func timeoutWhere(err error) string {
+	d := context.DeadlineExceeded.Error()
+	s := strings.ReplaceAll(err.Error(), ": "+d, "")
+	s = strings.ReplaceAll(s, d, "")
+	return strings.Trim(s, " :;()")
 }
 
 // isUsageLike recognises usage errors, including those that crossed a
@@ -347,9 +378,12 @@ func (e *Engine) Cancel(id string) error {
 	if state != StateQueued && state != StateRunning {
 		return fmt.Errorf("run %s already ended (%s): nothing to cancel", id, state)
 	}
-	st.cancel()
+	st.cancel(errCancelRequested)
 	return nil
 }
+
+// Limits are the engine's limits (Limits.Engine says whose).
+func (e *Engine) Limits() Limits { return e.cfg.Limits }
 
 // Status describes the engine.
 func (e *Engine) Status() Status {
@@ -391,7 +425,7 @@ func (e *Engine) Clean(dryRun bool) (*CleanReport, error) {
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	for _, st := range e.runs {
-		st.cancel()
+		st.cancel(errEngineClosing)
 	}
 	e.mu.Unlock()
 	e.wg.Wait()

@@ -513,3 +513,58 @@ func TestRunTimeoutStartsWhenTheRunStarts(t *testing.T) {
 		t.Fatalf("the run that waited in the queue: %v, want it to run to its end", err)
 	}
 }
+
+// TestRunTimeoutSaysWhatHitWhichLimit: a run stopped by its run timeout
+// fails with where it was, whose limit stopped it and how to raise it,
+// without the context's "deadline exceeded" (a new user found only
+// "context deadline exceeded" and no way to raise the embedded limit).
+func TestRunTimeoutSaysWhatHitWhichLimit(t *testing.T) {
+	for _, c := range []struct {
+		engine string
+		want   []string
+	}{
+		{EngineLocal, []string{"sleeper, step 3: stopped by the run timeout after 1s (the embedded engine's run-timeout", EnvRunTimeout + "=1h", "at most 24h"}},
+		{EngineDaemon, []string{"sleeper, step 3: stopped by the run timeout after 1s (the daemon's --run-timeout", "--run-timeout 1h"}},
+	} {
+		lim := DefaultLimits()
+		lim.RunTimeout = MinRunTimeout
+		e, err := NewEngine(Config{Name: c.engine, StateDir: filepath.Join(t.TempDir(), "state"), Limits: lim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Register(Experiment{Name: "sleeper", Run: func(ctx context.Context, env *Env, _ json.RawMessage) (any, error) {
+			<-ctx.Done()
+			return nil, fmt.Errorf("sleeper, step 3: %w", ctx.Err())
+		}})
+		r, err := e.Run(context.Background(), RunRequest{Experiment: "sleeper"}, nil)
+		e.Close()
+		if err == nil || r == nil || r.State != StateFailed {
+			t.Fatalf("%s: run past its timeout: %v, %+v", c.engine, err, r)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q lacks %q", c.engine, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "deadline") {
+			t.Errorf("%s: %q", c.engine, err)
+		}
+	}
+}
+
+func TestLimitsSayWhoseAndHowToRaise(t *testing.T) {
+	for _, c := range []struct {
+		engine, want string
+	}{
+		{EngineLocal, "--procs 100: must be between 1 and 64 (the embedded engine's max-procs, used when no daemon answers; raise it in the environment, e.g. IPCPLAY_MAX_PROCS=256, at most 4096)"},
+		{EngineDaemon, "--procs 100: must be between 1 and 64 (the daemon's --max-procs; restart the daemon with a larger one, e.g. --max-procs 256, at most 4096)"},
+	} {
+		lim := Limits{MaxProcs: 64, Engine: c.engine}
+		if err := lim.CheckProcs("--procs", 100); err == nil || err.Error() != c.want {
+			t.Errorf("%s: %v\nwant %s", c.engine, err, c.want)
+		}
+	}
+	if got := timeoutWhere(fmt.Errorf("%w (race: sysv-sem: %w)", context.DeadlineExceeded, context.DeadlineExceeded)); got != "race: sysv-sem" {
+		t.Errorf("timeoutWhere: %q", got)
+	}
+}

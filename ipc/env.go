@@ -89,7 +89,7 @@ func (env *Env) reserveShm(size int64) error {
 	env.mu.Lock()
 	defer env.mu.Unlock()
 	if env.shmBytes+size > env.Limits.MaxShmBytes {
-		return Usagef("shared memory of this run would reach %d bytes: the limit is %d (the engine's --max-shm)", env.shmBytes+size, env.Limits.MaxShmBytes)
+		return Usagef("shared memory of this run would reach %d bytes: the limit is %d (%s)", env.shmBytes+size, env.Limits.MaxShmBytes, env.Limits.Which("max-shm"))
 	}
 	env.shmBytes += size
 	return nil
@@ -237,7 +237,7 @@ func (env *Env) Emit(v any) {
 // within the run's process limit. The caller must Wait on the group.
 func (env *Env) StartWorkers(ctx context.Context, specs []worker.Spec) (*worker.Group, error) {
 	if len(specs) > env.Limits.MaxProcs {
-		return nil, Usagef("%d worker processes requested: the limit is %d (the engine's --max-procs)", len(specs), env.Limits.MaxProcs)
+		return nil, Usagef("%d worker processes requested: the limit is %d (%s)", len(specs), env.Limits.MaxProcs, env.Limits.Which("max-procs"))
 	}
 	opts := env.workerO
 	return worker.Start(ctx, env.Log.Named("workers"), specs, opts)
@@ -254,8 +254,9 @@ func (env *Env) RunWorkers(ctx context.Context, specs []worker.Spec) ([]worker.R
 }
 
 // close removes every object of the run, newest first, and drops their
-// ledger entries. What cannot be removed stays in the ledger for the reaper.
-func (env *Env) close() error {
+// ledger entries; it returns how many recorded objects it removed. What
+// cannot be removed stays in the ledger for the reaper.
+func (env *Env) close() (removed int, err error) {
 	env.mu.Lock()
 	cleanups := env.cleanups
 	env.cleanups = nil
@@ -273,10 +274,11 @@ func (env *Env) close() error {
 			continue
 		}
 		if c.entry != nil {
+			removed++
 			if err := env.engine.ledger.Remove(*c.entry); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }

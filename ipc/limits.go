@@ -13,7 +13,22 @@ type Limits struct {
 	MaxShmBytes int64         `json:"max_shm_bytes"` // shared memory per run
 	MaxRuns     int           `json:"max_runs"`      // runs at once; more wait in a queue
 	RunTimeout  time.Duration `json:"run_timeout_ns"`
+	// Engine is whose limits these are: EngineDaemon, EngineLocal (the
+	// embedded engine), or "" (none in particular: the widest any engine
+	// may have). The messages of the checks say which engine's limit was
+	// hit and how to raise it. Not sent on the wire.
+	Engine string `json:"-"`
 }
+
+// The environment variables that set an engine's limits: the embedded
+// engine reads them, and each is also its daemon flag's variable
+// (--max-procs, --max-shm, --max-runs, --run-timeout).
+const (
+	EnvMaxProcs   = "IPCPLAY_MAX_PROCS"
+	EnvMaxShm     = "IPCPLAY_MAX_SHM"
+	EnvMaxRuns    = "IPCPLAY_MAX_RUNS"
+	EnvRunTimeout = "IPCPLAY_RUN_TIMEOUT"
+)
 
 // The ranges the limits themselves may take (daemon flags).
 const (
@@ -49,11 +64,13 @@ func (l Limits) Validate() error {
 	return nil
 }
 
-// CheckProcs refuses a run that asks for n worker processes beyond the
-// limit. flag names the experiment's flag for the message.
+// CheckProcs refuses a run that asks for n workers (processes, or the
+// threads of a thread run) beyond the limit. flag names the experiment's
+// flag for the message, which gives the allowed range and whose limit it
+// is.
 func (l Limits) CheckProcs(flag string, n int) error {
 	if n < 1 || n > l.MaxProcs {
-		return Usagef("%s %d: must be between 1 and %d (the engine's --max-procs)", flag, n, l.MaxProcs)
+		return Usagef("%s %d: must be between 1 and %d (%s)", flag, n, l.MaxProcs, l.Which("max-procs"))
 	}
 	return nil
 }
@@ -61,9 +78,40 @@ func (l Limits) CheckProcs(flag string, n int) error {
 // CheckShm refuses shared memory beyond the limit.
 func (l Limits) CheckShm(flag string, bytes int64) error {
 	if bytes < 1 || bytes > l.MaxShmBytes {
-		return Usagef("%s: %d bytes of shared memory: must be between 1 and %d (the engine's --max-shm)", flag, bytes, l.MaxShmBytes)
+		return Usagef("%s: %d bytes of shared memory: must be between 1 and %d (%s)", flag, bytes, l.MaxShmBytes, l.Which("max-shm"))
 	}
 	return nil
+}
+
+// Which says, for a message, whose limit `limit` ("max-procs", "max-shm",
+// "max-runs" or "run-timeout") is and how to raise it: the daemon's flag,
+// or for the embedded engine the environment variable, with the largest
+// value either may take.
+func (l Limits) Which(limit string) string {
+	env, eg, most := "", "", ""
+	switch limit {
+	case "max-procs":
+		env, eg, most = EnvMaxProcs, "256", fmt.Sprint(MaxProcsLimit)
+	case "max-shm":
+		env, eg, most = EnvMaxShm, "4G", "1T"
+	case "max-runs":
+		env, eg, most = EnvMaxRuns, "8", fmt.Sprint(MaxRunsLimit)
+	case "run-timeout":
+		env, eg, most = EnvRunTimeout, "1h", "24h"
+	}
+	switch l.Engine {
+	case EngineDaemon:
+		return fmt.Sprintf("the daemon's --%s; restart the daemon with a larger one, e.g. --%s %s, at most %s", limit, limit, eg, most)
+	case EngineLocal:
+		return fmt.Sprintf("the embedded engine's %s, used when no daemon answers; raise it in the environment, e.g. %s=%s, at most %s", limit, env, eg, most)
+	}
+	return fmt.Sprintf("the most any engine allows: a daemon's --%s, or %s for the embedded engine", limit, env)
+}
+
+// TimedOut is the message of a run stopped by the run timeout: what it
+// hit and how to raise it.
+func (l Limits) TimedOut() string {
+	return fmt.Sprintf("stopped by the run timeout after %s (%s), or give the run less to do", l.RunTimeout, l.Which("run-timeout"))
 }
 
 func (l Limits) String() string {

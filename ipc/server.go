@@ -49,8 +49,18 @@ type Server struct {
 
 type serverConn struct {
 	c      *sockets.Conn
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 }
+
+// Why a connection's runs were cancelled: the cause of its context
+// (context.Cause), logged with each cancelled run. A signal to the daemon
+// comes as the cause of the context given to Serve.
+var (
+	errClientGone     = errors.New("its client closed the connection (Ctrl-C, or the client exited)")
+	errClientStuck    = errors.New("its client stopped reading (a write to it failed)")
+	errClientBroke    = errors.New("its client broke the protocol")
+	errServerShutdown = errors.New("the daemon is shutting down")
+)
 
 // NewServer returns a server for e. log is the server's logger (the
 // daemon passes its root logger's Named("server")).
@@ -130,8 +140,8 @@ func (s *Server) isClosing() bool {
 // closes c. Serve calls it for each accepted connection; tests may hand it
 // one end of a socketpair.
 func (s *Server) ServeConn(ctx context.Context, c *sockets.Conn) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	sc := &serverConn{c: c, cancel: cancel}
 	s.mu.Lock()
 	if s.closing {
@@ -171,6 +181,7 @@ func (s *Server) ServeConn(ctx context.Context, c *sockets.Conn) {
 
 	var wg sync.WaitGroup
 	inflight := make(chan struct{}, maxInflight)
+	gone := errClientGone
 	for {
 		req, err := pc.ReadRequest()
 		if err != nil {
@@ -181,6 +192,7 @@ func (s *Server) ServeConn(ctx context.Context, c *sockets.Conn) {
 			case errors.As(err, &pe):
 				log.Warn("bad request; connection closed", "code", pe.Code, "error", pe.Message)
 				_ = pc.WriteResponse(proto.ErrorResponse(req.ID, pe.Code, pe))
+				gone = errClientBroke
 			case ctx.Err() != nil:
 			default:
 				log.Debug("connection read failed", "error", err)
@@ -202,8 +214,9 @@ func (s *Server) ServeConn(ctx context.Context, c *sockets.Conn) {
 		}()
 	}
 	// The client is gone (or broke the protocol): its runs are cancelled,
-	// and each still writes its final result on the open half.
-	cancel()
+	// and each still writes its final result on the open half. (If the
+	// context ended first, its cause stays.)
+	cancel(gone)
 	wg.Wait()
 }
 
@@ -219,7 +232,7 @@ func (s *Server) deny(pc *proto.Conn, c *sockets.Conn, cred sockets.Cred, log hc
 
 // handle serves one request. cancelConn ends the connection (used when a
 // write fails: the client is gone or stuck).
-func (s *Server) handle(ctx context.Context, cancelConn context.CancelFunc, pc *proto.Conn, req proto.Request, log hclog.Logger) {
+func (s *Server) handle(ctx context.Context, cancelConn context.CancelCauseFunc, pc *proto.Conn, req proto.Request, log hclog.Logger) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("request handler panicked", "panic", p, "stack", string(debug.Stack()))
@@ -241,7 +254,7 @@ func (s *Server) handle(ctx context.Context, cancelConn context.CancelFunc, pc *
 		}
 		if werr := pc.WriteResponse(resp); werr != nil {
 			log.Debug("cannot write the response", "error", werr)
-			cancelConn()
+			cancelConn(errClientStuck)
 		}
 	}
 	e := s.engine
@@ -293,7 +306,7 @@ func (s *Server) handle(ctx context.Context, cancelConn context.CancelFunc, pc *
 }
 
 // run runs an experiment, streaming its events, then its result.
-func (s *Server) run(ctx context.Context, cancelConn context.CancelFunc, pc *proto.Conn, req proto.Request, log hclog.Logger, reply func(any, error)) {
+func (s *Server) run(ctx context.Context, cancelConn context.CancelCauseFunc, pc *proto.Conn, req proto.Request, log hclog.Logger, reply func(any, error)) {
 	onEvent := func(ev Event) {
 		b, err := json.Marshal(ev)
 		if err != nil {
@@ -302,7 +315,7 @@ func (s *Server) run(ctx context.Context, cancelConn context.CancelFunc, pc *pro
 		if err := pc.WriteResponse(proto.Response{ID: req.ID, Type: proto.TypeEvent, Event: b}); err != nil {
 			// The client is gone or stuck: cancel its run.
 			log.Debug("cannot write an event; cancelling the client's runs", "error", err)
-			cancelConn()
+			cancelConn(errClientStuck)
 		}
 	}
 	res, err := s.engine.Run(ctx, RunRequest{Experiment: req.Experiment, Params: req.Params}, onEvent)
@@ -311,7 +324,8 @@ func (s *Server) run(ctx context.Context, cancelConn context.CancelFunc, pc *pro
 		return
 	}
 	if res.State == StateCancelled && ctx.Err() != nil {
-		log.Info("run cancelled: its client went away", "run_id", res.RunID)
+		// Say why: the client left, or the daemon was told to stop.
+		log.Info("run cancelled", "run_id", res.RunID, "cause", context.Cause(ctx).Error())
 	}
 	reply(res, nil)
 }
@@ -339,7 +353,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	for c := range s.conns {
-		c.cancel()
+		c.cancel(errServerShutdown)
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Global flags. They are declared on the app and again on every command, so
@@ -44,44 +48,101 @@ func commands() []*cli.Command {
 		raceCommand,
 		benchCommand,
 		demoCommand,
+		helpCmd,
 	}
 }
 
 func newApp() *cli.App {
 	app := &cli.App{
-		Name:                 "ipcplay",
-		Usage:                "a Linux IPC playground: races, transports, crashes and the objects they leave",
-		Version:              version(),
-		HideVersion:          true,
-		Flags:                globalFlags(),
+		Name:        "ipcplay",
+		Usage:       "a Linux IPC playground: races, transports, crashes and the objects they leave",
+		Version:     version(),
+		HideVersion: true,
+		// urfave/cli adds --help only when it adds its own help command;
+		// ours (help.go) replaces that command.
+		Flags:                append(globalFlags(), cli.HelpFlag),
 		Commands:             commands(),
 		EnableBashCompletion: true,
-		Writer:               os.Stdout,
+		Writer:               &outWriter{File: os.Stdout},
 		ErrWriter:            os.Stderr,
+		Metadata:             map[string]any{stateKey: &appState{}},
 		Before:               func(c *cli.Context) error { return setupLogger(c) },
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return ipc.Usagef("%v (see 'ipcplay --help')", err)
-		},
-		CommandNotFound: func(c *cli.Context, name string) {
-			// Reported by the root Action below, which sees the same name.
+			return flagError("", c.App.Flags, err)
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return ipc.Usagef("unknown command %q (see 'ipcplay --help' for the list)", c.Args().First())
+				return unknownCommand("", c.Args().First(), c.App.Commands)
 			}
-			return cli.ShowAppHelp(c)
+			// `ipcplay` alone is bad usage (exit 2): the usage goes to
+			// stderr, stdout stays empty for scripts, as `go` does.
+			cli.HelpPrinter(c.App.ErrWriter, cli.AppHelpTemplate, c.App)
+			return ipc.AsUsage(errNoCommand)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides exit codes
 	}
 	for _, cmd := range app.Commands {
-		addGlobals(cmd)
+		addGlobals(cmd, "")
 	}
 	return app
 }
 
-// addGlobals gives cmd (and its subcommands) the global flags and a usage
-// error handler that exits 2.
-func addGlobals(cmd *cli.Command) {
+// stateKey is the app's Metadata entry of its appState.
+const stateKey = "ipcplay.state"
+
+// appState is what one run of the app learned that main's report needs:
+// the command that ran and the engine that answered.
+type appState struct {
+	mu     sync.Mutex
+	path   string // "race", "demo deadlock"; "" before a command is chosen
+	engine string // ipc.EngineDaemon or ipc.EngineLocal once connected
+}
+
+func stateOf(app *cli.App) *appState {
+	if st, ok := app.Metadata[stateKey].(*appState); ok {
+		return st
+	}
+	return &appState{} // an app not built by newApp (tests)
+}
+
+func (st *appState) setPath(p string) {
+	st.mu.Lock()
+	st.path = p
+	st.mu.Unlock()
+}
+
+func (st *appState) setEngine(e string) {
+	st.mu.Lock()
+	st.engine = e
+	st.mu.Unlock()
+}
+
+func (st *appState) get() (path, engine string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.path, st.engine
+}
+
+// commandPath is the full path of the command c runs, without "ipcplay":
+// "race", "demo deadlock". Hints name it: 'ipcplay demo deadlock --help'.
+func commandPath(c *cli.Context) string {
+	if p, _ := stateOf(c.App).get(); p != "" {
+		return p
+	}
+	if c.Command != nil {
+		return c.Command.Name
+	}
+	return ""
+}
+
+// addGlobals gives cmd (and its subcommands) the global flags, a usage
+// error handler that names the command by its full path and exits 2, and
+// a Before that records the path and sets up the logger. parent is the
+// path of the command above ("" at the top). The commands are package
+// variables shared by every app newApp builds (the page's form parses with
+// its own app), so this only ever sets, never wraps.
+func addGlobals(cmd *cli.Command, parent string) {
+	path := strings.TrimSpace(parent + " " + cmd.Name)
 	have := map[string]bool{}
 	for _, f := range cmd.Flags {
 		for _, n := range f.Names() {
@@ -94,14 +155,50 @@ func addGlobals(cmd *cli.Command) {
 		}
 	}
 	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-		return ipc.Usagef("%s: %v (see 'ipcplay %s --help')", cmd.Name, err, cmd.Name)
+		stateOf(c.App).setPath(path)
+		return flagError(path, cmd.Flags, err)
 	}
-	if cmd.Before == nil {
-		cmd.Before = setupLogger
+	cmd.Before = func(c *cli.Context) error {
+		stateOf(c.App).setPath(path)
+		return withPath(path, setupLogger(c))
 	}
+	namedErrors(cmd, path)
 	for _, sub := range cmd.Subcommands {
-		addGlobals(sub)
+		addGlobals(sub, path)
 	}
+}
+
+var (
+	namedMu sync.Mutex
+	named   = map[*cli.Command]bool{}
+)
+
+// namedErrors makes cmd's action put the command's path before its
+// errors' messages ("--procs 0: must be at least 1" becomes "race:
+// --procs 0: ..."), unless the message starts with it already. Once per
+// command: the commands are shared by every app newApp builds.
+func namedErrors(cmd *cli.Command, path string) {
+	namedMu.Lock()
+	defer namedMu.Unlock()
+	if named[cmd] || cmd.Action == nil {
+		return
+	}
+	named[cmd] = true
+	act := cmd.Action
+	cmd.Action = func(c *cli.Context) error { return withPath(path, act(c)) }
+}
+
+// withPath returns err with path before its message (the error wrapped,
+// so usage errors stay usage errors).
+func withPath(path string, err error) error {
+	var silent *silentError
+	if err == nil || errors.As(err, &silent) {
+		return err
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, path+":") || strings.HasPrefix(msg, path+" ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // globalString returns a global flag's value from the innermost context
@@ -159,7 +256,8 @@ func newLogger(w io.Writer, level hclog.Level, json bool) hclog.Logger {
 func usageArgs(c *cli.Context, min, max int, what string) error {
 	n := c.Args().Len()
 	if n < min || n > max {
-		return ipc.Usagef("%s: expected %s (got %d argument(s); see 'ipcplay %s --help')", c.Command.Name, what, n, c.Command.Name)
+		path := commandPath(c)
+		return ipc.Usagef("%s: expected %s, got %s (see 'ipcplay %s --help')", path, what, plural.Count(n, "argument", "arguments"), path)
 	}
 	return nil
 }

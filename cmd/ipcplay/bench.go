@@ -158,7 +158,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := precheck(p, bench.Validate); err != nil {
+	if err := precheck(c, p, bench.Validate); err != nil {
 		return err
 	}
 	sortBy, err := benchreport.ParseSort(c.String("sort"))
@@ -185,7 +185,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	color := !csvOut && c.App.Writer == io.Writer(os.Stdout) && term.IsTerminal(int(os.Stdout.Fd()))
+	color := !csvOut && outFile(c.App.Writer) == os.Stdout && term.IsTerminal(int(os.Stdout.Fd()))
 	var got *bench.Result
 	render := func(w io.Writer, res *ipc.RunResult) error {
 		var r bench.Result

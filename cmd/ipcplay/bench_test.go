@@ -185,7 +185,7 @@ func TestBenchBadInputExits2(t *testing.T) {
 		{[]string{"--plot", "b.pdf"}, "--plot"},
 		{[]string{"--plot", "/no/such/dir/b.svg"}, "--plot"},
 		{[]string{"--csv", "--json"}, "--csv"},
-		{[]string{"--duration", "1h"}, "--run-timeout"},
+		{[]string{"--duration", "1h"}, "above the run timeout of 10m0s (the embedded engine's run-timeout, used when no daemon answers; raise it in the environment, e.g. IPCPLAY_RUN_TIMEOUT=1h"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"-t", "shm", "--spin", "100"}, "--spin"},
 		{[]string{"-t", "shm-adaptive", "--spin", "1,x"}, "--spin"},
@@ -200,7 +200,7 @@ func TestBenchBadInputExits2(t *testing.T) {
 	} {
 		args := append([]string{"bench", "--local", "--socket", socket}, tc.args...)
 		r := runCLI(t, args...)
-		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || !strings.HasPrefix(r.stderr, "ipcplay: ") || r.stdout != "" {
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || !strings.HasPrefix(r.stderr, "ipcplay: ") || !badInputStdout(args, r.stdout) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q: want exit 2 naming %s", tc.args, r.code, r.stderr, r.stdout, tc.want)
 		}
 	}
@@ -248,8 +248,8 @@ func TestBenchInterruptLeavesNothing(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("exit took %s after SIGINT", d)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(errb.String(), "cancelled") {
-		t.Errorf("exit %d, stderr %q: want 1 and 'cancelled'", code, errb.String())
+	if wantEndedBy(t, cmd.ProcessState, syscall.SIGINT); !strings.Contains(errb.String(), "cancelled") {
+		t.Errorf("stderr %q: want 'cancelled'", errb.String())
 	}
 	assertClean(t, dir, seen)
 	for _, e := range seen {

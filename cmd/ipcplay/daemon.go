@@ -40,17 +40,19 @@ otherwise. SIGINT or SIGTERM cancel every run, stop its workers, remove
 every object and the socket, and exit 0; a second one exits at once, and
 the next start or 'ipcplay clean' removes what is left. SIGHUP is logged
 and ignored.
-Runs beyond --max-runs wait in a queue.
+Runs beyond --max-runs wait in a queue. Without a daemon, the CLI's embedded
+engine has the same default limits, and reads the same IPCPLAY_MAX_PROCS,
+IPCPLAY_MAX_SHM, IPCPLAY_MAX_RUNS and IPCPLAY_RUN_TIMEOUT.
 --http serves a live page (runs, results, charts, the race's interleaving,
 objects, a form to start runs) on loopback; the daemon logs its URL with a
 random token, and 'ipcplay status' shows it. Without the token every request
 is refused. A non-loopback address needs --http-allow-remote.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "private `DIR` of the ledger (default: the socket's directory; for an abstract @name socket, the default socket's)", EnvVars: []string{"IPCPLAY_STATE_DIR"}},
-		&cli.IntFlag{Name: "max-procs", Value: ipc.DefaultLimits().MaxProcs, Usage: fmt.Sprintf("worker processes per run (%d to %d)", ipc.MinProcs, ipc.MaxProcsLimit)},
-		&cli.StringFlag{Name: "max-shm", Value: formatBytes(ipc.DefaultLimits().MaxShmBytes), Usage: "shared memory per run, in `BYTES` or with a unit: 512M, 1G (4K to 1T)"},
-		&cli.IntFlag{Name: "max-runs", Value: ipc.DefaultLimits().MaxRuns, Usage: fmt.Sprintf("runs at once; more wait in a queue (%d to %d)", ipc.MinRuns, ipc.MaxRunsLimit)},
-		&cli.DurationFlag{Name: "run-timeout", Value: ipc.DefaultLimits().RunTimeout, Usage: fmt.Sprintf("longest a run may take (%s to %s)", ipc.MinRunTimeout, ipc.MaxRunTimeout)},
+		&cli.IntFlag{Name: "max-procs", Value: ipc.DefaultLimits().MaxProcs, Usage: fmt.Sprintf("workers per run, processes or the threads of a thread run (%d to %d)", ipc.MinProcs, ipc.MaxProcsLimit), EnvVars: []string{ipc.EnvMaxProcs}},
+		&cli.StringFlag{Name: "max-shm", Value: formatBytes(ipc.DefaultLimits().MaxShmBytes), Usage: "shared memory per run, in `BYTES` or with a unit: 512M, 1G (4K to 1T)", EnvVars: []string{ipc.EnvMaxShm}},
+		&cli.IntFlag{Name: "max-runs", Value: ipc.DefaultLimits().MaxRuns, Usage: fmt.Sprintf("runs at once; more wait in a queue (%d to %d)", ipc.MinRuns, ipc.MaxRunsLimit), EnvVars: []string{ipc.EnvMaxRuns}},
+		&cli.DurationFlag{Name: "run-timeout", Value: ipc.DefaultLimits().RunTimeout, Usage: fmt.Sprintf("longest a run may take; a run past it is stopped and its objects removed (%s to %s)", ipc.MinRunTimeout, ipc.MaxRunTimeout), EnvVars: []string{ipc.EnvRunTimeout}},
 		&cli.StringFlag{Name: "http", Usage: "serve the live page on `[HOST:]PORT` (HOST defaults to 127.0.0.1; a token is required)"},
 		&cli.BoolFlag{Name: "http-allow-remote", Usage: "allow a non-loopback --http address (the token is still required; there is no TLS)"},
 		// A daemon logs what it does by default.
@@ -132,8 +134,33 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 	log.Info("serving", "socket", socket, "state_dir", stateDir, "pid", os.Getpid(), "version", version(), "limits", lim.String())
-	serveErr := srv.Serve(c.Context, l)
-	log.Info("shutting down: cancelling runs, stopping workers, removing objects")
+	// The connections' runs end when serveCtx does, with its cause in
+	// their log lines; the signal's moment is logged first, with what
+	// there is to cancel.
+	serveCtx, stopServing := context.WithCancelCause(context.Background())
+	defer stopServing(nil)
+	var atStop ipc.Status
+	var liveRuns []string
+	snapped := make(chan struct{})
+	stopped := context.AfterFunc(c.Context, func() {
+		defer close(snapped)
+		why := context.Cause(c.Context).Error() // "SIGTERM received"
+		atStop = e.Status()
+		for _, r := range e.Runs() {
+			if r.State == ipc.StateQueued || r.State == ipc.StateRunning {
+				liveRuns = append(liveRuns, r.RunID)
+			}
+		}
+		log.Info(why+": shutting down: cancelling runs, stopping their workers, removing their objects",
+			"running", atStop.ActiveRuns, "queued", atStop.QueuedRuns, "objects", atStop.Ledger)
+		stopServing(fmt.Errorf("the daemon is shutting down (%s)", why))
+	})
+	serveErr := srv.Serve(serveCtx, l)
+	if !stopped() {
+		<-snapped // the signal came: its snapshot is taken
+	} else {
+		log.Info("shutting down: cancelling runs, stopping their workers, removing their objects")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -152,10 +179,21 @@ func runDaemon(c *cli.Context) error {
 	}
 	closeErr := e.Close()
 	l.Close()
-	if left, err := e.Ledger().Entries(); err == nil && len(left) > 0 {
+	cancelled := 0
+	for _, id := range liveRuns {
+		if r, err := e.Show(id); err == nil && r.State == ipc.StateCancelled {
+			cancelled++
+		}
+	}
+	left, err := e.Ledger().Entries()
+	if err != nil {
+		log.Error("cannot read the ledger", "error", err)
+	} else if len(left) > 0 {
 		log.Warn("objects still recorded in the ledger; 'ipcplay clean' removes them", "count", len(left))
 	}
-	log.Info("stopped")
+	// objects_removed: of the objects recorded when the signal came,
+	// those no longer recorded (each run's line has its exact count).
+	log.Info("stopped", "runs_cancelled", cancelled, "objects_removed", max(0, atStop.Ledger-len(left)), "objects_left", len(left))
 	return errors.Join(serveErr, closeErr)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -411,8 +412,9 @@ func TestInterruptedCLICancelsItsDaemonRun(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("the CLI did not exit after SIGINT")
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(errb.String(), "cancelled") {
-		t.Fatalf("exit %d, stderr %s", code, errb.String())
+	wantEndedBy(t, cmd.ProcessState, syscall.SIGINT)
+	if !strings.Contains(errb.String(), "cancelled (SIGINT)") {
+		t.Fatalf("stderr %s", errb.String())
 	}
 	shown, err := d.client(t).Show(context.Background(), note.RunID)
 	if err != nil || shown.State != ipc.StateCancelled {
@@ -458,6 +460,21 @@ func TestDaemonSignals(t *testing.T) {
 	}
 	if !strings.Contains(d.log.String(), "reload is not supported") {
 		t.Fatalf("SIGHUP not logged:\n%s", d.log.String())
+	}
+	// The log says what happened: the signal, the run cancelled because
+	// of it, the objects removed; not that a client went away.
+	for _, want := range []string{
+		"SIGTERM received: shutting down", "running=1",
+		`run cancelled: `, `cause="the daemon is shutting down (SIGTERM received)"`,
+		fmt.Sprintf("objects_removed=%d", len(before)),
+		fmt.Sprintf("stopped: runs_cancelled=1 objects_removed=%d objects_left=0", len(before)),
+	} {
+		if !strings.Contains(d.log.String(), want) {
+			t.Errorf("the daemon's log lacks %q:\n%s", want, d.log.String())
+		}
+	}
+	if strings.Contains(d.log.String(), "went away") {
+		t.Errorf("the daemon's log blames the client:\n%s", d.log.String())
 	}
 }
 

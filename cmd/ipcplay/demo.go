@@ -16,14 +16,24 @@ import (
 // demoCommand is `ipcplay demo`: the list of labs, and one subcommand per
 // lab (`ipcplay demo crash`), whose flags come from the lab's description.
 var demoCommand = &cli.Command{
-	Name:      "demo",
-	Usage:     "labs: crashes, deadlocks, threads vs processes, pools, blocking I/O, fd passing, peer credentials",
-	UsageText: "ipcplay demo                 list the labs\n   ipcplay demo NAME [flags]    run one (--json for a JSON document; ipcplay demo NAME --help for its flags)\n\nExamples:\n   ipcplay demo crash           # which locks survive a kill -9 of their holder\n   ipcplay demo deadlock --json",
+	Name:  "demo",
+	Usage: demoSummary(),
+	// urfave/cli indents every line after the first by 3 spaces: the
+	// second line starts at the margin to line up with the first.
+	UsageText: "ipcplay demo                 list the labs\nipcplay demo NAME [flags]    run one (--json for a JSON document; ipcplay demo NAME --help for its flags)\n\nExamples:\n   ipcplay demo crash           # which locks survive a kill -9 of their holder\n   ipcplay demo deadlock --json",
 	Description: "Each lab makes one idea of a processes-and-IPC course happen on real processes\n" +
 		"and prints the measured outcome beside a short explanation. It exits 0 when it\n" +
 		"behaved as the explanation says and 1 when it did not.",
 	Subcommands: demoSubcommands(),
-	Action:      demoList,
+	// `help` is not a lab: keep it out of the list of labs.
+	HideHelpCommand: true,
+	Action:          demoList,
+}
+
+// demoSummary is the demo command's one line: the registered labs, so
+// that the list cannot miss one (it once omitted gil and namespaces).
+func demoSummary() string {
+	return "the labs, one idea of a systems course each: " + strings.Join(lab.Names(), ", ")
 }
 
 func demoSubcommands() []*cli.Command {
@@ -87,7 +97,7 @@ func labAction(l lab.Info) cli.ActionFunc {
 			return ipc.Usagef("demo %s: unexpected argument %q (see 'ipcplay demo %s --help')", l.Name, c.Args().First(), l.Name)
 		}
 		params := labParams(c, l)
-		if err := precheck(params, l.Experiment.Validate); err != nil {
+		if err := precheck(c, params, l.Experiment.Validate); err != nil {
 			return err
 		}
 		htmlFile, err := htmlPath(c)

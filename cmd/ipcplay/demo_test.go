@@ -20,9 +20,9 @@ func init() {
 	helpers["ipcplay-demo"] = func() {
 		ctx, stop := interruptContext(context.Background()) // as main
 		defer stop()
-		err := newApp().RunContext(ctx, append([]string{"ipcplay"}, ipctest.Args()...))
+		code := runApp(ctx, newApp(), append([]string{"ipcplay"}, ipctest.Args()...))
 		stop()
-		os.Exit(report(err))
+		exit(code)
 	}
 }
 

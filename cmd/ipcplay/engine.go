@@ -33,12 +33,18 @@ func experiments() []ipc.Experiment {
 // (embedded in the CLI, or the daemon).
 func engineConfig(c *cli.Context, name string) ipc.Config {
 	socket := socketPath(c)
+	// The environment's limits (a bad value is refused where an engine is
+	// started for a run: connect, connectToLook; the daemon sets its own).
+	lim, err := localLimits()
+	if err != nil {
+		lim = ipc.DefaultLimits()
+	}
 	return ipc.Config{
 		Name:     name,
 		StateDir: ipc.DefaultStateDir(socket),
 		Socket:   socket,
 		Version:  version(),
-		Limits:   ipc.DefaultLimits(),
+		Limits:   lim,
 		Log:      logger.Named("engine"),
 	}
 }
@@ -69,28 +75,45 @@ func socketPath(c *cli.Context) string {
 // connect returns a client for the daemon, or for an engine in this
 // process, as the global flags say.
 func connect(c *cli.Context) (ipc.Client, error) {
-	return ipc.Connect(c.Context, ipc.ConnectOptions{
+	return connected(c)(ipc.Connect(c.Context, ipc.ConnectOptions{
 		Socket:        socketPath(c),
 		Local:         globalBool(c, "local"),
 		RequireDaemon: globalBool(c, "require-daemon"),
 		Log:           logger,
 		NewLocal: func() (*ipc.Engine, error) {
+			if _, err := localLimits(); err != nil {
+				return nil, err
+			}
 			return newEngine(engineConfig(c, ipc.EngineLocal))
 		},
-	})
+	}))
 }
 
-// precheck validates an experiment's params before connecting, against the
-// widest limits any engine may have, so that bad input exits 2 without
-// touching a daemon or creating anything. The engine checks its own, maybe
-// narrower, limits again.
-func precheck(params any, validate func(json.RawMessage, ipc.Limits) error) error {
+// connected returns a function that notes the engine of a new client for
+// report (a --json error document names it) and passes its arguments on.
+func connected(c *cli.Context) func(ipc.Client, error) (ipc.Client, error) {
+	return func(client ipc.Client, err error) (ipc.Client, error) {
+		if err == nil {
+			stateOf(c.App).setEngine(client.Engine())
+		}
+		return client, err
+	}
+}
+
+// precheck validates an experiment's params before the run, against the
+// limits of the engine that will run it (runLimits), so that bad input
+// exits 2 naming the real allowed range, without creating anything. The
+// engine checks them again.
+func precheck(c *cli.Context, params any, validate func(json.RawMessage, ipc.Limits) error) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return err
 	}
-	widest := ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}
-	return ipc.AsUsage(validate(raw, widest))
+	lim, err := runLimits(c)
+	if err != nil {
+		return err
+	}
+	return ipc.AsUsage(validate(raw, lim))
 }
 
 // runExperiment runs one experiment through the engine and prints its

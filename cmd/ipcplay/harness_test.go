@@ -169,20 +169,22 @@ func init() {
 		ctx, stop := interruptContext(context.Background()) // as main
 		defer stop()
 		app := newApp()
-		addGlobals(cmdtestCommand)
+		addGlobals(cmdtestCommand, "")
 		app.Commands = append(app.Commands, cmdtestCommand)
-		err := app.RunContext(ctx, append([]string{"ipcplay"}, ipctest.Args()...))
+		code := runApp(ctx, app, append([]string{"ipcplay"}, ipctest.Args()...))
 		stop()
-		os.Exit(report(err))
+		exit(code)
 	}
 }
 
 // cleanEnv is the environment without the variables that would point the
-// CLI elsewhere.
+// CLI elsewhere or change its engine's limits.
 func cleanEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "IPCPLAY_SOCKET=") || strings.HasPrefix(kv, "IPCPLAY_STATE_DIR=") || strings.HasPrefix(kv, "IPCPLAY_LOG_LEVEL=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "IPCPLAY_SOCKET", "IPCPLAY_STATE_DIR", "IPCPLAY_LOG_LEVEL", ipc.EnvMaxProcs, ipc.EnvMaxShm, ipc.EnvMaxRuns, ipc.EnvRunTimeout:
 			continue
 		}
 		out = append(out, kv)
@@ -479,4 +481,15 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// badInputStdout reports whether stdout is what a refused command line
+// args prints there: nothing, or with --json exactly one error document.
+func badInputStdout(args []string, stdout string) bool {
+	if !jsonRequested(args) {
+		return stdout == ""
+	}
+	var doc errorDoc
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	return dec.Decode(&doc) == nil && !dec.More() && doc.Kind == "error" && doc.ExitCode == 2
 }

@@ -18,17 +18,20 @@ import (
 // for them does not reap at start: objects must still show stale objects,
 // clean --dry-run must not remove them, and clean reports what it removes.
 func connectToLook(c *cli.Context) (ipc.Client, error) {
-	return ipc.Connect(c.Context, ipc.ConnectOptions{
+	return connected(c)(ipc.Connect(c.Context, ipc.ConnectOptions{
 		Socket:        socketPath(c),
 		Local:         globalBool(c, "local"),
 		RequireDaemon: globalBool(c, "require-daemon"),
 		Log:           logger,
 		NewLocal: func() (*ipc.Engine, error) {
+			if _, err := localLimits(); err != nil {
+				return nil, err
+			}
 			cfg := engineConfig(c, ipc.EngineLocal)
 			cfg.NoReap = true
 			return newEngine(cfg)
 		},
-	})
+	}))
 }
 
 // docHead is what every JSON document of a command that is not a run

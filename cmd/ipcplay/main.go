@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
@@ -25,28 +28,51 @@ func main() {
 	ctx, stop := interruptContext(context.Background())
 	defer stop()
 
-	app := newApp()
-	err := app.RunContext(ctx, interspersed(app, os.Args))
-	os.Exit(report(err))
+	code := runApp(ctx, newApp(), os.Args)
+	stop()
+	exit(code)
+}
+
+// runApp runs app on the command line args (args[0] is the program) and
+// returns the exit status report gives. main and the tests' child
+// processes both run the CLI through it.
+func runApp(ctx context.Context, app *cli.App, args []string) int {
+	args = interspersed(app, args)
+	err := app.RunContext(ctx, args)
+	return report(app, args, interruptedBy(ctx), err)
+}
+
+// interrupt is the cause of a context ended by a signal.
+type interrupt struct{ sig syscall.Signal }
+
+func (i *interrupt) Error() string { return unix.SignalName(i.sig) + " received" }
+
+// interruptedBy returns the signal that ended ctx (interruptContext), or 0.
+func interruptedBy(ctx context.Context) syscall.Signal {
+	var i *interrupt
+	if errors.As(context.Cause(ctx), &i) {
+		return i.sig
+	}
+	return 0
 }
 
 // interruptContext returns a context cancelled by the first SIGINT or
-// SIGTERM: the run winds down (its workers stop, its objects are removed)
-// and the command returns. A second signal does not wait for that: it
-// ends the process at once, by the same signal with its default action
-// (exit status 128+n where the signal is ignored). What the run leaves,
-// its ledger entries say, and the next engine start or 'ipcplay clean'
-// removes; its workers die with their parent (Pdeathsig). stop releases
-// the signals.
+// SIGTERM, with an *interrupt as its cause (context.Cause): the run winds
+// down (its workers stop, its objects are removed), the command returns,
+// and main ends the process by that signal (report, exit). A second
+// signal does not wait for that: it ends the process at once, by the same
+// signal. What the run leaves then, its ledger entries say, and the next
+// engine start or 'ipcplay clean' removes; its workers die with their
+// parent (Pdeathsig). stop releases the signals.
 func interruptContext(parent context.Context) (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	stopped := make(chan struct{})
 	go func() {
 		select {
-		case <-sigs:
-			cancel()
+		case sig := <-sigs:
+			cancel(&interrupt{sig.(syscall.Signal)})
 		case <-stopped:
 			return
 		}
@@ -54,14 +80,7 @@ func interruptContext(parent context.Context) (ctx context.Context, stop func())
 		case sig := <-sigs:
 			n := sig.(syscall.Signal)
 			fmt.Fprintf(os.Stderr, "ipcplay: %s again: exiting now, without waiting for the run to wind down; the next start or 'ipcplay clean' removes what it left\n", unix.SignalName(n))
-			signal.Reset(n)
-			// Directed at this thread, the signal is handled before tgkill
-			// returns to Go code: the runtime's default action ends the
-			// process here. (kill(2) could land on another thread and
-			// lose the race with os.Exit.)
-			runtime.LockOSThread()
-			_ = unix.Tgkill(os.Getpid(), unix.Gettid(), n)
-			os.Exit(128 + int(n)) // the signal was ignored when we started (nohup): exit as a shell reports it
+			dieBy(n)
 		case <-stopped:
 		}
 	}()
@@ -70,25 +89,103 @@ func interruptContext(parent context.Context) (ctx context.Context, stop func())
 		once.Do(func() {
 			signal.Stop(sigs)
 			close(stopped)
-			cancel()
+			cancel(nil)
 		})
 	}
 }
 
+// dieBy ends the process by signal n with its default action, so that a
+// shell sees it killed by n ($? is 128+n) and stops a script or loop as
+// it does for any interrupted program; where n is ignored (started under
+// nohup, or as a background job), it exits with status 128+n.
+func dieBy(n syscall.Signal) {
+	signal.Reset(n)
+	// Directed at this thread, the signal is handled before tgkill
+	// returns to Go code: the runtime's default action ends the process
+	// here. (kill(2) could land on another thread and lose the race with
+	// os.Exit.)
+	runtime.LockOSThread()
+	_ = unix.Tgkill(os.Getpid(), unix.Gettid(), n)
+	os.Exit(128 + int(n))
+}
+
+// exit ends the process with code; codes above 128 are signals (report),
+// and the process ends by that signal (dieBy).
+func exit(code int) {
+	if code > 128 && code < 128+65 {
+		dieBy(syscall.Signal(code - 128))
+	}
+	os.Exit(code)
+}
+
+// signalEnds lists the commands whose normal end is a signal: the daemon
+// (SIGTERM from systemd, Ctrl-C in a terminal) and watch (Ctrl-C). They
+// exit 0 when they stopped cleanly; every other command interrupted by
+// SIGINT or SIGTERM ends by that signal (exit status 130 or 143).
+var signalEnds = map[string]bool{"daemon": true, "watch": true}
+
 // report prints err the way users and tests expect and returns the exit
-// code: 0 ok, 1 the run failed, 2 bad usage or input.
-func report(err error) int {
-	if err == nil {
+// code: 0 ok, 1 the run failed, 2 bad usage or input, 128+n when signal n
+// (SIGINT, SIGTERM) interrupted the command (sig, 0 for none). Errors go to
+// stderr as "ipcplay: <what>: <why>". With --json (in args), a command
+// that printed nothing on stdout prints an error document there, so that
+// stdout always holds exactly one document.
+func report(app *cli.App, args []string, sig syscall.Signal, err error) int {
+	path, engine := stateOf(app).get()
+	var code int
+	switch {
+	case sig != 0 && !signalEnds[path]:
+		code = 128 + int(sig)
+		if err == nil && path == "" {
+			err = errors.New("interrupted")
+		} else if err == nil {
+			err = fmt.Errorf("%s: interrupted", path)
+		}
+	case err == nil:
 		return 0
+	case ipc.IsUsage(err):
+		code = 2
+	default:
+		code = 1
+	}
+	msg := ipc.Explain(err)
+	if sig != 0 && code > 128 {
+		msg += " (" + unix.SignalName(sig) + ")"
 	}
 	var silent *silentError
 	if !errors.As(err, &silent) {
-		fmt.Fprintf(os.Stderr, "ipcplay: %s\n", ipc.Explain(err))
+		fmt.Fprintf(app.ErrWriter, "ipcplay: %s\n", msg)
 	}
-	if ipc.IsUsage(err) {
-		return 2
+	if out, ok := app.Writer.(*outWriter); ok && jsonRequested(args) && !out.wrote.Load() {
+		if engine == "" {
+			engine = ipc.EngineLocal // nothing answered: this process decided
+		}
+		kind := map[int]string{1: "failed", 2: "usage"}[code]
+		if code > 128 {
+			kind = "interrupted"
+		}
+		_ = writeJSON(out, errorDoc{head("error", engine, nil), path, code, kind, msg})
 	}
-	return 1
+	return code
+}
+
+// jsonRequested reports whether args ask for --json (before any "--").
+func jsonRequested(args []string) bool {
+	on := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "json" {
+			continue
+		}
+		on = true
+		if hasValue {
+			on, _ = strconv.ParseBool(value)
+		}
+	}
+	return on
 }
 
 // silentError carries an exit status for a failure already reported on

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
@@ -85,11 +86,13 @@ var errObjHelpShown = errors.New("help shown")
 // contexts above it.
 func objCommandArgs(c *cli.Context, flags []cli.Flag) (*cli.Context, []string, error) {
 	name := c.Command.Name
+	path := commandPath(c)
+	all := append(globalFlags(), flags...)
 	set := flag.NewFlagSet(name, flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	help := set.Bool("help", false, "")
 	set.BoolVar(help, "h", false, "")
-	for _, f := range append(globalFlags(), flags...) {
+	for _, f := range all {
 		if err := f.Apply(set); err != nil {
 			return nil, nil, err
 		}
@@ -98,7 +101,7 @@ func objCommandArgs(c *cli.Context, flags []cli.Flag) (*cli.Context, []string, e
 	args := c.Args().Slice()
 	for len(args) > 0 {
 		if err := set.Parse(args); err != nil {
-			return nil, nil, ipc.Usagef("%s: %v (see 'ipcplay %s --help')", name, err, name)
+			return nil, nil, flagError(path, all, err)
 		}
 		rest := set.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
@@ -155,8 +158,8 @@ func runInspect(c *cli.Context) error {
 		dump.spec, args = args[2], args[:2]
 	}
 	if len(args) != 2 {
-		return ipc.Usagef("inspect: expected TYPE and ID|NAME|PATH, got %d argument(s): %q (types: %s; see 'ipcplay inspect --help')",
-			len(args), args, strings.Join(sysobj.Types, ", "))
+		return ipc.Usagef("inspect: expected TYPE and ID|NAME|PATH, got %s: %q (types: %s; see 'ipcplay inspect --help')",
+			plural.Count(len(args), "argument", "arguments"), args, strings.Join(sysobj.Types, ", "))
 	}
 	t, err := sysobj.ParseTarget(args[0], args[1])
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -294,7 +295,7 @@ func TestObjectCommandsBadInput(t *testing.T) {
 		{[]string{"inspect", "sysv-sem", "1", "2", "3"}, "expected TYPE"},
 		{[]string{"inspect", "sysv-sem", "1", "--dump"}, "--dump works on sysv-shm and posix-shm"},
 		{[]string{"inspect", "posix-shm", "x", "--dump", "zz"}, `dump range "zz"`},
-		{[]string{"inspect", "--nope", "sysv-sem", "1"}, "flag provided but not defined"},
+		{[]string{"inspect", "--nope", "sysv-sem", "1"}, "ipcplay: inspect: --nope: no such flag (see 'ipcplay inspect --help' for the flags)"},
 		{[]string{"who"}, "expected PATH, or TYPE"},
 		{[]string{"who", "sysv-sem"}, "sysv-sem needs an ID"},
 		{[]string{"who", "/nonexistent/file"}, "does not exist"},
@@ -313,7 +314,12 @@ func TestObjectCommandsBadInput(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || !strings.HasPrefix(r.stderr, "ipcplay: ") {
 			t.Errorf("ipcplay %v: exit %d, stderr %q; want exit 2 with %q", tc.args, r.code, r.stderr, tc.want)
 		}
-		if r.stdout != "" {
+		if slices.Contains(tc.args, "--json") {
+			// --json: the error, as the one document on stdout.
+			if doc := oneErrorDoc(t, r.stdout); doc.ExitCode != 2 || "ipcplay: "+doc.Error != strings.TrimSpace(r.stderr) {
+				t.Errorf("ipcplay %v: error document %+v", tc.args, doc)
+			}
+		} else if r.stdout != "" {
 			t.Errorf("ipcplay %v: stdout %q", tc.args, r.stdout)
 		}
 	}

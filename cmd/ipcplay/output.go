@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"os"
+	"sync/atomic"
 )
 
 // writeJSON writes v as the one JSON document of a --json run.
@@ -10,4 +12,43 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// outWriter is the app's stdout. It remembers whether anything was
+// written, so that a --json command that fails before printing its
+// document still prints exactly one: the error document (report).
+type outWriter struct {
+	*os.File
+	wrote atomic.Bool
+}
+
+func (w *outWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		w.wrote.Store(true)
+	}
+	return w.File.Write(p)
+}
+
+// outFile returns the file under the app's writer w (stdout), or nil when
+// w is not a file (tests, the page's form): for terminal checks.
+func outFile(w io.Writer) *os.File {
+	switch f := w.(type) {
+	case *outWriter:
+		return f.File
+	case *os.File:
+		return f
+	}
+	return nil
+}
+
+// errorDoc is the document a --json command prints on stdout when it ends
+// without its own (bad input, a run that could not start, an interrupt):
+// scripts that parse stdout always get exactly one document. Its error
+// is the message stderr shows, without the "ipcplay: " prefix.
+type errorDoc struct {
+	docHead
+	Command  string `json:"command"`   // "race", "demo deadlock"; "" before one was chosen
+	ExitCode int    `json:"exit_code"` // as the process exits: 1, 2, 130, 143
+	Code     string `json:"code"`      // "usage" (exit 2), "failed" (exit 1), "interrupted" (128+signal)
+	Error    string `json:"error"`
 }

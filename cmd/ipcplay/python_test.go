@@ -17,6 +17,7 @@ func TestRacePythonBadInputExits2(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--lang", "ruby"}, []string{"--lang", "go, python or go,python"}},
+		{[]string{"--lang", "python,go"}, []string{`--lang "python,go"`, "go, python or go,python", "in this order"}},
 		{[]string{"--lang", "python", "--python", filepath.Join(dir, "no-python3")}, []string{"--python", "apt-get install python3"}},
 		{[]string{"--lang", "go", "--switch-interval", "1ms"}, []string{"--switch-interval"}},
 		{[]string{"--lang", "python", "--switch-interval", "0s"}, []string{"--switch-interval"}},

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,7 +23,8 @@ var raceCommand = &cli.Command{
 	Name:  "race",
 	Usage: "N workers do i += 1 on one shared counter: count the lost updates, unsafe against safe",
 	UsageText: `ipcplay race [--mode all|MODE,...] [--procs N] [--iters M] [--unit process|thread] [--shm memfd|posix|sysv|file]
-       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line] [--explain[=K]] [--trace FILE] [--html FILE]
+       [--trials K] [--cpus LIST] [--window D] [--yield] [--undo=false] [--same-line|--separate-lines]
+       [--explain[=K]] [--trace FILE] [--html FILE] [--record N]
        [--schedule SPEC [--seed N]] [--step] [--lang go|python|go,python] [--python PATH] [--switch-interval D] [--json]
 
 Examples:
@@ -37,7 +39,7 @@ Examples:
    ipcplay race --lang go,python --mode posix-sem,sysv-sem    Go and CPython on one semaphore
    ipcplay race --lang python --unit thread --mode global,threading-lock --switch-interval 1us
    ipcplay race --lang python --mode unsafe --procs 2 --iters 1 --schedule P1,P2,P1,P2`,
-	Description: `Each worker adds 1 to one counter --iters times. A lost update is an increment
+	Description: fmt.Sprintf(`Each worker adds 1 to one counter --iters times. A lost update is an increment
 whose result another worker overwrote: expected minus actual. Modes:
   unsafe             a load and a separate store
   atomic             atomic add (LOCK XADD)
@@ -47,8 +49,9 @@ whose result another worker overwrote: expected minus actual. Modes:
   flock              flock(2) on a file each worker opens itself
   socket-token       a token passed around a ring of Unix socketpairs
   mutex, unsafe-go   (--unit thread only) sync.Mutex and x++ on a Go variable
-With --lang python the workers are CPython processes (python3 from PATH, or
---python) on the same region, semaphores and lock file: unsafe, sysv-sem
+With --lang python the workers are CPython processes, or threads of one with
+--unit thread (python3 from PATH, or --python), on the same region,
+semaphores and lock file: unsafe, sysv-sem
 (semop via ctypes), posix-sem (libc's sem_open via ctypes), flock
 (fcntl.flock), and the course's forms:
   global, threading-lock      (--unit thread) counter += 1 on a global, bare or under threading.Lock
@@ -61,29 +64,38 @@ per-worker records; --trace writes them as Chrome trace JSON (ui.perfetto.dev).
 modes: lock, load, store, unlock; atomic: add; socket-token: recv, load, store,
 send) in the order SPEC gives, then the rest in a fixed order (the lowest
 worker that can move goes next). A step blocked in the kernel is shown with
-whom it waits for. Exit status 1 when a safe mode loses an update, 2 for a
-bad schedule (also one that names a worker whose step is blocked).`,
+whom it waits for.
+Limits: at most %[1]d workers (--procs) and a run timeout of %[2]s when no
+daemon answers (raise them with IPCPLAY_MAX_PROCS and IPCPLAY_RUN_TIMEOUT, e.g.
+IPCPLAY_RUN_TIMEOUT=2h); a daemon has its own --max-procs and --run-timeout
+('ipcplay status' shows them). A run past the timeout is stopped and its
+objects removed. sysv-sem, flock and socket-token take microseconds per
+increment: 2 workers x 1e9 increments of sysv-sem take hours, of unsafe
+seconds.
+Exit status 0 when every mode behaved; 1 when a safe mode lost an update or
+the run failed (the run timeout included); 2 for bad input, a bad schedule
+included (also one that names a worker whose step is blocked).`, ipc.DefaultLimits().MaxProcs, shortDuration(ipc.DefaultLimits().RunTimeout)),
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "mode", Value: "all", Usage: "`MODES` to run: all, or a comma list of the modes above"},
-		&cli.IntFlag{Name: "procs", Value: defaultRaceProcs(), Usage: "`N` workers: processes, or threads with --unit thread", DefaultText: "the number of CPUs, at least 2"},
-		&cli.Int64Flag{Name: "iters", Value: race.DefaultIters, Usage: fmt.Sprintf("`M` increments per worker (at most %d)", race.MaxIters)},
-		&cli.StringFlag{Name: "unit", Value: race.UnitProcess, Usage: "who races (`UNIT`): process (one process per worker) or thread (OS threads of one process)"},
+		&cli.IntFlag{Name: "procs", Value: defaultRaceProcs(), Usage: fmt.Sprintf("`N` workers: processes, or threads with --unit thread (1 to %d without a daemon; a daemon: 1 to its --max-procs)", ipc.DefaultLimits().MaxProcs), DefaultText: "the number of CPUs, at least 2"},
+		&cli.Int64Flag{Name: "iters", Value: race.DefaultIters, Usage: fmt.Sprintf("`M` increments per worker (1 to %d; the run must end within the run timeout, see Limits above)", race.MaxIters)},
+		&cli.StringFlag{Name: "unit", Value: race.UnitProcess, Usage: "`UNIT` that races: process (one process per worker) or thread (OS threads of one process)"},
 		&cli.StringFlag{Name: "shm", Value: "memfd", Usage: "shared memory `BACKEND` of the counter: memfd, posix, sysv or file"},
-		&cli.IntFlag{Name: "trials", Value: 1, Usage: fmt.Sprintf("repeat each mode `K` times and show min/median/max lost (at most %d)", race.MaxTrials)},
+		&cli.IntFlag{Name: "trials", Value: 1, Usage: fmt.Sprintf("repeat each mode `K` times and show min/median/max lost (1 to %d)", race.MaxTrials)},
 		&cli.StringFlag{Name: "cpus", Usage: "pin worker i to the i-th CPU of `LIST` (round robin), e.g. 0 or 0,1 or 0-3; none: let the scheduler place them", DefaultText: "every CPU this process may use, one worker each"},
 		&cli.DurationFlag{Name: "window", Usage: fmt.Sprintf("wait `D` between load and store (spin below 1ms, sleep from 1ms; at most %s)", race.MaxWindow)},
 		&cli.BoolFlag{Name: "yield", Usage: "call sched_yield(2) between load and store"},
 		&cli.BoolFlag{Name: "undo", Value: true, Usage: "sysv-sem: SEM_UNDO on P and V (--undo=false to turn off)"},
-		&cli.BoolFlag{Name: "same-line", Usage: "put the per-worker tallies on one cache line (false sharing)"},
-		&cli.BoolFlag{Name: "separate-lines", Usage: "one cache line per per-worker tally (the default)"},
-		&cli.GenericFlag{Name: "explain", Value: &explainFlag{}, Usage: fmt.Sprintf("print up to `K` lost-update witnesses per mode (--explain alone: %d; write --explain=K)", defaultExplain)},
+		&cli.BoolFlag{Name: "same-line", Usage: "put the workers' progress tallies on one cache line (false sharing)"},
+		&cli.BoolFlag{Name: "separate-lines", Usage: "give each worker's progress tally a cache line of its own; this is what happens without --same-line, so the flag only says it explicitly", DefaultText: "on unless --same-line"},
+		&cli.GenericFlag{Name: "explain", Value: &explainFlag{}, Usage: fmt.Sprintf("print up to `K` lost-update witnesses per mode, each marked timed (the clocks order its loads before its stores) or untimed (the values alone prove it); --explain alone: %d, or write --explain=K", defaultExplain)},
 		&cli.StringFlag{Name: "trace", Usage: "write the recorded loads and stores as Chrome trace JSON to `FILE`"},
-		&cli.StringFlag{Name: "lang", Value: race.LangGo, Usage: "workers' `LANG`: go, python (CPython processes or threads on the same objects) or go,python (they alternate)"},
-		&cli.StringFlag{Name: "python", Usage: "the Python interpreter to run (`PATH`), with --lang python", DefaultText: "python3 from PATH"},
+		&cli.StringFlag{Name: "lang", Value: race.LangGo, Usage: "workers' `LANG`: go, python (CPython processes or threads on the same objects) or go,python (they alternate, P1 Go, P2 Python, ...; written in this order)"},
+		&cli.StringFlag{Name: "python", Usage: "`PATH` of the Python interpreter, with --lang python or go,python", DefaultText: "python3 from PATH"},
 		&cli.DurationFlag{Name: "switch-interval", Usage: fmt.Sprintf("--lang python: sys.setswitchinterval(`D`), how long a thread may hold the GIL (%s to %s)", race.MinSwitchInterval, race.MaxSwitchInterval), DefaultText: "the interpreter's, 5ms"},
 		htmlFlag,
-		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("at most `N` increments each worker records for --explain and --trace, sampled by counter value over the whole run (at most %d)", race.MaxRecord)},
-		&cli.StringFlag{Name: "schedule", Usage: "be the scheduler: `SPEC` is a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step), and last, random (with --seed); the rest runs in a fixed order"},
+		&cli.IntFlag{Name: "record", Value: race.DefaultRecord, Usage: fmt.Sprintf("with --explain, --trace or --html: at most `N` increments each worker records, sampled by counter value over the whole run (1 to %d)", race.MaxRecord)},
+		&cli.StringFlag{Name: "schedule", Usage: "be the scheduler: `SPEC` is a comma list of P<n> (worker n takes its next step) and P<n>:<step> (the same, and it must be that step); it may end with random (a seeded random order from there on, see --seed); after SPEC the rest runs in a fixed order"},
 		&cli.BoolFlag{Name: "step", Usage: "interactive, in a terminal: press a worker's number to let it take its next step (u undoes, f finishes, q quits)"},
 		&cli.StringFlag{Name: "seed", Usage: "`N` seeds random in --schedule: the same seed gives the same steps", DefaultText: "a new one, printed"},
 	},
@@ -91,6 +103,19 @@ bad schedule (also one that names a worker whose step is blocked).`,
 }
 
 const defaultExplain = 3
+
+// shortDuration prints whole minutes and hours as people write them
+// ("10m", "2h"), not as time.Duration does ("10m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+	}
+	return s
+}
 
 func defaultRaceProcs() int { return max(2, runtime.NumCPU()) }
 
@@ -210,7 +235,7 @@ func raceAction(c *cli.Context) error {
 	if c.Bool("step") {
 		return raceStep(c, p)
 	}
-	if err := precheck(p, race.Validate); err != nil {
+	if err := precheck(c, p, race.Validate); err != nil {
 		return err
 	}
 	traceFile := c.String("trace")
@@ -241,7 +266,7 @@ func raceAction(c *cli.Context) error {
 			return err
 		}
 		if traceFile != "" && r.Trace != nil {
-			fmt.Fprintf(w, "\ntrace: %s (%d tracks; open it in https://ui.perfetto.dev or chrome://tracing)\n", c.String("trace"), len(r.Trace.Tracks))
+			fmt.Fprintf(w, "\ntrace: %s (%s; open it in https://ui.perfetto.dev or chrome://tracing)\n", c.String("trace"), race.Count(len(r.Trace.Tracks), "track", "tracks"))
 		}
 		return nil
 	}

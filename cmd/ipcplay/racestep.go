@@ -42,7 +42,7 @@ func raceStep(c *cli.Context, p race.Params) error {
 		entries = strings.Split(p.Schedule, ",")
 	}
 	p.StopAfter = true
-	if err := precheck(p, race.Validate); err != nil {
+	if err := precheck(c, p, race.Validate); err != nil {
 		return err
 	}
 	client, err := connect(c)
@@ -125,7 +125,7 @@ func raceStep(c *cli.Context, p race.Params) error {
 		case key >= '1' && key <= '9':
 			n := int(key - '0')
 			if n > len(m.Next) {
-				msg = fmt.Sprintf("there is no P%d: press 1 to %d", n, len(m.Next))
+				msg = fmt.Sprintf("there is no worker %d: %s", n, stepKeys(len(m.Next)))
 				continue
 			}
 			nx := m.Next[n-1]
@@ -135,10 +135,10 @@ func raceStep(c *cli.Context, p race.Params) error {
 			case nx.Blocked:
 				msg = fmt.Sprintf("%s is blocked in %s: let the holder go on first", nx.Worker, nx.Step)
 			default:
-				entries = append(entries, fmt.Sprintf("P%d", n))
+				entries = append(entries, nx.Worker)
 			}
 		default:
-			msg = "keys: 1-9 move a worker, u undoes, f finishes in the fixed order, q quits"
+			msg = "keys: " + stepKeys(len(m.Next)) + ", u undoes, f finishes in the fixed order, q quits"
 		}
 	}
 }
@@ -195,7 +195,7 @@ func drawStep(w io.Writer, m *race.ModeResult, p race.Params, msg string) {
 		next = append(next, s)
 	}
 	lines = append(lines, "", strings.Join(next, "   ")+fmt.Sprintf("   counter %d", m.Actual),
-		"press 1-9 to move a worker, u to undo, f to finish in the fixed order, q to quit")
+		stepKeys(len(m.Next))+", u to undo, f to finish in the fixed order, q to quit")
 	if msg != "" {
 		lines = append(lines, msg)
 	}
@@ -212,12 +212,17 @@ func renderStepEnd(w io.Writer, m *race.ModeResult, p race.Params) error {
 		return err
 	}
 	if p.Schedule != "" {
-		unit := ""
-		if p.Unit == race.UnitThread {
-			unit = " --unit thread"
-		}
-		_, err := fmt.Fprintf(w, "\nreplay: ipcplay race --mode %s%s --procs %d --iters %d --schedule %s\n", m.Mode, unit, p.Procs, p.Iters, p.Schedule)
+		_, err := fmt.Fprintf(w, "\nreplay: %s\n", race.ScheduleCommand(m.Mode, &p, p.Procs, p.Iters, p.Schedule))
 		return err
 	}
 	return nil
+}
+
+// stepKeys says which keys move a worker: "press 1 to move P1" with one
+// worker, "press 1-3 to move a worker" with three.
+func stepKeys(n int) string {
+	if n == 1 {
+		return "press 1 to move the worker"
+	}
+	return fmt.Sprintf("press 1-%d to move a worker", n)
 }

@@ -54,7 +54,7 @@ func TestRaceStepInATerminal(t *testing.T) {
 	// the assertions: the waits only bound a hung run).
 	waitFor := func(n int) {
 		deadline := time.After(time.Minute)
-		for strings.Count(screen.String(), "press 1-9") < n {
+		for strings.Count(screen.String(), "press 1-2 to move a worker") < n {
 			select {
 			case <-got:
 			case <-deadline:

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 var statusCommand = &cli.Command{
@@ -45,7 +46,7 @@ Examples:
 		fmt.Fprintf(tw, "runs\t%d running, %d queued\n", st.ActiveRuns, st.QueuedRuns)
 		fmt.Fprintf(tw, "limits\tmax-procs %d, max-shm %s, max-runs %d, run-timeout %s\n",
 			st.Limits.MaxProcs, formatBytes(st.Limits.MaxShmBytes), st.Limits.MaxRuns, st.Limits.RunTimeout)
-		fmt.Fprintf(tw, "ledger\t%d object(s) recorded\n", st.Ledger)
+		fmt.Fprintf(tw, "ledger\t%s recorded\n", plural.Count(st.Ledger, "object", "objects"))
 		if st.HTTPURL != "" {
 			fmt.Fprintf(tw, "page\t%s\n", st.HTTPURL)
 		}

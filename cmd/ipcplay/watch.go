@@ -127,8 +127,8 @@ func runWatch(c *cli.Context) error {
 		return ipc.Usagef("watch: --json needs --count N: it prints one document holding the N snapshots")
 	}
 	out := c.App.Writer
-	outFile, _ := out.(*os.File)
-	tty := !asJSON && outFile != nil && term.IsTerminal(int(outFile.Fd()))
+	file := outFile(out)
+	tty := !asJSON && file != nil && term.IsTerminal(int(file.Fd()))
 
 	// The first snapshot, before the screen is taken: a named object that
 	// does not exist is bad input.
@@ -141,14 +141,14 @@ func runWatch(c *cli.Context) error {
 	quit := make(chan struct{})
 	refresh := make(chan struct{}, 1)
 	if tty {
-		restore, err := watchScreen(outFile, quit, refresh)
+		restore, err := watchScreen(file, quit, refresh)
 		if err != nil {
 			return err
 		}
 		defer restore()
 	}
 	v := sysobj.NewWatchView(out, tty, interval, func() (int, int, bool) {
-		w, h, err := term.GetSize(int(outFile.Fd()))
+		w, h, err := term.GetSize(int(file.Fd()))
 		return w, h, err == nil
 	})
 	var snaps []sysobj.WatchSnapshot

@@ -32,10 +32,13 @@ import (
 // webConfig is the daemon's HTTP side configuration for engine e.
 func webConfig(e *ipc.Engine) web.Config {
 	return web.Config{
-		Engine:  e,
-		Render:  webRender,
-		Start:   webStart,
-		Forms:   webForms(),
+		Engine: e,
+		Render: webRender,
+		Start: func(ctx context.Context, form url.Values) (ipc.RunRequest, error) {
+			lim := e.Limits()
+			return webStart(ctx, form, &lim)
+		},
+		Forms:   webForms(e.Limits()),
 		Objects: webObjects,
 		Log:     logger.Named("http"),
 	}
@@ -97,12 +100,13 @@ func webRender(res *ipc.RunResult) (web.Drawing, error) {
 	return d, nil
 }
 
-// webForms are the page's forms: a few flags of race, bench and demo.
-func webForms() []web.Form {
+// webForms are the page's forms: a few flags of race, bench and demo, with
+// the ranges of the engine (lim) that serves the page.
+func webForms(lim ipc.Limits) []web.Form {
 	return []web.Form{
 		{Kind: "race", Label: "Race: i += 1 on one counter", Fields: []web.Field{
 			{Name: "mode", Label: "--mode", Value: "unsafe,atomic,sysv-sem", Help: "all, or a comma list: unsafe, atomic, sysv-sem, posix-sem, futex, flock, socket-token"},
-			{Name: "procs", Label: "--procs", Value: "2", Help: "workers"},
+			{Name: "procs", Label: "--procs", Value: "2", Help: fmt.Sprintf("workers, 1 to %d (this daemon's --max-procs)", lim.MaxProcs)},
 			{Name: "iters", Label: "--iters", Value: "100000", Help: fmt.Sprintf("increments per worker (at most %d)", race.MaxIters)},
 			{Name: "window", Label: "--window", Help: "wait between load and store, such as 1ms: the race shows slowly, on one CPU too"},
 		}},
@@ -123,7 +127,10 @@ func webForms() []web.Form {
 // parsing and checks.
 type captureKey struct{}
 
-type capture struct{ req *ipc.RunRequest }
+type capture struct {
+	req    *ipc.RunRequest
+	limits *ipc.Limits // the page's engine's: the form is checked against them
+}
 
 func capturing(ctx context.Context) *capture {
 	if ctx == nil {
@@ -146,11 +153,12 @@ var captureMu sync.Mutex
 // webStart turns the page's form into a run request by running the
 // command line the form stands for ("ipcplay race --procs=0 ...") through
 // this CLI, stopping where the CLI would connect. Bad input fails with the
-// CLI's message, before anything exists.
-func webStart(ctx context.Context, form url.Values) (ipc.RunRequest, error) {
+// CLI's message, checked against lim (the page's engine's limits; nil: as
+// the CLI would find them), before anything exists.
+func webStart(ctx context.Context, form url.Values, lim *ipc.Limits) (ipc.RunRequest, error) {
 	kind := form.Get("kind")
 	var f *web.Form
-	forms := webForms()
+	forms := webForms(ipc.Limits{})
 	for i := range forms {
 		if forms[i].Kind == kind {
 			f = &forms[i]
@@ -173,7 +181,7 @@ func webStart(ctx context.Context, form url.Values) (ipc.RunRequest, error) {
 	defer captureMu.Unlock()
 	app := formApp()
 	app.Writer, app.ErrWriter = io.Discard, io.Discard
-	cp := &capture{}
+	cp := &capture{limits: lim}
 	if err := app.RunContext(context.WithValue(ctx, captureKey{}, cp), interspersed(app, args)); err != nil {
 		return ipc.RunRequest{}, err
 	}

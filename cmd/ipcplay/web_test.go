@@ -160,7 +160,7 @@ func (p *pageDaemon) runs(t *testing.T) []ipc.RunInfo {
 // The form goes through the CLI's own parsing and checks: bad input gets
 // the CLI's message word for word, and creates nothing.
 func TestPageFormRefusesBadInputWithTheCLIMessage(t *testing.T) {
-	p := startPageDaemon(t)
+	p := startPageDaemon(t, "--max-procs", "64")
 	origin := map[string]string{"Origin": p.base}
 	cases := []struct {
 		form url.Values
@@ -168,6 +168,10 @@ func TestPageFormRefusesBadInputWithTheCLIMessage(t *testing.T) {
 	}{
 		{url.Values{"kind": {"race"}, "procs": {"0"}}, []string{"race", "--procs=0"}},
 		{url.Values{"kind": {"race"}, "procs": {"abc"}}, []string{"race", "--procs=abc"}},
+		// Above this daemon's --max-procs, and above any engine's: the
+		// daemon's real range, as the CLI says it.
+		{url.Values{"kind": {"race"}, "procs": {"100"}}, []string{"race", "--procs=100"}},
+		{url.Values{"kind": {"race"}, "procs": {"5000"}}, []string{"race", "--procs=5000"}},
 		{url.Values{"kind": {"race"}, "mode": {"nosuch"}}, []string{"race", "--mode=nosuch"}},
 		{url.Values{"kind": {"bench"}, "size": {"12Q"}}, []string{"bench", "--size=12Q"}},
 		{url.Values{"kind": {"bench"}, "duration": {"1h"}}, []string{"bench", "--duration=1h"}},
@@ -195,7 +199,7 @@ func TestPageFormRefusesBadInputWithTheCLIMessage(t *testing.T) {
 			defer wg.Done()
 			n := fmt.Sprint(5000 + i)
 			resp, body := p.do(t, "POST", "/api/start", url.Values{"kind": {"race"}, "procs": {n}}, true, origin)
-			if want := "--procs " + n + ":"; resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) {
+			if want := "--procs " + n + ": must be between 1 and 64 (the daemon's --max-procs"; resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) {
 				errs <- fmt.Sprintf("concurrent form %s: %s %s", n, resp.Status, body)
 			}
 		}()

@@ -8,13 +8,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 var whoCommand = &cli.Command{
 	Name:      "who",
 	Usage:     "list the processes that use an IPC object or file: map it, hold it open, lock it, wait on it",
-	UsageText: "ipcplay who PATH [--json]\n   ipcplay who TYPE ID|NAME|PATH [--json]\n\nExamples:\n   ipcplay who /dev/shm/sem.mysem      # who maps, holds or waits on it\n   ipcplay who sysv-sem 32769",
+	UsageText: "ipcplay who PATH [--json]\nipcplay who TYPE ID|NAME|PATH [--json]\n\nExamples:\n   ipcplay who /dev/shm/sem.mysem      # who maps, holds or waits on it\n   ipcplay who sysv-sem 32769",
 	Description: `The first question when something hangs. PATH is any file (a socket, a
 file in /dev/shm, a lock file...) or @NAME for an abstract socket.
 
@@ -67,8 +68,8 @@ func runWho(c *cli.Context) error {
 	case 2:
 		t, err = sysobj.ParseTarget(args[0], args[1])
 	default:
-		return ipc.Usagef("who: expected PATH, or TYPE and ID|NAME|PATH, got %d argument(s) (types: %s; see 'ipcplay who --help')",
-			len(args), strings.Join(sysobj.Types, ", "))
+		return ipc.Usagef("who: expected PATH, or TYPE and ID|NAME|PATH, got %s (types: %s; see 'ipcplay who --help')",
+			plural.Count(len(args), "argument", "arguments"), strings.Join(sysobj.Types, ", "))
 	}
 	if err != nil {
 		return objErr("who", err)

@@ -306,7 +306,7 @@ func (p Params) check(lim ipc.Limits) error {
 	if runNs > 0 {
 		per := time.Duration(*p.WarmupNs+int64(p.Repeat)*runNs) + cellOverhead
 		if est := time.Duration(len(cells)) * per; est > lim.RunTimeout {
-			return ipc.Usagef("bench: %d cells of about %s each take about %s, above the engine's --run-timeout (%s): shorten --duration or --repeat, or measure fewer transports or sizes", len(cells), per.Round(time.Millisecond), est.Round(time.Second), lim.RunTimeout)
+			return ipc.Usagef("bench: %d cells of about %s each take about %s, above the run timeout of %s (%s): shorten --duration or --repeat, or measure fewer transports or sizes", len(cells), per.Round(time.Millisecond), est.Round(time.Second), lim.RunTimeout, lim.Which("run-timeout"))
 		}
 	}
 	return nil

@@ -22,9 +22,13 @@ func Narrate(r *Result) string {
 	if unsafe != nil {
 		if unsafe.Lost > 0 {
 			if t := unsafe.Trials; t.Count > 1 {
-				fmt.Fprintf(&b, "Updates were lost in %d of %d trials; in the median one the unsafe counter ended at %d instead of %d: %d increments (%.1f%%) lost. ", t.Lossy, t.Count, unsafe.Actual, unsafe.Expected, unsafe.Lost, unsafe.LostPct)
+				fmt.Fprintf(&b, "Updates were lost in %d of %s; in the median one the unsafe counter ended at %d instead of %d: %s (%.1f%%) lost. ", t.Lossy, Count(t.Count, "trial", "trials"), unsafe.Actual, unsafe.Expected, Count(unsafe.Lost, "increment", "increments"), unsafe.LostPct)
 			} else {
-				fmt.Fprintf(&b, "The unsafe counter ended at %d instead of %d: %d increments (%.1f%%) were lost. ", unsafe.Actual, unsafe.Expected, unsafe.Lost, unsafe.LostPct)
+				were := "were"
+				if unsafe.Lost == 1 {
+					were = "was"
+				}
+				fmt.Fprintf(&b, "The unsafe counter ended at %d instead of %d: %s (%.1f%%) %s lost. ", unsafe.Actual, unsafe.Expected, Count(unsafe.Lost, "increment", "increments"), unsafe.LostPct, were)
 			}
 			b.WriteString("Each increment is a load and a separate store; when both processes load the same value, one store overwrites the other")
 			if len(unsafe.Witnesses) > 0 {

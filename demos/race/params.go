@@ -170,6 +170,9 @@ func (p *Params) normalize(lim ipc.Limits) error {
 	if err := lim.CheckProcs("--procs", p.Procs); err != nil {
 		return err
 	}
+	if p.Lang == LangMixed && p.Procs < 2 && p.Unit == UnitProcess {
+		return ipc.Usagef("--lang go,python --procs %d: P1 is a Go worker and there is no P2 for Python; give --procs 2 or more", p.Procs)
+	}
 	if p.Iters < 1 || p.Iters > MaxIters {
 		return ipc.Usagef("--iters %d: must be between 1 and %d (1e9) increments per worker", p.Iters, MaxIters)
 	}

@@ -94,10 +94,10 @@ func (p *Params) normalizeLang() error {
 	case "":
 		p.Lang = LangGo
 	case LangGo, LangPython, LangMixed:
-	case "python,go":
-		p.Lang = LangMixed
 	default:
-		return ipc.Usagef("--lang %q: must be go, python or go,python (Go and Python workers alternate)", p.Lang)
+		// "python,go" too: the order is part of the value (P1 is Go), so
+		// an order that would not be followed is refused, not ignored.
+		return ipc.Usagef("--lang %q: must be go, python or go,python (Go and Python workers alternate, P1 Go, P2 Python, ...; written in this order)", p.Lang)
 	}
 	py := p.Lang != LangGo
 	if !py {

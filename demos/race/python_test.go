@@ -137,6 +137,9 @@ func TestPythonBadInputCreatesNothing(t *testing.T) {
 		says []string
 	}{
 		{Params{Lang: "ruby"}, []string{"--lang", "ruby", "go, python or go,python"}},
+		// The order of go,python is part of the value (P1 Go): another
+		// order is refused, not silently read as go,python.
+		{Params{Lang: "python,go"}, []string{`--lang "python,go"`, "go, python or go,python", "P1 Go, P2 Python", "in this order"}},
 		{Params{Lang: LangPython, Python: missing}, []string{"--python", "no such file", "apt-get install python3"}},
 		{Params{Lang: LangGo, Python: "/usr/bin/python3"}, []string{"--python", "only with --lang python"}},
 		{Params{Lang: LangGo, SwitchIntervalNs: 1000}, []string{"--switch-interval"}},
@@ -166,6 +169,7 @@ func TestPythonBadInputCreatesNothing(t *testing.T) {
 		{Params{Lang: LangPython, Modes: []string{ModeFutex}}, "futex"},
 		{Params{Lang: LangPython, Modes: []string{ModeSocketToken}}, "token ring"},
 		{Params{Lang: LangMixed, Unit: UnitThread}, "one language"},
+		{Params{Lang: LangMixed, Procs: 1, Modes: []string{ModeSysVSem}}, "no P2 for Python; give --procs 2"},
 		{Params{Lang: LangPython, Modes: []string{ModeMPValue}, Unit: UnitThread}, "--unit process"},
 		{Params{Lang: LangPython, Modes: []string{ModeGlobal}}, "--unit thread"},
 		{Params{Lang: LangPython, SwitchIntervalNs: 2e9}, "--switch-interval"},

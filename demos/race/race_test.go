@@ -276,7 +276,7 @@ func TestBadInputRefusedBeforeAnything(t *testing.T) {
 		{"negative window", Params{Procs: 2, Iters: 10, WindowNs: -1}, "--window"},
 		{"trials", Params{Procs: 2, Iters: 10, Trials: MaxTrials + 1}, "--trials"},
 		{"explain without loads", Params{Procs: 2, Iters: 10, Modes: []string{ModeAtomic}, Explain: 3}, "--explain"},
-		{"records beyond --max-shm", Params{Procs: 64, Iters: MaxIters, Record: MaxRecord, Trace: true}, "--max-shm"},
+		{"records beyond --max-shm", Params{Procs: 64, Iters: MaxIters, Record: MaxRecord, Trace: true}, "max-shm"},
 	}
 	e := newEngine(t)
 	for _, c := range cases {

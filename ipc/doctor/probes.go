@@ -14,6 +14,7 @@ import (
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/mq"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
@@ -175,7 +176,7 @@ func DaemonProbe(socket string) Probe {
 		if err != nil {
 			return []Check{{Name: "daemon", Status: Fail, Detail: fmt.Sprintf("answers on %s but status failed: %v", socket, err)}}
 		}
-		return []Check{{Name: "daemon", Status: OK, Detail: fmt.Sprintf("pid %d on %s, %d run(s) active", st.PID, socket, st.ActiveRuns)}}
+		return []Check{{Name: "daemon", Status: OK, Detail: fmt.Sprintf("pid %d on %s, %s active", st.PID, socket, plural.Count(st.ActiveRuns, "run", "runs"))}}
 	}
 }
 
@@ -212,10 +213,10 @@ func LeakProbe(e *ipc.Engine) Probe {
 			for _, en := range rep.LeftAlone {
 				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", en.Entry, en.RunID, en.CreatorPID, en.Reason))
 			}
-			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d object(s) of crashed runs in the ledger: %s", len(names), strings.Join(names, "; ")),
+			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%s of crashed runs in the ledger: %s", plural.Count(len(names), "object", "objects"), strings.Join(names, "; ")),
 				Advice: "'ipcplay clean' removes those proved to be ipcplay's ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}
 		case len(stray) > 0:
-			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%d ipcplay file(s) in /dev/shm unknown to this ledger: %s", len(stray), strings.Join(stray, " ")),
+			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%s in /dev/shm unknown to this ledger: %s", plural.Count(len(stray), "ipcplay file", "ipcplay files"), strings.Join(stray, " ")),
 				Advice: "an engine with another --state-dir (or IPCPLAY_STATE_DIR) made them; 'ipcplay inspect' shows who uses them"}}
 		}
 		return []Check{{Name: "leftovers", Status: OK, Detail: "no objects of crashed runs"}}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // procRoot is where the scans read processes from.
@@ -177,7 +179,7 @@ func deniedWarning(pids []int) string {
 	if os.Geteuid() == 0 {
 		why = "even as root: the kernel refuses (a process that is not dumpable, or a security module)"
 	}
-	return fmt.Sprintf("%d process(es) could not be examined, pid %s (permission denied reading /proc/PID/maps, fd or task/*/syscall): %s", len(pids), strings.Join(list, ", "), why)
+	return fmt.Sprintf("%s could not be examined, pid %s (permission denied reading /proc/PID/maps, fd or task/*/syscall): %s", plural.Count(len(pids), "process", "processes"), strings.Join(list, ", "), why)
 }
 
 // denied reports whether err means "not allowed to look".

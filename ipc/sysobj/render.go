@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Text rendering of what Inspect* and Who return, next to the types.
@@ -153,7 +155,7 @@ func renderSocket(w io.Writer, tw *tabwriter.Writer, o *UnixSocket) {
 	case o.Stale:
 		state = "STALE: nothing is bound to this file (connect gets ECONNREFUSED)"
 	case o.Listening:
-		state = fmt.Sprintf("listening (%s), %d connection(s) waiting to be accepted", o.SocketType, o.Backlog)
+		state = fmt.Sprintf("listening (%s), %s waiting to be accepted", o.SocketType, plural.Count(o.Backlog, "connection", "connections"))
 		if o.MaxBacklog > 0 {
 			state += fmt.Sprintf(" of a backlog of %d", o.MaxBacklog)
 		}
@@ -206,7 +208,7 @@ func renderProcs(w io.Writer, title string, procs []Proc) {
 		fmt.Fprintf(w, "  %s: no process\n", title)
 		return
 	}
-	fmt.Fprintf(w, "  %s %d process(es):\n", title, len(procs))
+	fmt.Fprintf(w, "  %s %s:\n", title, plural.Count(len(procs), "process", "processes"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "    PID\tCOMMAND")
 	for _, p := range procs {
@@ -220,7 +222,7 @@ func renderHolders(w io.Writer, title string, hs []Holder) {
 		fmt.Fprintf(w, "  %s: no process\n", title)
 		return
 	}
-	fmt.Fprintf(w, "  %s %d process(es):\n", title, len(hs))
+	fmt.Fprintf(w, "  %s %s:\n", title, plural.Count(len(hs), "process", "processes"))
 	for _, h := range hs {
 		fmt.Fprintf(w, "    %d  %s\n", h.PID, commandString(h.Proc))
 		for _, d := range h.Details {
@@ -354,7 +356,7 @@ func (res *WhoResult) Render(w io.Writer) {
 	if len(res.Processes) == 0 {
 		fmt.Fprintf(w, "%s: no process uses it (among those this user can examine)\n", res.Target)
 	} else {
-		fmt.Fprintf(w, "%s: %d process(es)\n", res.Target, len(res.Processes))
+		fmt.Fprintf(w, "%s: %s\n", res.Target, plural.Count(len(res.Processes), "process", "processes"))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  PID\tHOW\tCOMMAND")
 		for _, p := range res.Processes {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // The view of `ipcplay watch`: rows of Status, changes marked.
@@ -63,9 +65,9 @@ func (v *WatchView) Show(s WatchSnapshot, n int) {
 	stamp := time.Unix(0, s.TimeNs).Format("2006-01-02 15:04:05")
 	var lines []string
 	if v.tty {
-		lines = append(lines, truncateTo(fmt.Sprintf("ipcplay watch  %s  every %s  %d object(s)  q quits", stamp, v.interval, len(rows)), width), "")
+		lines = append(lines, truncateTo(fmt.Sprintf("ipcplay watch  %s  every %s  %s  q quits", stamp, v.interval, plural.Count(len(rows), "object", "objects")), width), "")
 	} else {
-		lines = append(lines, fmt.Sprintf("# %s snapshot %d, %d object(s)", stamp, n, len(rows)))
+		lines = append(lines, fmt.Sprintf("# %s snapshot %d, %s", stamp, n, plural.Count(len(rows), "object", "objects")))
 	}
 	lines = append(lines, v.line(watchHeader, nil, false, widths, width, " "))
 	next := map[string][]string{}
