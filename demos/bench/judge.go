@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // A run judges its own numbers before it reports them: a floor the
@@ -136,7 +138,7 @@ func floorDoubt(f *Floor, rows []Row) string {
 		if !f.Pinned {
 			where = "the floor was measured at a busy moment, or (not pinned) the ends ran on a closer pair of CPUs than the floor's"
 		}
-		why = append(why, fmt.Sprintf("%d row(s) came in below it, which no transport can do: %s; %s", len(below), list, where))
+		why = append(why, fmt.Sprintf("%s in below it, which no transport can do: %s; %s", plural.Count(len(below), "row came", "rows came"), list, where))
 	}
 	return strings.Join(why, "; ")
 }

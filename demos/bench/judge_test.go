@@ -46,10 +46,10 @@ func TestFloorDoubt(t *testing.T) {
 		{"one CPU, busy", Floor{C2CRttNs: 80_000, SameCPU: true, Pinned: true}, nil, []string{"two context switches on one CPU", "80.0µs was measured"}},
 		{"a row below the floor, pinned", Floor{C2CRttNs: 300, Pinned: true},
 			[]Row{ok, {Transport: "shm-spin", Pattern: PingPong, Size: 64, XFloor: 0.91}},
-			[]string{"1 row(s) came in below it", "shm-spin pingpong 64 B (0.91x)", "moved the vCPUs"}},
+			[]string{"1 row came in below it", "shm-spin pingpong 64 B (0.91x)", "moved the vCPUs"}},
 		{"rows below the floor, not pinned", Floor{C2CRttNs: 300},
 			[]Row{{Transport: "a", XFloor: 0.5}, {Transport: "b", XFloor: 0.6}, {Transport: "c", XFloor: 0.7}, {Transport: "d", XFloor: 0.8}, {Transport: "e", XFloor: 1}},
-			[]string{"4 row(s)", "and 1 more", "closer pair of CPUs"}},
+			[]string{"4 rows came", "and 1 more", "closer pair of CPUs"}},
 	} {
 		got := floorDoubt(&tc.floor, tc.rows)
 		if len(tc.want) == 0 && got != "" {

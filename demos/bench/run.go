@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 )
 
@@ -132,7 +133,7 @@ func (r *Result) Err() error {
 		for _, f := range r.Failed {
 			what = append(what, fmt.Sprintf("%s %s %s: %s", f.Transport, f.Pattern, FormatSize(f.Size), f.Error))
 		}
-		errs = append(errs, fmt.Errorf("%d cell(s) failed: %s", len(r.Failed), strings.Join(what, "; ")))
+		errs = append(errs, fmt.Errorf("%s: %s", plural.Count(len(r.Failed), "cell failed", "cells failed"), strings.Join(what, "; ")))
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/demos/bench"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Options tune the text output.
@@ -65,14 +66,18 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 	if s.RatePerSec > 0 {
 		bound += fmt.Sprintf(", open loop at %s msgs/s", exact(s.RatePerSec))
 	}
-	fmt.Fprintf(w, "ipcplay bench: %d cells, %s, warm-up %s, %d run(s) each (median shown); %d CPUs, %s; took %s\n",
-		len(res.Results), bound, time.Duration(s.WarmupNs), s.Repeat, s.NumCPU, pin, time.Duration(res.WallNs).Round(time.Millisecond))
+	fmt.Fprintf(w, "ipcplay bench: %s, %s, warm-up %s, %s each (median shown); %s, %s; took %s\n",
+		plural.Count(len(res.Results), "cell", "cells"), bound, time.Duration(s.WarmupNs), plural.Count(s.Repeat, "run", "runs"), plural.Count(s.NumCPU, "CPU", "CPUs"), pin, time.Duration(res.WallNs).Round(time.Millisecond))
 	floorHeader(w, res)
 	if s.RatePerSec > 0 {
 		fmt.Fprintf(w, "open loop: message i is sent at start + i/%s s whatever came back, and its latency counts from that scheduled time: a stall delays every message queued behind it, which closed-loop ping-pong (the next message only after the last answer) would never send, and so never measure.\n", exact(s.RatePerSec))
 	}
 	if s.Load != "" {
-		fmt.Fprintf(w, "load: %d CPU hog(s) on CPU(s) %s at the workers' priority during the measurement (stopped with the run).\n", len(s.LoadCPUs), joinInts(s.LoadCPUs))
+		cpus := "CPU "
+		if len(s.LoadCPUs) != 1 {
+			cpus = "CPUs "
+		}
+		fmt.Fprintf(w, "load: %s on %s%s at the workers' priority during the measurement (stopped with the run).\n", plural.Count(len(s.LoadCPUs), "CPU hog", "CPU hogs"), cpus, joinInts(s.LoadCPUs))
 	}
 	if s.Fault != "" {
 		fmt.Fprintf(w, "fault injection: %s (one message in a hundred damaged on purpose)\n", s.Fault)
