@@ -41,10 +41,13 @@ Transports:
 ` + bench.TransportHelp() + `Every message carries a sequence number and a CRC-32; the receiver counts lost,
 corrupt and reordered messages, and any of them makes the command exit 1.
 cpu/msg and ctx/msg are getrusage(2) of both workers around the measured loop:
-what a spinning transport buys in latency it pays in CPU.
+a spinning transport burns CPU while it waits; the table shows what that bought.
+A run judges its own numbers: a suspect floor, too few samples for a percentile
+or a tail made by the scheduler is a warning under the table ("ok !").
 Before the cells, bench measures the hardware's floor on the run's CPUs: one cache
 line bounced between two processes pinned there (c2c), and memcpy at each size.
-xFLOOR is p50 over it (pingpong: c2c + a copy each way; stream: c2c/2 + one copy).
+xFLOOR is p50 over it (pingpong: c2c + a copy each way; stream: c2c/2 + one copy);
+the c2c is the least median of 10 short rounds.
 --spin: shm-adaptive polls the ring this many times before it sleeps on the futex;
 a list sweeps the budgets, one row each (latency against cpu/msg).
 --rate N: open loop, N messages per second whatever the answers; latency from each
@@ -127,8 +130,8 @@ func benchParams(c *cli.Context) (bench.Params, error) {
 	}
 	if c.IsSet("rate") {
 		p.RatePerSec = c.Float64("rate")
-		if p.RatePerSec <= 0 {
-			return p, ipc.Usagef("--rate %g: must be between 1 and %d messages per second", p.RatePerSec, bench.MaxRate)
+		if err := bench.CheckRate(p.RatePerSec); err != nil {
+			return p, err
 		}
 	}
 	p.Load = c.String("load")

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,12 +41,21 @@ type benchDoc struct {
 		Corrupt           int64   `json:"corrupt"`
 		Reordered         int64   `json:"reordered"`
 		XFloor            float64 `json:"x_floor"`
+		LatencySamples    int64   `json:"latency_samples"`
+		Warnings          *[]struct {
+			Code, Text string
+		} `json:"warnings"`
 	} `json:"results"`
 	Floor *struct {
 		CPUs       []int   `json:"cpus"`
 		C2CRttNs   int64   `json:"c2c_rtt_ns"`
 		MemcpyGBps float64 `json:"memcpy_gbps"`
+		RoundsNs   []int64 `json:"rounds_ns"`
+		Suspect    *bool   `json:"suspect"`
 	} `json:"floor"`
+	Warnings *[]struct {
+		Code, Row, Text string
+	} `json:"warnings"`
 	Skipped []struct {
 		Transport, Pattern, Reason string
 	} `json:"skipped"`
@@ -68,12 +78,15 @@ func TestBenchJSON(t *testing.T) {
 	}
 	for _, x := range doc.Results {
 		if x.Messages != 200 || x.Bytes != 200*int64(x.Size) || x.ElapsedNs <= 0 || x.MsgsPerS <= 0 || x.MBPerS <= 0 ||
-			x.Latency.P50 <= 0 || x.Latency.Max < x.Latency.P99 || x.CPUNsPerMsg <= 0 || x.Lost+x.Corrupt+x.Reordered != 0 || x.XFloor <= 0 {
+			x.Latency.P50 <= 0 || x.Latency.Max < x.Latency.P99 || x.CPUNsPerMsg <= 0 || x.Lost+x.Corrupt+x.Reordered != 0 || x.XFloor <= 0 ||
+			x.Warnings == nil || x.LatencySamples <= 0 {
 			t.Errorf("row %+v", x)
 		}
 	}
-	if f := doc.Floor; f == nil || len(f.CPUs) != 2 || f.C2CRttNs <= 0 || f.MemcpyGBps <= 0 {
-		t.Errorf("floor: %+v", doc.Floor)
+	// The judgement is there, whatever it says about this run's numbers.
+	if f := doc.Floor; f == nil || len(f.CPUs) != 2 || f.C2CRttNs <= 0 || f.MemcpyGBps <= 0 || len(f.RoundsNs) != 10 ||
+		slices.Min(f.RoundsNs) != f.C2CRttNs || f.Suspect == nil || doc.Warnings == nil {
+		t.Errorf("floor: %+v, warnings %v", doc.Floor, doc.Warnings)
 	}
 	if len(doc.Skipped) != 1 || doc.Skipped[0].Transport != "eventfd" {
 		t.Errorf("skipped: %+v", doc.Skipped)
@@ -177,8 +190,11 @@ func TestBenchBadInputExits2(t *testing.T) {
 		{[]string{"-t", "shm", "--spin", "100"}, "--spin"},
 		{[]string{"-t", "shm-adaptive", "--spin", "1,x"}, "--spin"},
 		{[]string{"-t", "shm-adaptive", "--spin", "-5"}, "--spin"},
-		{[]string{"--rate", "0"}, "--rate"},
-		{[]string{"--rate", "1e9"}, "--rate"},
+		{[]string{"--rate", "0"}, "--rate 0: must be between 1 and 10000000 messages per second (leave --rate out for a closed loop)"},
+		{[]string{"--rate", "0.5"}, "--rate 0.5: must be between 1 and 10000000 messages per second (leave --rate out for a closed loop)"},
+		{[]string{"--rate", "1e8"}, "--rate 100000000: must be between 1 and 10000000 messages per second (leave --rate out for a closed loop)"},
+		{[]string{"--rate", "NaN"}, "--rate NaN: must be between 1 and 10000000"},
+		{[]string{"--rate", "Inf"}, "--rate +Inf: must be between 1 and 10000000"},
 		{[]string{"--load", "disk"}, "--load"},
 		{[]string{"--load", "cpu:0"}, "--load"},
 	} {

@@ -77,7 +77,7 @@ included (also one that names a worker whose step is blocked).`, ipc.DefaultLimi
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "mode", Value: "all", Usage: "`MODES` to run: all, or a comma list of the modes above"},
 		&cli.IntFlag{Name: "procs", Value: defaultRaceProcs(), Usage: fmt.Sprintf("`N` workers: processes, or threads with --unit thread (1 to %d without a daemon; a daemon: 1 to its --max-procs)", ipc.DefaultLimits().MaxProcs), DefaultText: "the number of CPUs, at least 2"},
-		&cli.Int64Flag{Name: "iters", Value: race.DefaultIters, Usage: fmt.Sprintf("`M` increments per worker (1 to %d; the run must end within the run timeout, see Limits above)", race.MaxIters)},
+		&cli.Int64Flag{Name: "iters", Value: race.DefaultIters, Usage: fmt.Sprintf("`M` increments per worker (1 to %d; the run must end within the run timeout, see Limits in race --help)", race.MaxIters)},
 		&cli.StringFlag{Name: "unit", Value: race.UnitProcess, Usage: "`UNIT` that races: process (one process per worker) or thread (OS threads of one process)"},
 		&cli.StringFlag{Name: "shm", Value: "memfd", Usage: "shared memory `BACKEND` of the counter: memfd, posix, sysv or file"},
 		&cli.IntFlag{Name: "trials", Value: 1, Usage: fmt.Sprintf("repeat each mode `K` times and show min/median/max lost (1 to %d)", race.MaxTrials)},

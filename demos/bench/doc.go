@@ -49,7 +49,10 @@
 // Before its cells, a run measures the hardware's floor on its CPUs
 // (floor.go): a cache line bounced between two pinned worker processes and
 // memcpy at each message size; every row carries its p50 over the floor
-// that applies (x_floor). --spin sweeps shm-adaptive's polling budget;
+// that applies (x_floor). Before it reports, the run judges its numbers
+// (judge.go): a floor the hardware cannot have, or that a row beat, is
+// suspect; a row whose percentiles rest on too few samples, or whose tail
+// is the scheduler's, carries warnings in plain words. --spin sweeps shm-adaptive's polling budget;
 // --rate sends open loop, timing each message from its scheduled send
 // time (coordinated omission corrected); --load runs CPU hog workers
 // (load.go) on the run's CPUs until the run ends. Each transport is one

@@ -26,14 +26,20 @@ import (
 // pinned to the two ends' CPUs: the first writes it, the second sees the
 // write and writes back, the first sees that (the single-line ping-pong of
 // core-to-core latency tools such as nviennot/core-to-core-latency; the
-// median of 10000 round trips, each timed on its own like the rows' round
-// trips, so that both contain one reading of the clock; the stores are
-// store-release, as in testdata/c2c.c). When both ends share one CPU,
+// stores are store-release, as in testdata/c2c.c). Each round trip is
+// timed on its own like the rows' round trips, so that both contain one
+// reading of the clock. The round trips come in short rounds (RoundsNs:
+// the median of each) and the floor is the least round median: a floor
+// is a minimum, and a round that another process or the hypervisor
+// interrupted only raises its own median. When both ends share one CPU,
 // the line never moves and the round trip is two context switches: each
 // side yields (sched_yield) until the other has written. MemcpyGBps is
 // copy() between two hot, 64-byte aligned buffers of the message size, on
 // the sender's CPU (the best of a few ms of batches), 10^9 bytes per
 // second.
+//
+// Suspect and SuspectReason are the run's judgement of the floor
+// (judge.go): implausible for the hardware, or above a row's own p50.
 type Floor struct {
 	CPUs       []int   `json:"cpus"` // the two ends' CPUs the floor was measured on
 	C2CRttNs   int64   `json:"c2c_rtt_ns"`
@@ -48,6 +54,12 @@ type Floor struct {
 	Pinned    bool   `json:"pinned"`
 	Method    string `json:"method"`
 	ElapsedNs int64  `json:"elapsed_ns"` // time taken to measure it, workers' start included
+	// RoundsNs is the median round trip of each round, in order;
+	// C2CRttNs is the least of them.
+	RoundsNs []int64 `json:"rounds_ns"`
+	// Suspect: the floor is not to be trusted, for SuspectReason.
+	Suspect       bool   `json:"suspect"`
+	SuspectReason string `json:"suspect_reason,omitempty"`
 }
 
 // MemcpyAt is copy bandwidth at one message size.
@@ -56,7 +68,7 @@ type MemcpyAt struct {
 	GBps float64 `json:"gbps"`
 }
 
-const floorMethod = "one cache line bounced between two pinned worker processes (median of 10000 round trips, each timed like a row's); copy() of hot aligned buffers of the message size on the sender's CPU"
+const floorMethod = "one cache line bounced between two pinned worker processes (the least median of 10 rounds of 1000 round trips, each timed like a row's); copy() of hot aligned buffers of the message size on the sender's CPU"
 
 // memcpyAt returns the copy bandwidth measured at size, or the nearest.
 func (f *Floor) memcpyAt(size int) float64 {
@@ -78,14 +90,14 @@ func abs(x int) int {
 
 // For returns the floor, in ns, of a row's p50: for a pingpong round trip,
 // the cache-line round trip plus copying the message once each way; for a
-// one-way stream latency, half the round trip plus one copy. 0 when there
-// is no floor.
+// one-way stream latency, half the round trip plus one copy. size 0: no
+// payload is copied (eventfd). 0 when there is no floor.
 func (f *Floor) For(pattern string, size int) float64 {
 	if f == nil || f.C2CRttNs <= 0 {
 		return 0
 	}
 	copyNs := 0.0
-	if gb := f.memcpyAt(size); gb > 0 {
+	if gb := f.memcpyAt(size); size > 0 && gb > 0 {
 		copyNs = float64(size) / gb // bytes / (10^9 bytes/s) = ns
 	}
 	if pattern == Stream {
@@ -100,13 +112,13 @@ type floorSpec struct {
 	First   bool   `json:"first"` // the side that starts each round trip and times it
 	SameCPU bool   `json:"same_cpu"`
 	Warm    int    `json:"warm"`
-	Batches int    `json:"batches"`
-	Per     int    `json:"per"`
+	Rounds  int    `json:"rounds"`
+	Per     int    `json:"per"`             // round trips per round
 	Sizes   []int  `json:"sizes,omitempty"` // first: memcpy sizes
 }
 
 type floorResult struct {
-	C2CRttNs int64      `json:"c2c_rtt_ns"`
+	RoundsNs []int64    `json:"rounds_ns"` // the median of each round
 	Memcpy   []MemcpyAt `json:"memcpy,omitempty"`
 }
 
@@ -164,9 +176,9 @@ func measureFloor(ctx context.Context, st *runState, p Params, sizes []int) (*Fl
 	}
 	// The run's Env closes it at the end of the run.
 	same := cpus[0] == cpus[1]
-	fs := floorSpec{Region: r.HandleAt(worker.FileFD(0)), SameCPU: same, Warm: 2000, Batches: 100, Per: 100}
+	fs := floorSpec{Region: r.HandleAt(worker.FileFD(0)), SameCPU: same, Warm: 2000, Rounds: 10, Per: 1000}
 	if same { // a round trip is two context switches here: fewer of them
-		fs.Warm, fs.Batches, fs.Per = 200, 50, 20
+		fs.Warm, fs.Rounds, fs.Per = 200, 10, 100
 	}
 	a, b := fs, fs
 	a.First, a.Sizes = true, sizes
@@ -184,8 +196,11 @@ func measureFloor(ctx context.Context, st *runState, p Params, sizes []int) (*Fl
 	if err := res[0].Decode(&fr); err != nil {
 		return nil, fmt.Errorf("floor result: %w", err)
 	}
-	f := &Floor{CPUs: cpus, C2CRttNs: fr.C2CRttNs, Memcpy: fr.Memcpy, SameCPU: same, Pinned: len(p.CPUs) == 2,
-		Method: floorMethod, ElapsedNs: int64(time.Since(began))}
+	if len(fr.RoundsNs) == 0 {
+		return nil, errors.New("measuring the floor: no round measured")
+	}
+	f := &Floor{CPUs: cpus, C2CRttNs: slices.Min(fr.RoundsNs), RoundsNs: fr.RoundsNs, Memcpy: fr.Memcpy, SameCPU: same,
+		Pinned: len(p.CPUs) == 2, Method: floorMethod, ElapsedNs: int64(time.Since(began))}
 	if len(f.Memcpy) > 0 {
 		f.MemcpyGBps = f.Memcpy[len(f.Memcpy)-1].GBps
 	}
@@ -199,7 +214,7 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 	if err := c.Spec(&s); err != nil {
 		return nil, err
 	}
-	if s.Batches <= 0 || s.Per <= 0 || s.Warm < 0 {
+	if s.Rounds <= 0 || s.Per <= 0 || s.Warm < 0 {
 		return nil, errors.New("floor: bad spec")
 	}
 	r, err := shm.Open(s.Region)
@@ -232,7 +247,7 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 		}
 		return nil
 	}
-	total := s.Warm + s.Batches*s.Per
+	total := s.Warm + s.Rounds*s.Per
 	if !s.First {
 		for i := range total {
 			if err := wait(uint32(2*i + 1)); err != nil {
@@ -244,10 +259,10 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 	}
 	// Each round trip is timed on its own, as bench times the rows'
 	// round trips, so that the floor and a row's p50 both contain one
-	// reading of the clock; the floor is their median.
+	// reading of the clock; each round gives its median.
 	clock := newMonoClock()
-	n := s.Batches * s.Per
-	rtts := make([]int64, 0, n)
+	rtts := make([]int64, 0, s.Per)
+	var res floorResult
 	for i := range total {
 		t0 := clock.now()
 		storeRelease32(word, uint32(2*i+1))
@@ -257,13 +272,21 @@ func runFloorWorker(ctx context.Context, c *worker.Child) (any, error) {
 		if t1 := clock.now(); i >= s.Warm {
 			rtts = append(rtts, t1-t0)
 		}
+		if len(rtts) == s.Per {
+			res.RoundsNs = append(res.RoundsNs, medianNs(rtts))
+			rtts = rtts[:0]
+		}
 	}
-	slices.Sort(rtts)
-	res := floorResult{C2CRttNs: rtts[len(rtts)/2]}
 	for _, size := range s.Sizes {
 		res.Memcpy = append(res.Memcpy, MemcpyAt{Size: size, GBps: memcpyGBps(&clock, size)})
 	}
 	return res, nil
+}
+
+// medianNs sorts v and returns its middle value.
+func medianNs(v []int64) int64 {
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // memcpyGBps copies size bytes between two hot, aligned buffers in
@@ -291,11 +314,12 @@ func memcpyGBps(clock *monoClock, size int) float64 {
 	return float64(k*size) / max(best, 1)
 }
 
-// uniqueSizes returns the message sizes of the cells, ascending.
+// uniqueSizes returns the message sizes of the cells that carry a
+// payload, ascending (eventfd copies none).
 func uniqueSizes(cells []cell) []int {
 	var out []int
 	for _, c := range cells {
-		if !slices.Contains(out, c.size) {
+		if c.t.sized && !slices.Contains(out, c.size) {
 			out = append(out, c.size)
 		}
 	}

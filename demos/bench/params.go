@@ -262,8 +262,10 @@ func (p Params) check(lim ipc.Limits) error {
 	if len(p.Spin) > 0 && !p.adaptive() {
 		return ipc.Usagef("--spin: applies to --transport shm-adaptive only (it is the polling budget before the futex wait)")
 	}
-	if p.RatePerSec != 0 && (p.RatePerSec < 1 || p.RatePerSec > MaxRate || p.RatePerSec != p.RatePerSec) {
-		return ipc.Usagef("--rate %g: must be between 1 and %d messages per second (or 0 for closed loop)", p.RatePerSec, MaxRate)
+	if p.RatePerSec != 0 { // 0: not asked, closed loop
+		if err := CheckRate(p.RatePerSec); err != nil {
+			return err
+		}
 	}
 	hogs, err := p.hogs()
 	if err != nil {
@@ -308,6 +310,22 @@ func (p Params) check(lim ipc.Limits) error {
 		}
 	}
 	return nil
+}
+
+// CheckRate checks a --rate value: from 1 to MaxRate messages per
+// second. The one check of --rate, for the CLI and Validate alike; a
+// closed loop is asked by leaving --rate out.
+func CheckRate(v float64) error {
+	if v >= 1 && v <= MaxRate { // false for NaN
+		return nil
+	}
+	return ipc.Usagef("--rate %s: must be between 1 and %d messages per second (leave --rate out for a closed loop)", FormatRate(v), MaxRate)
+}
+
+// FormatRate writes a rate as people type it: 100000000, not 1e+08; a
+// fraction as short as it goes (2.5).
+func FormatRate(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // checkCPUs checks a --cpus pair against the CPUs this process may use.

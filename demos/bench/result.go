@@ -21,6 +21,21 @@ type Result struct {
 	Floor      *Floor `json:"floor,omitempty"`
 	FloorError string `json:"floor_error,omitempty"`
 	WallNs     int64  `json:"wall_ns"`
+	// Warnings are the run's doubts about its own numbers (judge.go): a
+	// suspect floor, and each row's warnings again, naming the row.
+	// Empty when there is none.
+	Warnings []Warning `json:"warnings"`
+}
+
+// Warning is one doubt about a number, in plain words. Code is stable
+// for programs ("floor_suspect", "few_samples", "tail_longer_than_run",
+// "scheduling_tail", "spinner_descheduled", "floor_moved"); Text says
+// what happened and what to do. Row is the row's label ("pipe pingpong
+// 64 B") in the document's list, empty in a row's own list.
+type Warning struct {
+	Code string `json:"code"`
+	Row  string `json:"row,omitempty"`
+	Text string `json:"text"`
 }
 
 // Settings are the parameters the run used, after defaults.
@@ -83,6 +98,19 @@ type Row struct {
 	Spin *int `json:"spin,omitempty"`
 	// RatePerSec is the open-loop send rate (--rate); absent: closed loop.
 	RatePerSec float64 `json:"rate_per_sec,omitempty"`
+	// LatencySamples is how many latencies the percentiles come from
+	// (every round trip; one stream message in 16, every one open loop).
+	LatencySamples int64 `json:"latency_samples"`
+	// Involuntary context switches of each end during the measured run
+	// (getrusage ru_nivcsw): the scheduler took the CPU away (another
+	// runnable process, a --load hog, the other end on the same CPU), or
+	// a spinning end gave it up with sched_yield(2).
+	SenderInvoluntaryCtx   int64 `json:"sender_involuntary_ctx_switches"`
+	ReceiverInvoluntaryCtx int64 `json:"receiver_involuntary_ctx_switches"`
+	// Warnings say when the row's numbers mean less than they seem
+	// (judge.go): too few samples for a percentile, a tail made by the
+	// scheduler. Empty when there is none.
+	Warnings []Warning `json:"warnings"`
 }
 
 // Latency percentiles, integer nanoseconds (HDR histogram, 3 significant
@@ -143,6 +171,8 @@ type phase struct {
 	ElapsedNs   int64    `json:"elapsed_ns"`
 	CPUNs       int64    `json:"cpu_ns"`
 	CtxSwitches int64    `json:"ctx_switches"`
+	InvolCtx    int64    `json:"involuntary_ctx_switches"`
+	Samples     int64    `json:"samples"` // latencies recorded
 	Lost        int64    `json:"lost"`
 	Corrupt     int64    `json:"corrupt"`
 	Reordered   int64    `json:"reordered"`

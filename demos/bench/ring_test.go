@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,12 @@ func TestRingModesCarryEveryMessage(t *testing.T) {
 	// do with the collector off: a stop-the-world here would wait for a
 	// sleeper whose waker it has stopped.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	// A spinning consumer reaches no safe point until the producer
+	// produces. Should a collection still be finishing (its mark
+	// termination waits on every P), it holds the second P of a 2-CPU
+	// machine and the producer has none: seen as a test hung for 5
+	// minutes in forEachP. Spare Ps let the producer run meanwhile.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(4, runtime.GOMAXPROCS(0))))
 	for _, m := range []struct {
 		name string
 		mode ringMode

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 )
 
@@ -29,7 +30,7 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 	began := time.Now()
 	cells, skips := plan(p, env.Limits)
 	res := &Result{
-		Kind: "bench", Skipped: skips, Results: []Row{},
+		Kind: "bench", Skipped: skips, Results: []Row{}, Warnings: []Warning{},
 		Settings: Settings{
 			Transports: p.Transports, Patterns: p.patterns(), Sizes: p.Sizes, DurationNs: p.DurationNs,
 			Count: p.Count, WarmupNs: *p.WarmupNs, Repeat: p.Repeat, CPUs: p.CPUs, NumCPU: runtime.NumCPU(), Fault: p.Fault,
@@ -98,12 +99,17 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 			res.Failed = append(res.Failed, Failure{Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Error: err.Error()})
 			continue
 		}
-		if fl := res.Floor.For(row.Pattern, c.size); fl > 0 && row.Latency.P50 > 0 {
+		copied := c.size
+		if !c.t.sized {
+			copied = 0 // eventfd copies no payload
+		}
+		if fl := res.Floor.For(row.Pattern, copied); fl > 0 && row.Latency.P50 > 0 {
 			row.XFloor = float64(row.Latency.P50) / fl
 		}
 		res.Results = append(res.Results, row)
 	}
 	env.Progress(total, total, "done")
+	judge(res)
 	res.WallNs = int64(time.Since(began))
 	return res, res.Err()
 }
@@ -127,7 +133,7 @@ func (r *Result) Err() error {
 		for _, f := range r.Failed {
 			what = append(what, fmt.Sprintf("%s %s %s: %s", f.Transport, f.Pattern, FormatSize(f.Size), f.Error))
 		}
-		errs = append(errs, fmt.Errorf("%d cell(s) failed: %s", len(r.Failed), strings.Join(what, "; ")))
+		errs = append(errs, fmt.Errorf("%s: %s", plural.Count(len(r.Failed), "cell failed", "cells failed"), strings.Join(what, "; ")))
 	}
 	return errors.Join(errs...)
 }
@@ -248,7 +254,7 @@ func rowOf(c cell, s, r phase) Row {
 		Transport: c.t.name, Pattern: c.pattern, Size: c.rowSize, Messages: s.Messages,
 		Bytes: s.Messages * int64(c.rowSize), ElapsedNs: s.ElapsedNs,
 		Lost: s.Lost + r.Lost, Corrupt: s.Corrupt + r.Corrupt, Reordered: s.Reordered + r.Reordered,
-		Note: c.t.note,
+		Note: c.t.noteFor(c.pattern), Warnings: []Warning{},
 	}
 	if c.pattern == Stream {
 		// The receiver's count is the truth about delivery: messages it
@@ -269,11 +275,14 @@ func rowOf(c cell, s, r phase) Row {
 		row.CPUNsPerMsg = float64(s.CPUNs+r.CPUNs) / n
 		row.CtxSwitchesPerMsg = float64(s.CtxSwitches+r.CtxSwitches) / n
 	}
+	row.SenderInvoluntaryCtx, row.ReceiverInvoluntaryCtx = s.InvolCtx, r.InvolCtx
 	lat, hist := s.Latency, s.Histogram
 	row.LatencyKind = "round_trip"
+	row.LatencySamples = s.Samples
 	if c.pattern == Stream {
 		lat, hist = r.Latency, r.Histogram
 		row.LatencyKind = "one_way_sampled"
+		row.LatencySamples = r.Samples
 	}
 	if lat != nil {
 		row.Latency = *lat

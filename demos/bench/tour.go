@@ -33,13 +33,47 @@ func RenderRoundTrips(w io.Writer, r *Result) error {
 }
 
 // NarrateRoundTrips says which transport was fastest and why, for the
-// tour. r must hold at least one row.
+// tour, from the run's own numbers: who was faster only where the
+// difference is clear (CompareP50), and what the context switches per
+// round trip say about sleeping. r must hold at least one row.
 func NarrateRoundTrips(r *Result) string {
 	rows := byP50(r.Results)
 	fast, slow := rows[0], rows[len(rows)-1]
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s was fastest at %s per round trip, %s slowest at %s. ", fast.Transport, time.Duration(fast.Latency.P50), slow.Transport, time.Duration(slow.Latency.P50))
-	b.WriteString("Shared memory moves the bytes without the kernel copying them, but each round trip still pays two futex wake-ups; sockets and pipes copy the message into and out of the kernel and wake the reader. ")
+	var lead []Row // the rows within noise of the fastest
+	for _, row := range rows {
+		if CompareP50(fast, row) == 0 {
+			lead = append(lead, row)
+		}
+	}
+	switch {
+	case len(rows) == 1:
+	case len(lead) == len(rows):
+		fmt.Fprintf(&b, "All %d were within this machine's noise of each other, %s to %s per round trip: no clear difference in one run. ",
+			len(rows), time.Duration(fast.Latency.P50), time.Duration(slow.Latency.P50))
+	case len(lead) == 1:
+		fmt.Fprintf(&b, "%s was fastest at %s per round trip, %s slowest at %s. ", fast.Transport, time.Duration(fast.Latency.P50), slow.Transport, time.Duration(slow.Latency.P50))
+	default:
+		var names, times []string
+		for _, row := range lead {
+			names = append(names, row.Transport)
+			times = append(times, time.Duration(row.Latency.P50).String())
+		}
+		fmt.Fprintf(&b, "%s were fastest, within this machine's noise of each other (%s per round trip); %s was clearly slower at %s. ",
+			strings.Join(names, " and "), strings.Join(times, ", "), slow.Transport, time.Duration(slow.Latency.P50))
+	}
+	for _, row := range rows {
+		if row.Transport != "shm" {
+			continue
+		}
+		switch {
+		case row.CtxSwitchesPerMsg >= 1.5:
+			fmt.Fprintf(&b, "shm made %.1f context switches per round trip: each end slept on the futex and was woken, as pipes and sockets sleep in read. ", row.CtxSwitchesPerMsg)
+		default:
+			fmt.Fprintf(&b, "shm made only %.1f context switches per round trip: the answer was mostly there before an end went to sleep. ", row.CtxSwitchesPerMsg)
+		}
+	}
+	b.WriteString("At 64 bytes, copying the message through the kernel (pipes, sockets) costs little; the wake-ups decide. ")
 	b.WriteString("Every message carried a sequence number and a checksum, so lost or damaged messages would have shown in the last column. 'ipcplay bench' measures every transport, sizes and throughput.")
 	return b.String()
 }

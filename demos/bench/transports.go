@@ -27,18 +27,32 @@ type transport struct {
 	// (eventfd: an 8-byte counter); wireSize is then that size.
 	sized    bool
 	wireSize int
-	// note is shown with the results (what the numbers mean).
-	note string
+	// note is shown with the results (what the numbers mean), of the
+	// pattern notePattern only when that is set.
+	note        string
+	notePattern string
 	// limit returns "" when messages of size bytes can be sent, else why
 	// not, naming the limit. nil: no limit beyond MaxSize.
 	limit func(size int, lim ipc.Limits) string
 	// spins: the transport takes --spin budgets, one cell per budget.
 	spins bool
+	// neverSleeps: the ends poll and never sleep (a context switch is a
+	// preemption or a yield, judge.go).
+	neverSleeps bool
 	// setup makes the objects of a cell in the parent (setup_linux.go);
 	// open builds one worker's end from them (open_linux.go). The send
 	// and receive loops are the conn open returns (conn.go).
 	setup func(st *runState, c cell, o *objects) error
 	open  func(s *workerSpec, stop *atomic.Bool) (conn, error)
+}
+
+// noteFor is the transport's note for a row of pattern, "" when none
+// applies.
+func (t *transport) noteFor(pattern string) string {
+	if t.notePattern != "" && t.notePattern != pattern {
+		return ""
+	}
+	return t.note
 }
 
 func (t *transport) sizeLimit(size int, lim ipc.Limits) string {
@@ -55,8 +69,8 @@ var transports = []*transport{
 	{name: "shm", desc: "SPSC ring in shared memory (memfd), futex wake-ups", stream: true, sized: true, limit: shmLimit,
 		setup: setupRings(ringFutex), open: openRings(ringFutex)},
 	{name: "shm-spin", desc: "the same ring, busy polling per-slot ready words: no system call, a CPU burnt on each side", stream: true, sized: true, limit: shmLimit,
-		setup: setupRings(ringSpin), open: openRings(ringSpin),
-		note: "polls each slot's ready word, which shares a cache line with the message: one cache-line handover per message and direction"},
+		setup: setupRings(ringSpin), open: openRings(ringSpin), neverSleeps: true,
+		note: "polls each slot's ready word, which shares a cache line with the message: with the ends on two CPUs, one cache-line handover per message and direction"},
 	{name: "shm-adaptive", desc: "the same ring, polling up to --spin rounds before sleeping on the futex", stream: true, sized: true, limit: shmLimit, spins: true,
 		setup: setupRings(ringAdaptive), open: openRings(ringAdaptive),
 		note: "spins up to the budget shown (--spin, polls of the counter), then sleeps on the futex: the budget trades CPU for wake-ups"},
@@ -67,7 +81,7 @@ var transports = []*transport{
 		setup: setupSocketpair(unix.SOCK_STREAM), open: openStreamSocket},
 	{name: "unix-dgram", desc: "AF_UNIX SOCK_DGRAM socketpair", stream: true, sized: true, limit: dgramLimit,
 		setup: setupSocketpair(unix.SOCK_DGRAM), open: openPacketSocket,
-		note: "a full receiver blocks the sender on Linux (no drops on a socketpair); any loss would be counted"},
+		note: "a full receiver blocks the sender on Linux (no drops on a socketpair); any loss would be counted", notePattern: Stream},
 	{name: "unix-seqpacket", desc: "AF_UNIX SOCK_SEQPACKET socketpair", stream: true, sized: true, limit: dgramLimit,
 		setup: setupSocketpair(unix.SOCK_SEQPACKET), open: openPacketSocket},
 	{name: "pipe", desc: "two pipe(2)s, one each way", stream: true, sized: true,

@@ -121,10 +121,11 @@ func newWork(s *workerSpec, cn conn, stop *atomic.Bool) *work {
 	return w
 }
 
-// usage returns this process's CPU time and context switches so far.
-func (w *work) usage() (cpu, ctxsw int64) {
+// usage returns this process's CPU time, context switches and the
+// involuntary ones among them so far.
+func (w *work) usage() (cpu, ctxsw, invol int64) {
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &w.ru)
-	return w.ru.Utime.Nano() + w.ru.Stime.Nano(), w.ru.Nvcsw + w.ru.Nivcsw
+	return w.ru.Utime.Nano() + w.ru.Stime.Nano(), w.ru.Nvcsw + w.ru.Nivcsw, w.ru.Nivcsw
 }
 
 // phase runs one warm-up or measured run of the cell and returns what this
@@ -136,7 +137,7 @@ func (w *work) phase(warm bool) (phase, error) {
 	}
 	w.hist.Reset()
 	v0 := *w.in
-	cpu0, cs0 := w.usage()
+	cpu0, cs0, iv0 := w.usage()
 	start := w.clock.now()
 	var n int64
 	var err error
@@ -151,13 +152,14 @@ func (w *work) phase(warm bool) (phase, error) {
 		n, err = w.streamReceive()
 	}
 	elapsed := w.clock.now() - start
-	cpu1, cs1 := w.usage()
+	cpu1, cs1, iv1 := w.usage()
 	if err != nil {
 		return phase{}, err
 	}
 	p := phase{
-		Messages: n, ElapsedNs: elapsed, CPUNs: cpu1 - cpu0, CtxSwitches: cs1 - cs0,
-		Lost: w.in.lost - v0.lost, Corrupt: w.in.corrupt - v0.corrupt, Reordered: w.in.reordered - v0.reordered,
+		Messages: n, ElapsedNs: elapsed, CPUNs: cpu1 - cpu0, CtxSwitches: cs1 - cs0, InvolCtx: iv1 - iv0,
+		Samples: w.hist.TotalCount(),
+		Lost:    w.in.lost - v0.lost, Corrupt: w.in.corrupt - v0.corrupt, Reordered: w.in.reordered - v0.reordered,
 	}
 	if w.hist.TotalCount() > 0 {
 		p.Latency = latencyOf(w.hist)

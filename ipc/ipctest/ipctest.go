@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 const (
@@ -53,7 +55,7 @@ func Main(m *testing.M, helpers map[string]func()) {
 	code := m.Run()
 	ccDirs.Range(func(dir, _ any) bool { os.RemoveAll(dir.(string)); return true })
 	if leaks := Leaks(); len(leaks) > 0 {
-		fmt.Fprintf(os.Stderr, "ipctest: %d IPC object(s) left behind by the tests:\n", len(leaks))
+		fmt.Fprintf(os.Stderr, "ipctest: %s left behind by the tests:\n", plural.Count(len(leaks), "IPC object", "IPC objects"))
 		for _, l := range leaks {
 			fmt.Fprintf(os.Stderr, "  %s\n", l)
 		}

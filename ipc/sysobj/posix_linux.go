@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/semaphore"
 )
 
@@ -178,12 +179,12 @@ func semCrossCheck(s *POSIXSem, partial bool) []string {
 	}
 	switch {
 	case lib > kern:
-		out = append(out, fmt.Sprintf("glibc's waiter count (%d, kept in the semaphore's memory) disagrees with the kernel: %d thread(s) in a futex wait on it%s. glibc uncounts a waiter only when sem_wait returns: a waiter killed while blocked (SIGKILL) stays counted, so sem_post keeps making futex wake calls for nobody", lib, kern, seen))
+		out = append(out, fmt.Sprintf("glibc's waiter count (%d, kept in the semaphore's memory) disagrees with the kernel: %s in a futex wait on it%s. glibc uncounts a waiter only when sem_wait returns: a waiter killed while blocked (SIGKILL) stays counted, so sem_post keeps making futex wake calls for nobody", lib, plural.Count(kern, "thread", "threads"), seen))
 	case lib < kern:
-		out = append(out, fmt.Sprintf("glibc's waiter count (%d) is below the %d thread(s) the kernel has in a futex wait on the semaphore: the memory was written by something other than glibc's sem_* (another C library, or a stray write)", lib, kern))
+		out = append(out, fmt.Sprintf("glibc's waiter count (%d) is below the %s the kernel has in a futex wait on the semaphore: the memory was written by something other than glibc's sem_* (another C library, or a stray write)", lib, plural.Count(kern, "thread", "threads")))
 	}
 	if s.Value != nil && *s.Value > 0 && kern > 0 {
-		out = append(out, fmt.Sprintf("the value is %d yet %d thread(s) are blocked in a futex wait on it: a lost wake-up, or the value was written directly (the threads wake at the next sem_post)", *s.Value, kern))
+		out = append(out, fmt.Sprintf("the value is %d yet %s blocked in a futex wait on it: a lost wake-up, or the value was written directly (the threads wake at the next sem_post)", *s.Value, plural.Count(kern, "thread is", "threads are")))
 	}
 	return out
 }

@@ -78,16 +78,16 @@ func Plot(w io.Writer, format string, res *bench.Result) error {
 			legend.Add(n, thumb{c, shape})
 		}
 	}
-	if p, names, err := panel(res, bench.Stream, "Throughput (stream)", "MB/s (log)",
+	if p, names, err := panel(res, bench.Stream, "Throughput (stream)", "MB/s (log)", decadeTicks{label: fmtRate},
 		func(r bench.Row) float64 { return r.MBPerS }, nil); err != nil {
 		return err
 	} else if p != nil {
 		panels = append(panels, p)
 		addLegend(names)
 	}
-	if p, names, err := panel(res, bench.PingPong, "Round-trip latency (pingpong)", "p50 µs, dashed p99 (log)",
-		func(r bench.Row) float64 { return float64(r.Latency.P50) / 1e3 },
-		func(r bench.Row) float64 { return float64(r.Latency.P99) / 1e3 }); err != nil {
+	if p, names, err := panel(res, bench.PingPong, "Round-trip latency (pingpong)", "round trip: p50, dashed p99 (log)", decadeTicks{label: fmtNs},
+		func(r bench.Row) float64 { return float64(r.Latency.P50) },
+		func(r bench.Row) float64 { return float64(r.Latency.P99) }); err != nil {
 		return err
 	} else if p != nil {
 		panels = append(panels, p)
@@ -130,7 +130,7 @@ func Plot(w io.Writer, format string, res *bench.Result) error {
 // panel plots y (and, dashed, y2 when not nil) against the message size for
 // every transport measured with pattern, and returns the transports drawn;
 // nil when there is none.
-func panel(res *bench.Result, pattern, title, ylabel string, y, y2 func(bench.Row) float64) (p *plot.Plot, names []string, err error) {
+func panel(res *bench.Result, pattern, title, ylabel string, yticks plot.Ticker, y, y2 func(bench.Row) float64) (p *plot.Plot, names []string, err error) {
 	byT := map[string][]bench.Row{}
 	var order []string
 	for _, r := range res.Results {
@@ -150,7 +150,7 @@ func panel(res *bench.Result, pattern, title, ylabel string, y, y2 func(bench.Ro
 	p.X.Label.Text = "message size, bytes (log)"
 	p.Y.Label.Text = ylabel
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = sizeTicks{}, plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker, p.Y.Tick.Marker = sizeTicks{}, yticks
 	p.Add(plotter.NewGrid())
 	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, name := range order {
@@ -250,6 +250,43 @@ func (sizeTicks) Ticks(min, max float64) []plot.Tick {
 			t.Label = bench.FormatSize(int(v))
 		}
 		ticks = append(ticks, t)
+	}
+	return ticks
+}
+
+// decadeTicks marks a log axis at 1, 2, ... 9 times each power of ten
+// within [min, max], and labels the powers of ten with label (a duration,
+// a rate: "10µs", "1ms", "10k"), never in exponent notation; when fewer
+// than two powers of ten fall within the range, 2x and 5x are labelled
+// too, so that every axis has labels to read.
+type decadeTicks struct {
+	label func(float64) string
+}
+
+func (d decadeTicks) Ticks(min, max float64) []plot.Tick {
+	if min <= 0 || max <= min {
+		return nil
+	}
+	lo, hi := int(math.Floor(math.Log10(min))), int(math.Ceil(math.Log10(max)))
+	decades := 0
+	for e := lo; e <= hi; e++ {
+		if v := math.Pow10(e); v >= min && v <= max {
+			decades++
+		}
+	}
+	var ticks []plot.Tick
+	for e := lo; e <= hi; e++ {
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * math.Pow10(e)
+			if v < min || v > max {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || (decades < 2 && (m == 2 || m == 5)) {
+				t.Label = d.label(v)
+			}
+			ticks = append(ticks, t)
+		}
 	}
 	return ticks
 }

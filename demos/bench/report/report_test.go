@@ -104,7 +104,10 @@ func TestParseSort(t *testing.T) {
 
 func TestCSV(t *testing.T) {
 	var b bytes.Buffer
-	if err := CSV(&b, sample()); err != nil {
+	res := sample()
+	res.Results[1].LatencySamples = 80
+	res.Results[1].Warnings = []bench.Warning{{Code: "few_samples"}, {Code: "scheduling_tail"}}
+	if err := CSV(&b, res); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&b).ReadAll()
@@ -114,7 +117,8 @@ func TestCSV(t *testing.T) {
 	if len(recs) != 7 || strings.Join(recs[0], ",") != strings.Join(CSVHeader, ",") {
 		t.Fatalf("CSV: %v", recs)
 	}
-	if r := recs[2]; r[0] != "shm" || r[1] != "pingpong" || r[2] != "64" || r[10] != "5000" {
+	if r := recs[2]; r[0] != "shm" || r[1] != "pingpong" || r[2] != "64" || r[10] != "5000" ||
+		r[len(r)-2] != "80" || r[len(r)-1] != "few_samples;scheduling_tail" || recs[1][len(r)-1] != "" {
 		t.Errorf("row: %v", r)
 	}
 }

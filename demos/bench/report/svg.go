@@ -54,13 +54,17 @@ func LatencySVG(res *bench.Result, floorNs int64) []string {
 			if pattern == bench.PingPong {
 				fl = floorNs
 			}
-			out = append(out, latencyChart(fmt.Sprintf("%s, %s, %s messages: p50 / p90 / p99 / p99.9", pattern, what, bench.FormatSize(size)), rows, fl, colorsOf(res)))
+			label := "floor"
+			if res.Floor != nil && res.Floor.Suspect {
+				label = "floor (suspect)"
+			}
+			out = append(out, latencyChart(fmt.Sprintf("%s, %s, %s messages: p50 / p90 / p99 / p99.9", pattern, what, bench.FormatSize(size)), rows, fl, label, colorsOf(res)))
 		}
 	}
 	return out
 }
 
-func latencyChart(title string, rows []bench.Row, floorNs int64, colors map[string]string) string {
+func latencyChart(title string, rows []bench.Row, floorNs int64, floorLabel string, colors map[string]string) string {
 	const w, left, right, top, bar, gap = 1200.0, 190.0, 30.0, 70.0, 11.0, 14.0
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rows {
@@ -109,8 +113,8 @@ func latencyChart(title string, rows []bench.Row, floorNs int64, colors map[stri
 	}
 	if floorNs > 0 {
 		x := X(float64(floorNs))
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#c5221f" stroke-width="2" stroke-dasharray="6 4"/><text x="%.1f" y="%.0f" font-size="15" fill="#c5221f">floor %s</text>`,
-			x, top-6, x, h-34, x+4, top-10, fmtNs(float64(floorNs)))
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#c5221f" stroke-width="2" stroke-dasharray="6 4"/><text x="%.1f" y="%.0f" font-size="15" fill="#c5221f">%s %s</text>`,
+			x, top-6, x, h-34, x+4, top-10, floorLabel, fmtNs(float64(floorNs)))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
@@ -250,8 +254,14 @@ func fmtNs(ns float64) string {
 	return trimZero(fmt.Sprintf("%.2f", ns/1e9)) + "s"
 }
 
+// fmtRate is a rate for an axis: 0.01, 1, 100, 1000, 10k, 1M.
 func fmtRate(v float64) string {
-	if v >= 1 {
+	switch {
+	case v >= 1e6:
+		return trimZero(fmt.Sprintf("%.1f", v/1e6)) + "M"
+	case v >= 1e4:
+		return trimZero(fmt.Sprintf("%.1f", v/1e3)) + "k"
+	case v >= 1:
 		return fmt.Sprintf("%.0f", v)
 	}
 	return trimZero(fmt.Sprintf("%.3f", v))

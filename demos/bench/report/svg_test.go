@@ -29,6 +29,11 @@ func TestSVGCharts(t *testing.T) {
 	if !strings.Contains(LatencySVG(res, 2000)[0], "floor 2µs") {
 		t.Error("no floor line with a floor")
 	}
+	res.Floor = &bench.Floor{C2CRttNs: 2000, Suspect: true}
+	if !strings.Contains(LatencySVG(res, 2000)[0], "floor (suspect) 2µs") {
+		t.Error("a suspect floor drawn as trusted")
+	}
+	res.Floor = nil
 	thr := ThroughputSVG(res)
 	if len(thr) != 2 || !strings.HasPrefix(strings.SplitN(thr[0], "aria-label=\"", 2)[1], "stream") {
 		t.Fatalf("throughput charts: %d, want 2 with stream first", len(thr))

@@ -3,12 +3,14 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ipcplay/ipcplay/demos/bench"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Options tune the text output.
@@ -62,22 +64,27 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 		pin = fmt.Sprintf("sender on CPU %d, receiver on CPU %d", s.CPUs[0], s.CPUs[1])
 	}
 	if s.RatePerSec > 0 {
-		bound += fmt.Sprintf(", open loop at %s msgs/s", rate(s.RatePerSec))
+		bound += fmt.Sprintf(", open loop at %s msgs/s", exact(s.RatePerSec))
 	}
-	fmt.Fprintf(w, "ipcplay bench: %d cells, %s, warm-up %s, %d run(s) each (median shown); %d CPUs, %s; took %s\n",
-		len(res.Results), bound, time.Duration(s.WarmupNs), s.Repeat, s.NumCPU, pin, time.Duration(res.WallNs).Round(time.Millisecond))
+	fmt.Fprintf(w, "ipcplay bench: %s, %s, warm-up %s, %s each (median shown); %s, %s; took %s\n",
+		plural.Count(len(res.Results), "cell", "cells"), bound, time.Duration(s.WarmupNs), plural.Count(s.Repeat, "run", "runs"), plural.Count(s.NumCPU, "CPU", "CPUs"), pin, time.Duration(res.WallNs).Round(time.Millisecond))
 	floorHeader(w, res)
 	if s.RatePerSec > 0 {
-		fmt.Fprintf(w, "open loop: message i is sent at start + i/%s s whatever came back, and its latency counts from that scheduled time: a stall delays every message queued behind it, which closed-loop ping-pong (the next message only after the last answer) would never send, and so never measure.\n", rate(s.RatePerSec))
+		fmt.Fprintf(w, "open loop: message i is sent at start + i/%s s whatever came back, and its latency counts from that scheduled time: a stall delays every message queued behind it, which closed-loop ping-pong (the next message only after the last answer) would never send, and so never measure.\n", exact(s.RatePerSec))
 	}
 	if s.Load != "" {
-		fmt.Fprintf(w, "load: %d CPU hog(s) on CPU(s) %s at the workers' priority during the measurement (stopped with the run).\n", len(s.LoadCPUs), joinInts(s.LoadCPUs))
+		cpus := "CPU "
+		if len(s.LoadCPUs) != 1 {
+			cpus = "CPUs "
+		}
+		fmt.Fprintf(w, "load: %s on %s%s at the workers' priority during the measurement (stopped with the run).\n", plural.Count(len(s.LoadCPUs), "CPU hog", "CPU hogs"), cpus, joinInts(s.LoadCPUs))
 	}
 	if s.Fault != "" {
 		fmt.Fprintf(w, "fault injection: %s (one message in a hundred damaged on purpose)\n", s.Fault)
 	}
 	notes := map[string]string{}
-	spinSweep := false
+	suspect := res.Floor != nil && res.Floor.Suspect
+	pingpong := false
 	for _, g := range groups(res.Results) {
 		m := metricFor(o.Sort, g.pattern)
 		rows := append([]bench.Row(nil), g.rows...)
@@ -119,6 +126,9 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			xf := "-"
 			if r.XFloor > 0 {
 				xf = sig3(r.XFloor) + "x"
+				if suspect {
+					xf += "?"
+				}
 			}
 			line := fmt.Sprintf("%s %-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t", mark, width, r.Label(), rate(r.MsgsPerS), mbps(r.MBPerS),
 				dur(r.Latency.P50), xf, dur(r.Latency.P99), dur(r.Latency.P999), dur(int64(r.CPUNsPerMsg)), r.CtxSwitchesPerMsg, ratio)
@@ -140,12 +150,17 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			if r.Note != "" {
 				notes[r.Transport] = r.Note
 			}
-			if r.Spin != nil {
-				spinSweep = true
+			if r.Pattern == bench.PingPong {
+				pingpong = true
 			}
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		for _, r := range rows {
+			for _, wr := range r.Warnings {
+				fmt.Fprintf(w, "  ! %s: %s\n", r.Label(), wr.Text)
+			}
 		}
 		if o.Histogram {
 			for _, r := range rows {
@@ -172,14 +187,21 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			}
 		}
 		if len(behind) > 0 {
-			fmt.Fprintf(w, "\nbelow the rate of %s msgs/s, so the backlog, and the latency with it, grew all run long: %s\n", rate(s.RatePerSec), strings.Join(behind, "; "))
+			fmt.Fprintf(w, "\nbelow the rate of %s msgs/s, so the backlog, and the latency with it, grew all run long: %s\n", exact(s.RatePerSec), strings.Join(behind, "; "))
 		}
 	}
-	if spinSweep {
-		fmt.Fprintln(w, "\nshm-adaptive: a larger spin budget buys latency (fewer futex sleeps and wake-ups, ctx/msg falls) with CPU (cpu/msg rises); 0 sleeps at once, like shm.")
+	if c := SpinConclusions(res.Results); len(c) > 0 {
+		fmt.Fprintln(w)
+		for _, line := range c {
+			fmt.Fprintln(w, line)
+		}
 	}
-	fmt.Fprintln(w, "\ncpu/msg and ctx/msg add up both ends (getrusage of each worker); a spinning end burns CPU while it waits.")
-	fmt.Fprintln(w, "pingpong: a message is a round trip (msgs/s = round trips per second; MB/s counts the payload one way).")
+	if len(res.Results) > 0 {
+		fmt.Fprintln(w, "\ncpu/msg and ctx/msg add up both ends (getrusage of each worker); a spinning end burns CPU while it waits.")
+	}
+	if pingpong {
+		fmt.Fprintln(w, "pingpong: a message is a round trip (msgs/s = round trips per second; MB/s counts the payload one way).")
+	}
 	if len(res.Skipped) > 0 {
 		fmt.Fprintln(w, "\nskipped:")
 		for _, s := range res.Skipped {
@@ -202,16 +224,12 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 // floorHeader says what the floor is, where it comes from and how long it
 // took to measure.
 func floorHeader(w io.Writer, res *bench.Result) {
-	f := res.Floor
+	f, s := res.Floor, res.Settings
 	if f == nil {
 		if res.FloorError != "" {
 			fmt.Fprintf(w, "floor: not measured (%s); xFLOOR is left out\n", res.FloorError)
 		}
 		return
-	}
-	var copies []string
-	for _, m := range f.Memcpy {
-		copies = append(copies, fmt.Sprintf("%s %s GB/s", sizeLabel(m.Size), sig3(m.GBps)))
 	}
 	where := fmt.Sprintf("CPUs %d and %d", f.CPUs[0], f.CPUs[1])
 	what := "cache-line round trip"
@@ -219,13 +237,61 @@ func floorHeader(w io.Writer, res *bench.Result) {
 		where = fmt.Sprintf("CPU %d shared", f.CPUs[0])
 		what = "round trip through two context switches (sched_yield)"
 	}
-	fmt.Fprintf(w, "floor on %s: %s %s, memcpy %s; measured in %s (one cache line bounced between two pinned processes, each round trip timed like the rows'; copy() of hot buffers)\n",
-		where, what, dur(f.C2CRttNs), strings.Join(copies, ", "), time.Duration(f.ElapsedNs).Round(time.Millisecond))
-	fmt.Fprintln(w, "xFLOOR = p50 / floor; the floor of a pingpong round trip is c2c + one copy each way, of a one-way stream latency c2c/2 + one copy.")
+	copies := ""
+	if len(f.Memcpy) > 0 {
+		copies = "; copying one message " + copyTimes(f.Memcpy)
+	}
+	rounds := ""
+	if n := len(f.RoundsNs); n > 1 {
+		rounds = fmt.Sprintf(" (the least median of %d rounds)", n)
+	}
+	fmt.Fprintf(w, "floor on %s: %s %s%s%s; measured in %s (one cache line bounced between two pinned processes, each round trip timed like the rows'; copy() of hot buffers)\n",
+		where, what, dur(f.C2CRttNs), rounds, copies, time.Duration(f.ElapsedNs).Round(time.Millisecond))
+	if f.Suspect {
+		fmt.Fprintf(w, "floor SUSPECT: %s. The xFLOOR ratios are marked '?'; measure again on a quiet machine, pinned with --cpus.\n", f.SuspectReason)
+	}
+	ran := patternsOf(res)
+	if len(ran) == 0 {
+		ran = s.Patterns
+	}
+	var which []string
+	if slices.Contains(ran, bench.PingPong) {
+		which = append(which, "of a pingpong round trip is c2c + one copy each way")
+	}
+	if slices.Contains(ran, bench.Stream) {
+		which = append(which, "of a one-way stream latency c2c/2 + one copy")
+	}
+	if len(which) > 0 {
+		fmt.Fprintf(w, "xFLOOR = p50 / floor; the floor %s.\n", strings.Join(which, ", "))
+	}
 	if !f.Pinned {
 		fmt.Fprintf(w, "not pinned: the floor is per CPU pair (measured on %d,%d) and the ends of each cell may run on other CPUs, or move; pin with --cpus for a floor that applies.\n", f.CPUs[0], f.CPUs[1])
 	}
 }
+
+// copyTimes writes what a copy of one message costs at each measured
+// size: the time (what the floor adds per copy), and the bandwidth where
+// the size is large enough for bandwidth to mean something (at a few
+// bytes, a copy is a few instructions, not a transfer rate).
+func copyTimes(m []bench.MemcpyAt) string {
+	var out []string
+	for _, c := range m {
+		if c.GBps <= 0 {
+			continue
+		}
+		ns := float64(c.Size) / c.GBps
+		s := fmt.Sprintf("%s %s", sizeLabel(c.Size), durf(ns))
+		if c.Size >= 4096 {
+			s += fmt.Sprintf(" (%s GB/s)", sig3(c.GBps))
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// exact writes a rate as the user gave it: an integer without exponent
+// (100000000), a fraction as short as it goes (2.5).
+func exact(v float64) string { return bench.FormatRate(v) }
 
 func joinInts(v []int) string {
 	s := make([]string, len(v))
@@ -235,9 +301,15 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
+// check is the row's verdict: ok or the damage counts, and "!" when
+// the row has warnings (printed under its table).
 func check(r bench.Row) string {
+	mark := ""
+	if len(r.Warnings) > 0 {
+		mark = " !"
+	}
 	if !r.Bad() {
-		return "ok"
+		return "ok" + mark
 	}
 	var parts []string
 	if r.Lost != 0 {
@@ -249,7 +321,7 @@ func check(r bench.Row) string {
 	if r.Reordered != 0 {
 		parts = append(parts, fmt.Sprintf("REORDERED %d", r.Reordered))
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, " ") + mark
 }
 
 // ANSI escapes of the same length: bold, and back to normal.
@@ -259,22 +331,21 @@ const (
 )
 
 // sizeLabel writes a message size: "64 B", "4 KiB", "1 MiB".
-func sizeLabel(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func sizeLabel(n int) string { return bench.SizeLabel(n) }
 
 // dur writes nanoseconds with three significant digits: 812ns, 4.21µs, 13.2ms.
 func dur(ns int64) string {
 	if ns <= 0 {
 		return "-"
 	}
-	v := float64(ns)
+	return durf(float64(ns))
+}
+
+// durf is dur of a fractional count of nanoseconds: 2.80ns.
+func durf(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
 	units := []string{"ns", "µs", "ms", "s"}
 	i := 0
 	for v >= 1000 && i < len(units)-1 {

@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
+)
+
+// A run judges its own numbers before it reports them: a floor the
+// hardware cannot have, a percentile from too few samples, a tail that is
+// the scheduler's rather than the transport's. Each doubt is a Warning in
+// plain words, on its row and in the document's list. The rules are pure
+// functions of the document, so that they are tested on made-up numbers.
+
+// Plausible floors. A cache line handed between two CPUs and back takes
+// about 50 ns (SMT siblings) to 1 µs (sockets apart) on real hardware; a
+// round trip through two sched_yield(2) context switches on one CPU a few
+// µs. A measured floor above these means that the floor's two processes
+// were not both running (a busy machine, a descheduled vCPU).
+const (
+	MaxPlausibleC2CNs   = 2_000
+	MaxPlausibleYieldNs = 50_000
+)
+
+// Tail rules. A percentile needs samples: with fewer than minSamplesP99
+// (minSamplesP999) latencies, p99 (p99.9) is merely the slowest one. A p99
+// TailFactor times the p50 or more is made by waits for a CPU, not by the
+// transport.
+const (
+	minSamplesP99  = 100
+	minSamplesP999 = 1000
+	TailFactor     = 100
+)
+
+// NoiseRatio: two values of one run (no --repeat) closer than this factor
+// are within the run-to-run noise of a shared machine, "no clear
+// difference"; with --repeat, the runs' p50 ranges decide (CompareP50).
+const NoiseRatio = 1.25
+
+// Name is a row's name in warnings and conclusions: "pipe pingpong 64 B".
+func (r Row) Name() string {
+	return fmt.Sprintf("%s %s %s", r.Label(), r.Pattern, SizeLabel(r.Size))
+}
+
+// SizeLabel writes a message size for people: "64 B", "4 KiB", "1 MiB".
+func SizeLabel(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// CompareP50 says which of two rows has the lower median latency: -1 a,
+// +1 b, 0 no clear difference. Rows measured with --repeat differ clearly
+// when their runs' p50 ranges do not overlap; single runs when one p50 is
+// at least NoiseRatio times the other.
+func CompareP50(a, b Row) int {
+	if a.Spread != nil && b.Spread != nil {
+		switch {
+		case a.Spread.P50Max < b.Spread.P50Min:
+			return -1
+		case b.Spread.P50Max < a.Spread.P50Min:
+			return 1
+		}
+		return 0
+	}
+	return CompareValues(float64(a.Latency.P50), float64(b.Latency.P50))
+}
+
+// CompareValues says which of two single measurements is lower: -1 a, +1
+// b, 0 within NoiseRatio of each other (or either missing).
+func CompareValues(a, b float64) int {
+	switch {
+	case a <= 0 || b <= 0:
+		return 0
+	case b >= a*NoiseRatio:
+		return -1
+	case a >= b*NoiseRatio:
+		return 1
+	}
+	return 0
+}
+
+// judge fills in the run's warnings: the floor's suspicion, each row's
+// warnings, and the document's list of both.
+func judge(res *Result) {
+	res.Warnings = []Warning{}
+	if f := res.Floor; f != nil {
+		f.Suspect, f.SuspectReason = false, ""
+		if why := floorDoubt(f, res.Results); why != "" {
+			f.Suspect, f.SuspectReason = true, why
+			res.Warnings = append(res.Warnings, Warning{Code: "floor_suspect",
+				Text: "the floor is suspect: " + why + ". The xFLOOR ratios are marked '?'; measure again on a quiet machine, pinned with --cpus"})
+		}
+	}
+	for i := range res.Results {
+		r := &res.Results[i]
+		t, _ := lookupTransport(r.Transport)
+		r.Warnings = rowWarnings(*r, res.Settings, t != nil && t.neverSleeps)
+		for _, w := range r.Warnings {
+			w.Row = r.Name()
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
+}
+
+// floorDoubt returns why the floor cannot be trusted, or "": it is more
+// than the hardware takes, or a row came in below it (no transport beats
+// the cache line it moves through).
+func floorDoubt(f *Floor, rows []Row) string {
+	var why []string
+	rtt := Dur(f.C2CRttNs)
+	if n := len(f.RoundsNs); n > 1 {
+		rtt += fmt.Sprintf(" (the least median of %d rounds)", n)
+	}
+	switch {
+	case !f.SameCPU && f.C2CRttNs > MaxPlausibleC2CNs:
+		why = append(why, fmt.Sprintf("a cache-line round trip between two CPUs takes about 50ns to 1µs on real hardware, but %s was measured: the floor's two processes were not both running, because the machine was busy or the hypervisor did not run a vCPU", rtt))
+	case f.SameCPU && f.C2CRttNs > MaxPlausibleYieldNs:
+		why = append(why, fmt.Sprintf("two context switches on one CPU take a few µs, but %s was measured: other processes were running on that CPU", rtt))
+	}
+	var below []string
+	for _, r := range rows {
+		if r.XFloor > 0 && r.XFloor < 1 {
+			below = append(below, fmt.Sprintf("%s (%.2fx)", r.Name(), r.XFloor))
+		}
+	}
+	if len(below) > 0 {
+		list := strings.Join(below, ", ")
+		if len(below) > 3 {
+			list = fmt.Sprintf("%s and %d more", strings.Join(below[:3], ", "), len(below)-3)
+		}
+		where := "the floor was measured at a busy moment, or the hypervisor moved the vCPUs closer since"
+		if !f.Pinned {
+			where = "the floor was measured at a busy moment, or (not pinned) the ends ran on a closer pair of CPUs than the floor's"
+		}
+		why = append(why, fmt.Sprintf("%s in below it, which no transport can do: %s; %s", plural.Count(len(below), "row came", "rows came"), list, where))
+	}
+	return strings.Join(why, "; ")
+}
+
+// rowWarnings judges one row of a run with settings s; neverSleeps: the
+// transport polls and never sleeps (shm-spin).
+func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
+	out := []Warning{}
+	what := "latencies"
+	if r.Pattern == Stream && r.RatePerSec == 0 {
+		what = "latencies (one stream message in 16 is timed)"
+	}
+	switch n := r.LatencySamples; {
+	case n > 0 && n < minSamplesP99:
+		out = append(out, Warning{Code: "few_samples", Text: fmt.Sprintf(
+			"only %d %s in %s: p99 needs at least %d and p99.9 at least %d, so both are just the slowest of these few; measure longer (--duration, --count)",
+			n, what, Dur(r.ElapsedNs), minSamplesP99, minSamplesP999)})
+	case n > 0 && n < minSamplesP999:
+		out = append(out, Warning{Code: "few_samples", Text: fmt.Sprintf(
+			"only %d %s: p99.9 needs at least %d, so it is just the slowest of these; measure longer (--duration, --count)",
+			n, what, minSamplesP999)})
+	}
+	run := s.DurationNs
+	if run <= 0 {
+		run = r.ElapsedNs
+	}
+	p50, p99 := r.Latency.P50, r.Latency.P99
+	switch {
+	case run > 0 && p99 > run:
+		over := ""
+		if r.ElapsedNs > run {
+			over = fmt.Sprintf(" (it overran to %s)", Dur(r.ElapsedNs))
+		}
+		out = append(out, Warning{Code: "tail_longer_than_run", Text: fmt.Sprintf(
+			"p99 %s is longer than the whole run was meant to take, %s%s: single messages waited for %s; %s",
+			Dur(p99), Dur(run), over, waitedFor(r), preempted(r, s, neverSleeps))})
+	case p50 > 0 && p99 >= TailFactor*p50:
+		out = append(out, Warning{Code: "scheduling_tail", Text: fmt.Sprintf(
+			"p99 %s is %.0fx the p50 %s: the tail is not the transport's, 1 message in 100 waited for %s; %s",
+			Dur(p99), float64(p99)/float64(p50), Dur(p50), waitedFor(r), preempted(r, s, neverSleeps))})
+	}
+	if neverSleeps && r.CtxSwitchesPerMsg >= 0.005 {
+		where := "they shared a CPU with each other or with another program, or the scheduler preempted them"
+		switch {
+		case s.Load != "":
+			where = "the --load hogs share their CPUs"
+		case len(s.CPUs) == 2 && s.CPUs[0] == s.CPUs[1]:
+			where = fmt.Sprintf("both ends are pinned to CPU %d, so the waiting end can only spin until it yields to its peer", s.CPUs[0])
+		case len(s.CPUs) != 2:
+			where = "not pinned, the scheduler put them on a CPU shared with each other or with another program"
+		}
+		out = append(out, Warning{Code: "spinner_descheduled", Text: fmt.Sprintf(
+			"%s never sleeps, yet its ends switched %.2f times per message (involuntary: sender %d, receiver %d; preempted, or gave way with sched_yield after 4096 polls): %s. Spinning is fast only while each end has a CPU of its own; while one end is off its CPU the other spins for nothing",
+			r.Transport, r.CtxSwitchesPerMsg, r.SenderInvoluntaryCtx, r.ReceiverInvoluntaryCtx, where)})
+	}
+	return out
+}
+
+// Dur writes nanoseconds for people, to three significant digits as the
+// tables do: 812ns, 4.21µs, 1.88s.
+func Dur(ns int64) string {
+	if ns <= 0 {
+		return "0s"
+	}
+	v, units, i := float64(ns), []string{"ns", "µs", "ms", "s"}, 0
+	for v >= 999.5 && i < len(units)-1 {
+		v /= 1000
+		i++
+	}
+	switch {
+	case v >= 99.95 || i == 0:
+		return fmt.Sprintf("%.0f%s", v, units[i])
+	case v >= 9.995:
+		return fmt.Sprintf("%.1f%s", v, units[i])
+	}
+	return fmt.Sprintf("%.2f%s", v, units[i])
+}
+
+// waitedFor says what a slow message of the row waited for.
+func waitedFor(r Row) string {
+	if r.RatePerSec > 0 {
+		return "the messages ahead of it (open loop: the wait counts from each scheduled send time)"
+	}
+	return "a CPU"
+}
+
+// preempted says, from the involuntary context switches of each end, who
+// lost the CPU and to what. A spinner's count includes its yields.
+func preempted(r Row, s Settings, neverSleeps bool) string {
+	snd, rcv := r.SenderInvoluntaryCtx, r.ReceiverInvoluntaryCtx
+	by := "by another runnable process (the other end on the same CPU, another program)"
+	if s.Load != "" {
+		by = "by the --load hogs"
+	}
+	if neverSleeps {
+		by = "(preempted " + by + ", or yielding to its peer)"
+	}
+	switch {
+	case snd == 0 && rcv == 0:
+		return "neither end was preempted (no involuntary context switches), so the waits were the kernel's or the hypervisor's (a wake-up of an idle or descheduled vCPU, interrupts)"
+	case rcv > 0 && snd > 0:
+		return fmt.Sprintf("the receiver was %s %d times and the sender %d times %s", lost(neverSleeps), rcv, snd, by)
+	case rcv > 0:
+		return fmt.Sprintf("the receiver was %s %d times %s", lost(neverSleeps), rcv, by)
+	}
+	return fmt.Sprintf("the sender was %s %d times %s", lost(neverSleeps), snd, by)
+}
+
+func lost(neverSleeps bool) string {
+	if neverSleeps {
+		return "switched out"
+	}
+	return "preempted"
+}
