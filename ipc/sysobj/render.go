@@ -36,7 +36,7 @@ func Render(w io.Writer, obj any) error {
 		tw.Flush()
 		fmt.Fprintln(w, "  (NCNT: processes waiting for the value to increase; ZCNT: waiting for it to become zero)")
 		if n := o.kernelWaiters(); len(o.Waiting) == 0 && n > 0 {
-			fmt.Fprintf(w, "  waiting: no blocked thread seen, though the kernel counts %d waiter(s): see the warning\n", n)
+			fmt.Fprintf(w, "  waiting: no blocked thread seen, though the kernel counts %s: see the warning\n", plural.Count(n, "waiter", "waiters"))
 		} else {
 			renderWaiting(w, o.Waiting)
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // sysvErr turns the error of an IPC_STAT or GET* call on t into the
@@ -118,9 +120,9 @@ func waitCountWarning(what, call string, want, seen int, partial bool) string {
 		if partial {
 			why = "waiters among the processes that could not be examined (see below), " + why
 		}
-		return fmt.Sprintf("the kernel counts %d waiter(s) on %s but %d thread(s) were seen asleep in %s, after %d readings: %s", want, what, seen, call, observeTries, why)
+		return fmt.Sprintf("the kernel counts %s on %s but %s seen asleep in %s, after %d readings: %s", plural.Count(want, "waiter", "waiters"), what, plural.Count(seen, "thread was", "threads were"), call, observeTries, why)
 	case want < seen:
-		return fmt.Sprintf("%d thread(s) were seen asleep in %s but the kernel counts %d waiter(s) on %s, after %d readings: a waiter was woken between the two readings of a busy object", seen, call, want, what, observeTries)
+		return fmt.Sprintf("%s seen asleep in %s but the kernel counts %s on %s, after %d readings: a waiter was woken between the two readings of a busy object", plural.Count(seen, "thread was", "threads were"), call, plural.Count(want, "waiter", "waiters"), what, observeTries)
 	}
 	return ""
 }
