@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/outfile"
 )
 
 var raceCommand = &cli.Command{
@@ -240,11 +239,8 @@ func raceAction(c *cli.Context) error {
 	}
 	traceFile := c.String("trace")
 	if traceFile != "" {
-		if traceFile, err = filepath.Abs(traceFile); err != nil {
-			return ipc.Usagef("--trace %q: %v", c.String("trace"), err)
-		}
-		if st, err := os.Stat(filepath.Dir(traceFile)); err != nil || !st.IsDir() {
-			return ipc.Usagef("--trace %s: the directory %s does not exist", c.String("trace"), filepath.Dir(traceFile))
+		if traceFile, err = outfile.CheckTarget(traceFile); err != nil {
+			return ipc.Usagef("--trace %s: %v", c.String("trace"), err)
 		}
 	}
 	htmlFile, err := htmlPath(c)
@@ -322,26 +318,11 @@ func raceAction(c *cli.Context) error {
 	return joinErr(runErr, traceErr)
 }
 
-// writeTrace writes t as Chrome trace JSON to path, replacing it.
+// writeTrace writes t as Chrome trace JSON to path, replacing it
+// (outfile.Write: atomic, mode 0600, a symlink at path replaced).
 func writeTrace(path string, t *race.Trace) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write trace: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := race.WriteChromeTrace(tmp, t); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write trace %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write trace %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write trace %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write trace: %w", err)
+	if err := outfile.Write(path, func(w io.Writer) error { return race.WriteChromeTrace(w, t) }); err != nil {
+		return fmt.Errorf("race: trace: %w", err)
 	}
 	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"html/template"
 	"io"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/ipcplay/ipcplay/demos/lab"
 	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/outfile"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/ipc/web"
 )
@@ -226,21 +225,16 @@ func webObjects() web.Table {
 // htmlFlag is --html FILE of race, bench, demo and tour.
 var htmlFlag = &cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report (tables, charts, the interleaving; no network needed to open it) to `FILE`"}
 
-// htmlPath checks --html before anything runs: its directory must exist.
+// htmlPath checks --html before anything runs: its directory must exist
+// and it must not be a directory (outfile.CheckTarget).
 func htmlPath(c *cli.Context) (string, error) {
 	p := c.String("html")
 	if p == "" {
 		return "", nil
 	}
-	abs, err := filepath.Abs(p)
+	abs, err := outfile.CheckTarget(p)
 	if err != nil {
-		return "", ipc.Usagef("--html %q: %v", p, err)
-	}
-	if st, err := os.Stat(filepath.Dir(abs)); err != nil || !st.IsDir() {
-		return "", ipc.Usagef("--html %s: the directory %s does not exist", p, filepath.Dir(abs))
-	}
-	if st, err := os.Stat(abs); err == nil && st.IsDir() {
-		return "", ipc.Usagef("--html %s: is a directory; give a file name such as report.html", p)
+		return "", ipc.Usagef("--html %s: %v", p, err)
 	}
 	return abs, nil
 }

@@ -340,8 +340,8 @@ func TestHTMLFlag(t *testing.T) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
-	if st, _ := os.Stat(report); st.Mode().Perm() != 0o644 {
-		t.Errorf("report mode %v, want 0644 like the CLI's other output files", st.Mode().Perm())
+	if st, _ := os.Stat(report); st.Mode().Perm() != 0o600 {
+		t.Errorf("report mode %v, want 0600 like every file ipcplay creates", st.Mode().Perm())
 	}
 }
 

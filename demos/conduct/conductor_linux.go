@@ -6,15 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 // StepDef is one step of a worker's plan.
@@ -551,60 +552,29 @@ func (c *conductor) kernelView(w *wstate, d StepDef) string {
 	return parts[0] + " (kernel: " + strings.Join(parts[1:], ", ") + ")"
 }
 
-func taskPath(pid, tid int, f string) string {
-	return "/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/" + f
-}
-
 // sleepsIn reports whether the thread sleeps (state S or D) in one of the
-// system calls nrs. Where /proc/.../syscall cannot be read (ptrace access
-// refused), a sleeping thread counts.
+// system calls nrs (sysobj.Thread.SleepsIn: the detection inspect and who
+// use). Where /proc/.../syscall cannot be read (ptrace access refused), a
+// sleeping thread counts.
 func sleepsIn(pid, tid int, nrs []int) bool {
-	b, err := os.ReadFile(taskPath(pid, tid, "stat"))
-	if err != nil {
-		return false
+	t, err := sysobj.ReadThread(pid, tid)
+	if errors.Is(err, fs.ErrPermission) {
+		return t.State == 'S' || t.State == 'D'
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	if st := b[i+2]; st != 'S' && st != 'D' {
-		return false
-	}
-	nr, ok := syscallOf(pid, tid)
-	if !ok {
-		return true
-	}
-	for _, x := range nrs {
-		if x == nr {
-			return true
-		}
-	}
-	return false
+	return err == nil && t.SleepsIn(nrs, -1)
 }
 
-// syscallOf reads the system call the thread is in from
-// /proc/PID/task/TID/syscall (proc(5)); false when it runs, sleeps
-// outside a call, or the file cannot be read.
+// syscallOf returns the system call the thread sleeps in; false when it
+// runs, sleeps outside a call, or cannot be read.
 func syscallOf(pid, tid int) (int, bool) {
-	b, err := os.ReadFile(taskPath(pid, tid, "syscall"))
-	if err != nil {
+	t, err := sysobj.ReadThread(pid, tid)
+	if err != nil || !t.InCall {
 		return 0, false
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, false
-	}
-	nr, err := strconv.Atoi(f[0])
-	if err != nil || nr < 0 {
-		return 0, false
-	}
-	return nr, true
+	return int(t.Nr), true
 }
 
 func wchan(pid, tid int) string {
-	b, err := os.ReadFile(taskPath(pid, tid, "wchan"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	t, _ := sysobj.ReadThread(pid, tid)
+	return t.Wchan
 }

@@ -30,11 +30,18 @@ type Schedule struct {
 const Form = "a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step) and, last, random (with --seed N)"
 
 // ParseSchedule parses spec for workers workers whose steps are named in
-// steps. Errors are ipc.UsageErrors naming --schedule and the form.
+// steps, listed in the order of a worker's first steps (steps[0] is every
+// worker's first step: the example in the errors relies on it). Errors are
+// ipc.UsageErrors naming --schedule, the lab's own steps, the form and an
+// example that the lab accepts.
 func ParseSchedule(spec string, workers int, steps []string) (Schedule, error) {
 	var s Schedule
+	first := ""
+	if len(steps) > 0 {
+		first = steps[0]
+	}
 	bad := func(format string, a ...any) error {
-		return ipc.Usagef("--schedule %q: %s; write %s, e.g. P1,P2,P1:store", spec, fmt.Sprintf(format, a...), Form)
+		return ipc.Usagef("--schedule %q: %s; write %s, e.g. %s", spec, fmt.Sprintf(format, a...), Form, Example(workers, first))
 	}
 	if strings.TrimSpace(spec) == "" {
 		return s, bad("empty")
@@ -73,6 +80,21 @@ func ParseSchedule(spec string, workers int, steps []string) (Schedule, error) {
 	return s, nil
 }
 
+// Example is a schedule that every lab with workers workers whose first
+// step is named first accepts: P1 names its first step, P2 takes its own.
+// Nothing else is certain for every lab and its parameters (a worker may
+// have a single step, a second step may block).
+func Example(workers int, first string) string {
+	ex := "P1"
+	if first != "" {
+		ex += ":" + first
+	}
+	if workers >= 2 {
+		ex += ",P2"
+	}
+	return ex
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -88,19 +110,44 @@ func contains(list []string, s string) bool {
 // it cannot see is naming a worker whose step is blocked, which depends on
 // the run. label names worker i ("P1").
 func CheckSchedule(spec string, s Schedule, plans []Plan, label func(int) string) error {
+	first := ""
+	if len(plans) > 0 {
+		if d, ok := plans[0](0); ok {
+			first = d.Name
+		}
+	}
+	example := Example(len(plans), first)
 	taken := make([]int, len(plans))
 	for i, e := range s.Entries {
 		k := taken[e.Worker]
 		d, ok := plans[e.Worker](k)
 		if !ok {
-			return ipc.Usagef("--schedule %q: entry %d (%s): %s has finished after its %d steps; write %s", spec, i+1, label(e.Worker), label(e.Worker), k, Form)
+			return ipc.Usagef("--schedule %q: entry %d (%s): %s has finished after its %d steps (%s); write %s, e.g. %s", spec, i+1, label(e.Worker), label(e.Worker), k, planSteps(plans[e.Worker]), Form, example)
 		}
 		if e.Step != "" && e.Step != d.Name {
-			return ipc.Usagef("--schedule %q: entry %d (%s:%s): %s is at step %d, %s, not %s", spec, i+1, label(e.Worker), e.Step, label(e.Worker), k+1, d.Name, e.Step)
+			return ipc.Usagef("--schedule %q: entry %d (%s:%s): %s is at step %d, %s, not %s (its steps: %s)", spec, i+1, label(e.Worker), e.Step, label(e.Worker), k+1, d.Name, e.Step, planSteps(plans[e.Worker]))
 		}
 		taken[e.Worker]++
 	}
 	return nil
+}
+
+// planSteps lists a plan's steps ("lock, lock, unlock, unlock"), the
+// first 8 and "..." for a longer one.
+func planSteps(p Plan) string {
+	var names []string
+	for k := 0; ; k++ {
+		d, ok := p(k)
+		if !ok {
+			break
+		}
+		if k == 8 {
+			names = append(names, "...")
+			break
+		}
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // String writes s back as a SPEC.

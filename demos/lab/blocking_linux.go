@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcplay/ipcplay/demos/conduct"
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/sockets"
 )
@@ -32,6 +36,13 @@ type BlockingRow struct {
 	TimeNs   int64  `json:"time_ns"`
 	Expected string `json:"expected"`
 	Matches  bool   `json:"matches"`
+	// Slept: the calling thread slept in the kernel during the call: its
+	// voluntary context switches (getrusage RUSAGE_THREAD) went up.
+	Slept bool `json:"slept"`
+	// SeenAsleep names what the parent saw in /proc before the writer
+	// wrote: "read(2) on fd 3, thread 1234 (kernel: ...)"; "" when the
+	// row does not wait for it.
+	SeenAsleep string `json:"seen_asleep,omitempty"`
 }
 
 // BlockingResult is the blocking lab's document.
@@ -51,7 +62,7 @@ var blockingLab = Info{
 	Summary: "a blocking read waits, a non-blocking read says EAGAIN at once, epoll waits on many sockets",
 	Example: "ipcplay demo blocking --delay 200ms --sockets 4",
 	Flags: []Flag{
-		{Name: "delay", Usage: "how long the writer process waits before each write", Default: 200 * time.Millisecond},
+		{Name: "delay", Usage: "how long the writer process waits before each write, once the reader is seen asleep in the call", Default: 200 * time.Millisecond},
 		{Name: "sockets", Usage: "sockets watched with epoll (the writer writes to every other one)", Default: 4},
 	},
 	Experiment: ipc.Experiment{Name: ExperimentPrefix + "blocking", Validate: validateBlocking, Run: runBlocking},
@@ -61,17 +72,30 @@ type blockingSpec struct {
 	Delay   time.Duration `json:"delay_ns"`
 	Sockets int           `json:"sockets"`
 	Chosen  []int         `json:"chosen"` // epoll sockets the writer writes to
+	// CtlFD is the worker's end of its control socket to the parent: the
+	// reader says there which epoll descriptor it will sleep on, the
+	// writer is told there when the reader is seen asleep.
+	CtlFD int `json:"ctl_fd"`
+	// Lag delays the reader before each of its sleeping calls (tests: a
+	// reader scheduled late must not change the verdict).
+	Lag time.Duration `json:"lag_ns,omitempty"`
 }
 
+// blockReaderLag is blockingSpec.Lag of the next runs; tests set it.
+var blockReaderLag time.Duration
+
 type blockingOut struct {
-	BlockingNs  int64  `json:"blocking_ns"`
-	BlockingGot int    `json:"blocking_got"`
-	BlockingErr string `json:"blocking_err,omitempty"`
-	NonblockNs  int64  `json:"nonblock_ns"`
-	NonblockErr string `json:"nonblock_err"` // the errno's name, "EAGAIN"
-	EpollNs     int64  `json:"epoll_ns"`     // until the first wake-up
-	FirstWake   []int  `json:"first_wake"`
-	Ready       []int  `json:"ready"` // ready at the end (level-triggered)
+	BlockingNs    int64  `json:"blocking_ns"`
+	BlockingGot   int    `json:"blocking_got"`
+	BlockingErr   string `json:"blocking_err,omitempty"`
+	BlockingSlept bool   `json:"blocking_slept"`
+	NonblockNs    int64  `json:"nonblock_ns"`
+	NonblockErr   string `json:"nonblock_err"` // the errno's name, "EAGAIN"
+	NonblockSlept bool   `json:"nonblock_slept"`
+	EpollNs       int64  `json:"epoll_ns"` // until the first wake-up
+	EpollSlept    bool   `json:"epoll_slept"`
+	FirstWake     []int  `json:"first_wake"`
+	Ready         []int  `json:"ready"` // ready at the end (level-triggered)
 }
 
 // Descriptors of the socket ends in both workers: the sync socket first,
@@ -119,9 +143,9 @@ func runBlocking(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	for i := 1; i < p.Sockets; i += 2 {
 		res.Written = append(res.Written, i)
 	}
-	var readerFiles, writerFiles []*os.File
+	var readerFiles, writerFiles, mine []*os.File
 	defer func() {
-		for _, f := range append(readerFiles, writerFiles...) {
+		for _, f := range append(append(readerFiles, writerFiles...), mine...) {
 			f.Close()
 		}
 	}()
@@ -132,14 +156,31 @@ func runBlocking(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 		}
 		readerFiles, writerFiles = append(readerFiles, a), append(writerFiles, b)
 	}
-	spec := blockingSpec{Delay: p.Delay, Sockets: p.Sockets, Chosen: res.Written}
+	// One control socket per worker, the parent's end in mine.
+	for _, fs := range []*[]*os.File{&readerFiles, &writerFiles} {
+		a, b, err := sockets.Pair(sockets.Stream)
+		if err != nil {
+			return nil, err
+		}
+		mine, *fs = append(mine, a), append(*fs, b)
+	}
+	spec := blockingSpec{Delay: p.Delay, Sockets: p.Sockets, Chosen: res.Written, CtlFD: worker.FileFD(blockEpoll0 + p.Sockets), Lag: blockReaderLag}
 	bctx, cancel := phase(ctx, 3*blockMaxWait+2*p.Delay)
 	defer cancel()
-	rs, err := env.RunWorkers(bctx, []worker.Spec{
+	g, err := env.StartWorkers(bctx, []worker.Spec{
 		{Kind: "lab-block-reader", Name: "reader", Spec: spec, Files: readerFiles},
 		{Kind: "lab-block-writer", Name: "writer", Spec: spec, Files: writerFiles},
 	})
 	if err != nil {
+		return nil, fmt.Errorf("demo blocking: %w", err)
+	}
+	g.Go()
+	seen, rerr := blockReferee(bctx, g.Pids()[0], mine[0], mine[1])
+	if rerr != nil {
+		g.Kill()
+	}
+	rs, err := g.Wait(bctx)
+	if err := errors.Join(rerr, err); err != nil {
 		return nil, fmt.Errorf("demo blocking: %w", err)
 	}
 	var out blockingOut
@@ -147,30 +188,127 @@ func runBlocking(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 		return nil, err
 	}
 	res.ReaderPID, res.WriterPID, res.Ready = rs[0].Pid, rs[1].Pid, out.Ready
-	half := p.Delay.Nanoseconds() / 2
+	delay := p.Delay.Nanoseconds()
 
+	// Each expectation holds by cause, not by luck: the writer wrote only
+	// after the parent had seen the reader asleep in the call, and then
+	// waited the delay; a call that slept shows a voluntary context
+	// switch of its thread, one that did not shows none.
 	got := fmt.Sprintf("%d byte, after sleeping in the kernel", out.BlockingGot)
+	if !out.BlockingSlept {
+		got = fmt.Sprintf("%d byte, without sleeping (it was there already)", out.BlockingGot)
+	}
 	if out.BlockingErr != "" {
 		got = out.BlockingErr
 	}
 	res.Rows = append(res.Rows, BlockingRow{Call: "read(2), blocking", Result: got, TimeNs: out.BlockingNs,
-		Expected: "waits about the writer's delay (" + dur(p.Delay.Nanoseconds()) + ")",
-		Matches:  out.BlockingGot == 1 && out.BlockingNs >= half})
+		Expected: "sleeps until the writer writes, at least its delay (" + dur(delay) + ")",
+		Matches:  out.BlockingGot == 1 && out.BlockingSlept && out.BlockingNs >= delay,
+		Slept:    out.BlockingSlept, SeenAsleep: seen[0]})
 	res.Rows = append(res.Rows, BlockingRow{Call: "read(2), O_NONBLOCK, nothing written", Result: out.NonblockErr, TimeNs: out.NonblockNs,
-		Expected: "EAGAIN at once", Matches: out.NonblockErr == "EAGAIN" && out.NonblockNs < half})
+		Expected: "EAGAIN at once, without sleeping", Matches: out.NonblockErr == "EAGAIN" && !out.NonblockSlept,
+		Slept: out.NonblockSlept})
 	res.Rows = append(res.Rows, BlockingRow{Call: fmt.Sprintf("epoll_wait(2) on %d sockets", p.Sockets),
 		Result:   "woke with " + socketList(out.FirstWake) + " ready; in the end " + socketList(out.Ready),
 		TimeNs:   out.EpollNs,
-		Expected: "wakes after the delay; ready: " + socketList(res.Written),
-		Matches:  slices.Equal(out.Ready, res.Written) && out.EpollNs >= half})
+		Expected: "sleeps until the writer writes, at least its delay; ready: " + socketList(res.Written),
+		Matches:  slices.Equal(out.Ready, res.Written) && out.EpollSlept && out.EpollNs >= delay,
+		Slept:    out.EpollSlept, SeenAsleep: seen[1]})
 
 	var problems []string
 	for _, r := range res.Rows {
 		if !r.Matches {
-			problems = append(problems, fmt.Sprintf("%s: %s in %s, expected %s", r.Call, r.Result, dur(r.TimeNs), r.Expected))
+			slept := "did not sleep"
+			if r.Slept {
+				slept = "slept"
+			}
+			problems = append(problems, fmt.Sprintf("%s: %s in %s (%s), expected %s", r.Call, r.Result, dur(r.TimeNs), slept, r.Expected))
 		}
 	}
 	return res, res.verdict(problems)
+}
+
+// blockReferee lets the writer write only once the reader sleeps where the
+// lab says: first in read(2) on its end of the sync socket, then in
+// epoll_wait(2) on the descriptor the reader names on its control socket.
+// Each time it waits (conduct.WaitAsleep: /proc, seen twice) and then
+// tells the writer, which waits its delay and writes. It returns what it
+// saw, for the rows.
+func blockReferee(ctx context.Context, reader int, readerCtl, writerCtl *os.File) (seen [2]string, err error) {
+	syncFD := int64(sockFD(blockSync))
+	t, err := conduct.WaitAsleep(ctx, reader, conduct.SyscallsRead, syncFD, blockMaxWait)
+	if err != nil {
+		return seen, fmt.Errorf("the reader's blocking read: %w", err)
+	}
+	seen[0] = describeAsleep("read(2)", syncFD, t)
+	if _, err := writerCtl.Write([]byte{'r'}); err != nil {
+		return seen, fmt.Errorf("tell the writer: %w", err)
+	}
+	// The reader names its epoll descriptor, then sleeps on it.
+	line, err := readLine(int(readerCtl.Fd()), blockMaxWait)
+	if err != nil {
+		return seen, fmt.Errorf("the reader's epoll descriptor: %w", err)
+	}
+	epfd, err := strconv.ParseInt(strings.TrimSpace(line), 10, 32)
+	if err != nil {
+		return seen, fmt.Errorf("the reader's epoll descriptor %q: %w", line, err)
+	}
+	t, err = conduct.WaitAsleep(ctx, reader, conduct.SyscallsEpoll, epfd, blockMaxWait)
+	if err != nil {
+		return seen, fmt.Errorf("the reader's epoll_wait: %w", err)
+	}
+	seen[1] = describeAsleep("epoll_wait(2)", epfd, t)
+	if _, err := writerCtl.Write([]byte{'e'}); err != nil {
+		return seen, fmt.Errorf("tell the writer: %w", err)
+	}
+	return seen, nil
+}
+
+// readLine reads one short line from the blocking socket fd, giving up
+// after d (SO_RCVTIMEO).
+func readLine(fd int, d time.Duration) (string, error) {
+	if err := readTimeout(fd, d); err != nil {
+		return "", err
+	}
+	var line []byte
+	for len(line) < 64 {
+		var b [1]byte
+		n, err := unix.Read(fd, b[:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return "", fmt.Errorf("no line within %s", d)
+		case err != nil:
+			return "", os.NewSyscallError("read", err)
+		case n == 0:
+			return "", io.EOF
+		case b[0] == '\n':
+			return string(line), nil
+		}
+		line = append(line, b[0])
+	}
+	return "", fmt.Errorf("line longer than 64 bytes: %q", line)
+}
+
+func describeAsleep(call string, fd int64, t sysobj.Thread) string {
+	s := fmt.Sprintf("%s on fd %d, thread %d, state %c", call, fd, t.TID, t.State)
+	if t.Wchan != "" && t.Wchan != "0" {
+		s += " (kernel: " + t.Wchan + ")"
+	}
+	return s
+}
+
+// voluntarySwitches is the calling thread's count of voluntary context
+// switches (getrusage RUSAGE_THREAD, ru_nvcsw): it goes up each time the
+// thread sleeps in the kernel, and only then. The caller holds its OS
+// thread.
+func voluntarySwitches() (int64, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0, os.NewSyscallError("getrusage", err)
+	}
+	return ru.Nvcsw, nil
 }
 
 func socketList(ix []int) string {
@@ -260,15 +398,19 @@ func blockWriter(ctx context.Context, c *worker.Child) (any, error) {
 	}
 	defer wakeOnStop(ctx, s.Sockets)()
 	syncFD := sockFD(blockSync)
-	// 1: the reader is blocked in read; answer after the delay.
+	// 1: the parent says when the reader sleeps in read; answer after the
+	// delay.
+	if err := readByte(s.CtlFD, 2*blockMaxWait); err != nil {
+		return nil, fmt.Errorf("wait for the reader's read: %w", errors.Join(ctx.Err(), err))
+	}
 	if err := sleepCtx(ctx, s.Delay); err != nil {
 		return nil, err
 	}
 	if err := writeByte(syncFD, 'x'); err != nil {
 		return nil, err
 	}
-	// 3: the reader says when it sleeps in epoll_wait.
-	if err := readByte(syncFD, blockMaxWait+s.Delay); err != nil {
+	// 3: the parent says when the reader sleeps in epoll_wait.
+	if err := readByte(s.CtlFD, 2*blockMaxWait+s.Delay); err != nil {
 		return nil, fmt.Errorf("wait for the reader's epoll: %w", errors.Join(ctx.Err(), err))
 	}
 	if err := sleepCtx(ctx, s.Delay); err != nil {
@@ -304,7 +446,7 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 			return nil, os.NewSyscallError("epoll_ctl", err)
 		}
 	}
-	if err := readTimeout(syncFD, blockMaxWait+s.Delay); err != nil {
+	if err := readTimeout(syncFD, 2*blockMaxWait+s.Delay); err != nil {
 		return nil, err
 	}
 	if err := c.Ready(ctx); err != nil {
@@ -312,16 +454,29 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 	}
 	defer wakeOnStop(ctx, s.Sockets)()
 	var out blockingOut
+	// One OS thread for the calls and their context-switch counts.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 
 	// 1: a blocking read: the thread sleeps in the kernel until the writer
 	// writes (SO_RCVTIMEO bounds it).
 	var buf [16]byte
+	if err := sleepCtx(ctx, s.Lag); err != nil {
+		return nil, err
+	}
+	sw, err := voluntarySwitches()
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	n, err := unix.Read(syncFD, buf[:])
 	for errors.Is(err, unix.EINTR) {
 		n, err = unix.Read(syncFD, buf[:])
 	}
 	out.BlockingNs, out.BlockingGot = since(start), n
+	if sw2, serr := voluntarySwitches(); serr == nil {
+		out.BlockingSlept = sw2 > sw
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -329,27 +484,42 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 		out.BlockingErr = errnoName(err)
 	}
 
-	// 2: the same read on a non-blocking socket nobody wrote to.
+	// 2: the same read on a non-blocking socket nobody wrote to. A raw
+	// system call, so that the Go runtime cannot park the thread around
+	// it: a voluntary switch here could only be the kernel's.
 	nb := sockFD(blockNonblk)
 	if err := unix.SetNonblock(nb, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
+	if sw, err = voluntarySwitches(); err != nil {
+		return nil, err
+	}
 	start = time.Now()
-	_, err = unix.Read(nb, buf[:])
+	_, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(nb), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 	out.NonblockNs = since(start)
+	if sw2, serr := voluntarySwitches(); serr == nil {
+		out.NonblockSlept = sw2 > sw
+	}
 	out.NonblockErr = "data (unexpected)"
-	if err != nil {
-		out.NonblockErr = errnoName(err)
+	if errno != 0 {
+		out.NonblockErr = errnoName(errno)
 	}
 
-	// 3: epoll_wait on the whole set; tell the writer we are about to sleep.
-	if err := writeByte(syncFD, 'g'); err != nil {
-		return nil, err
+	// 3: epoll_wait on the whole set; tell the parent which descriptor we
+	// are about to sleep on.
+	if _, err := unix.Write(s.CtlFD, []byte(strconv.Itoa(epfd)+"\n")); err != nil {
+		return nil, os.NewSyscallError("write", err)
 	}
 	events := make([]unix.EpollEvent, s.Sockets)
 	seen := map[int]bool{}
+	if err := sleepCtx(ctx, s.Lag); err != nil {
+		return nil, err
+	}
+	if sw, err = voluntarySwitches(); err != nil {
+		return nil, err
+	}
 	start = time.Now()
-	deadline := start.Add(blockMaxWait + s.Delay)
+	deadline := start.Add(2*blockMaxWait + s.Delay)
 	for len(seen) < len(s.Chosen) && time.Now().Before(deadline) {
 		ms := int(time.Until(deadline).Milliseconds()) + 1
 		n, err := unix.EpollWait(epfd, events, ms)
@@ -361,6 +531,9 @@ func blockReader(ctx context.Context, c *worker.Child) (any, error) {
 		}
 		if n > 0 && out.FirstWake == nil {
 			out.EpollNs = since(start)
+			if sw2, serr := voluntarySwitches(); serr == nil {
+				out.EpollSlept = sw2 > sw
+			}
 			for _, ev := range events[:n] {
 				out.FirstWake = append(out.FirstWake, int(ev.Fd))
 			}
@@ -390,12 +563,24 @@ func renderBlocking(w io.Writer, doc json.RawMessage) error {
 	if err := decodeDoc(doc, &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "A reader process (pid %d) and a writer process (pid %d) share %d socketpairs; the writer waits %s before each write.\n\n",
-		r.ReaderPID, r.WriterPID, r.Sockets+blockEpoll0, dur(r.DelayNs))
+	fmt.Fprint(w, wrap(fmt.Sprintf("A reader process (pid %d) and a writer process (pid %d) share %d socketpairs. Before each write the writer waits until the reader is seen asleep in the call (/proc/PID/task/TID: state S and the system call on that descriptor, twice), then %s more.",
+		r.ReaderPID, r.WriterPID, r.Sockets+blockEpoll0, dur(r.DelayNs)), 78))
+	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(r.Rows))
 	for _, row := range r.Rows {
-		rows = append(rows, []string{row.Call, row.Result, dur(row.TimeNs), row.Expected, yesNo(row.Matches)})
+		slept := "no" // a fact, not a failure: the non-blocking read must not sleep
+		if row.Slept {
+			slept = "yes"
+		}
+		rows = append(rows, []string{row.Call, row.Result, dur(row.TimeNs), slept, row.Expected, yesNo(row.Matches)})
 	}
-	table(w, []string{"CALL", "RESULT", "TIME", "EXPECTED", "MATCHES"}, rows)
+	table(w, []string{"CALL", "RESULT", "TIME", "SLEPT", "EXPECTED", "MATCHES"}, rows)
+	fmt.Fprintln(w)
+	for _, row := range r.Rows {
+		if row.SeenAsleep != "" {
+			fmt.Fprint(w, wrap(row.Call+": seen asleep in "+row.SeenAsleep+" before the writer wrote.", 78))
+		}
+	}
+	fmt.Fprintln(w, "(SLEPT: the reader's thread made a voluntary context switch during the call, getrusage RUSAGE_THREAD.)")
 	return nil
 }

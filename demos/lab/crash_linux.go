@@ -55,28 +55,37 @@ const (
 	stuck     = "stuck"
 )
 
-// A crash primitive: how to set it up, what should happen and why.
+// A crash primitive: how to set it up, what should happen and why. why
+// tells what happened when the row came out as expected; should says, in
+// the present tense, what ought to happen, for a row that did not.
 type crashPrim struct {
-	name, label, expected, why string
+	name, label, expected, why, should string
 }
 
 var crashPrims = []crashPrim{
 	{"sysv-sem-undo", "System V semaphore, SEM_UNDO", recovered,
-		"The kernel keeps an undo record for every semop made with SEM_UNDO; when the holder died, exit() applied it and the semaphore went back to 1."},
+		"The kernel keeps an undo record for every semop made with SEM_UNDO; when the holder died, exit() applied it and the semaphore went back to 1.",
+		"with SEM_UNDO the kernel should apply the dead holder's undo record at its exit and give the semaphore back"},
 	{"sysv-sem-no-undo", "System V semaphore, no SEM_UNDO", stuck,
-		"Without SEM_UNDO the kernel does not know the -1 was a lock: the value stays 0 after the holder's death and every later P waits for ever."},
+		"Without SEM_UNDO the kernel does not know the -1 was a lock: the value stays 0 after the holder's death and every later P waits for ever.",
+		"without SEM_UNDO nothing should give the dead holder's -1 back"},
 	{"posix-sem", "POSIX named semaphore", stuck,
-		"A POSIX semaphore is a counter in shared memory that records no owner: the dead holder's token is simply lost."},
+		"A POSIX semaphore is a counter in shared memory that records no owner: the dead holder's token is simply lost.",
+		"a POSIX semaphore records no owner, so nothing should give the dead holder's token back"},
 	{"futex-mutex", "futex mutex, Lock", stuck,
-		"The futex word still says locked; a plain Lock, like a non-robust pthread mutex, never looks at the owner recorded next to it."},
+		"The futex word still says locked; a plain Lock, like a non-robust pthread mutex, never looks at the owner recorded next to it.",
+		"a plain Lock never looks at the recorded owner, so it should wait until the timeout"},
 	{"futex-mutex-recover", "futex mutex, LockRecover", recovered,
 		"LockRecover is recovery in user space: the waiter checks the owner recorded next to the word (pid and start time, so a recycled pid does not pass), finds it dead, takes the lock over and returns ErrOwnerDead, like EOWNERDEAD from a robust pthread mutex: the data it protects may be half-updated and must be repaired. " +
-			"Its window: a holder killed between taking the word and writing its record leaves a lock with no owner to check, which nothing recovers; and the waiter must be able to see the owner's pid (same pid namespace, /proc or pidfd)."},
+			"Its window: a holder killed between taking the word and writing its record leaves a lock with no owner to check, which nothing recovers; and the waiter must be able to see the owner's pid (same pid namespace, /proc or pidfd).",
+		"LockRecover should find the recorded owner dead and take the lock over with ErrOwnerDead"},
 	{"robust-futex", "robust futex (set_robust_list)", recovered,
 		"The robust futex is the kernel's bookkeeping at exit: the holder's thread registered a list of its locks with set_robust_list(2) and the word held its thread id; when it died, the kernel walked the list, set FUTEX_OWNER_DIED in the word (and would have woken a waiter had one slept). The taker got the lock with ErrOwnerDead (EOWNERDEAD for a robust pthread mutex, which stands on the same list). " +
-			"Its window is closed by list_op_pending, which names the lock before the word is taken and while it is released, so the kernel finds it even before it is linked; what is left is a holder that corrupts or unmaps its own list, more than 2048 held locks (ROBUST_LIST_LIMIT), and processes in different pid namespaces (the word holds a thread id)."},
+			"Its window is closed by list_op_pending, which names the lock before the word is taken and while it is released, so the kernel finds it even before it is linked; what is left is a holder that corrupts or unmaps its own list, more than 2048 held locks (ROBUST_LIST_LIMIT), and processes in different pid namespaces (the word holds a thread id).",
+		"the kernel should walk the dead thread's robust list and set FUTEX_OWNER_DIED in the word, so that the taker gets the lock with ErrOwnerDead"},
 	{"flock", "flock(2) on a file", recovered,
-		"An flock belongs to the open file; the kernel closed the holder's descriptors when it died, and the lock went with the last one."},
+		"An flock belongs to the open file; the kernel closed the holder's descriptors when it died, and the lock went with the last one.",
+		"the kernel should drop the flock when it closes the dead holder's descriptors"},
 }
 
 // crashSpec is the spec of the holder and taker workers.
@@ -197,7 +206,7 @@ func crashRow(ctx context.Context, env *ipc.Env, p CrashParams, prim crashPrim) 
 			return row, err
 		}
 		spec.Path = filepath.Join(dir, "crash.lock")
-		f, err := os.OpenFile(spec.Path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+		f, err := os.OpenFile(spec.Path, os.O_CREATE|os.O_EXCL|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return row, err
 		}
@@ -247,7 +256,22 @@ func crashRow(ctx context.Context, env *ipc.Env, p CrashParams, prim crashPrim) 
 		// Recovered is not enough: the kernel must have said why.
 		row.Matches = row.Matches && row.OwnerDied != nil && *row.OwnerDied
 	}
+	row.Explanation = crashExplanation(prim, row)
 	return row, nil
+}
+
+// crashExplanation explains a row as it came out: why it happened, or,
+// for a row that did not come out as expected (whose explanation would
+// contradict it), what should have happened and what did.
+func crashExplanation(prim crashPrim, row CrashRow) string {
+	if row.Matches {
+		return prim.why
+	}
+	seen := row.Happened
+	if row.Happened == recovered && prim.name == "robust-futex" {
+		seen = "recovered without FUTEX_OWNER_DIED in the word"
+	}
+	return fmt.Sprintf("Not as explained: %s, but this run saw it %s.", prim.should, seen)
 }
 
 // crashPrimitive is a primitive opened in a worker.

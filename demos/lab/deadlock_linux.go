@@ -27,7 +27,9 @@ type DeadlockParams struct {
 	// timed wait that detects the deadlock.
 	Timeout time.Duration `json:"timeout_ns"`
 	// Hold is how long each worker keeps its first semaphore before asking
-	// for the second, so that both hold one.
+	// for the second; it asks only once the kernel shows the second taken
+	// (by the other worker), so that both hold one whatever the scheduler
+	// did.
 	Hold time.Duration `json:"hold_ns"`
 	// Rounds is how many times each worker takes both semaphores in the
 	// ordered version.
@@ -81,6 +83,28 @@ type DeadlockResult struct {
 	Stuck    bool          `json:"stuck,omitempty"`
 }
 
+// The explanations of the deadlock lab. A scheduled run whose schedule
+// never made a cycle gets its own: the deadlock paragraph would contradict
+// it.
+const (
+	deadlockWhy = "Each worker holds one semaphore and waits for the one the other holds, so neither can go on: a cycle in the wait-for graph is a deadlock. " +
+		"The kernel shows it: the holder of each semaphore is the last process that operated on it (GETPID) and GETNCNT counts its waiters. " +
+		"A timed wait detects the deadlock and backs off; taking locks in one global order (S0 before S1) makes the cycle impossible."
+	deadlockNoCycleWhy = "A deadlock needs each worker to hold one semaphore while it waits for the one the other holds: a cycle in the wait-for graph. " +
+		"This schedule never made one: one worker could always move (a worker that waited got its semaphore when the holder released it), so both completed and no timed wait expired. " +
+		"A schedule that lets each worker take its first semaphore before either takes its second (P1,P2,P1,P2) makes the cycle; taking locks in one global order (S0 before S1) makes it impossible whatever the schedule."
+)
+
+// scheduledWhy is the explanation of a scheduled run, following its
+// result: the deadlock paragraph when the workers were all blocked at
+// once, the no-cycle one otherwise.
+func scheduledWhy(r *DeadlockResult) string {
+	if r.Stuck || r.CycleFound || r.TimedOut > 0 {
+		return deadlockWhy
+	}
+	return deadlockNoCycleWhy
+}
+
 // DeadlockOrderedRun is the same work with a global lock order (S0 before S1).
 type DeadlockOrderedRun struct {
 	Rounds    int   `json:"rounds"` // per worker
@@ -94,7 +118,7 @@ var deadlockLab = Info{
 	Example: "ipcplay demo deadlock --timeout 1s --hold 100ms",
 	Flags: []Flag{
 		{Name: "timeout", Usage: "how long each worker waits for its second semaphore (the timed wait that detects the deadlock)", Default: time.Second},
-		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second", Default: 100 * time.Millisecond},
+		{Name: "hold", Usage: "how long each worker keeps its first semaphore before asking for the second (and at least until the other worker holds its own)", Default: 100 * time.Millisecond},
 		{Name: "rounds", Usage: "times each worker takes both semaphores in the ordered version", Default: 50},
 		{Name: "schedule", Usage: "be the scheduler: P1 takes S0 then S1, P2 takes S1 then S0, one step (lock, unlock) at a time in this order, e.g. P1,P2,P1,P2 (deadlock) or P1,P1 (none); the rest runs in a fixed order", Default: ""},
 		{Name: "seed", Usage: "seeds random in --schedule (0: a new seed, printed)", Default: 0},
@@ -113,7 +137,13 @@ type deadlockSpec struct {
 	Timeout time.Duration `json:"timeout_ns"`
 	Rounds  int           `json:"rounds"`  // > 0: the ordered version
 	StepFD  int           `json:"step_fd"` // >= 0: a scheduled run's step socket
+	// Lag delays the worker before its first semaphore (tests: a worker
+	// scheduled late must not change what the lab shows).
+	Lag time.Duration `json:"lag_ns,omitempty"`
 }
+
+// deadlockLag is the Lag of P2 in the next opposite-order runs; tests set it.
+var deadlockLag time.Duration
 
 type deadlockOut struct {
 	Outcome string `json:"outcome"`
@@ -206,9 +236,7 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 		return nil, err
 	}
 	res := &DeadlockResult{
-		Header: newHeader("deadlock", "Each worker holds one semaphore and waits for the one the other holds, so neither can go on: a cycle in the wait-for graph is a deadlock. "+
-			"The kernel shows it: the holder of each semaphore is the last process that operated on it (GETPID) and GETNCNT counts its waiters. "+
-			"A timed wait detects the deadlock and backs off; taking locks in one global order (S0 before S1) makes the cycle impossible."),
+		Header:    newHeader("deadlock", deadlockWhy),
 		TimeoutNs: p.Timeout.Nanoseconds(),
 		HoldNs:    p.Hold.Nanoseconds(),
 	}
@@ -241,7 +269,7 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	env.Progress(0, 2, "opposite order")
 	specs := []worker.Spec{
 		{Kind: "lab-deadlock", Name: "P1", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 0, First: 0, Second: 1, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1}},
-		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1}},
+		{Kind: "lab-deadlock", Name: "P2", Files: files, Spec: deadlockSpec{SetID: set.ID(), Board: handle, Index: 1, First: 1, Second: 0, Hold: p.Hold, Timeout: p.Timeout, StepFD: -1, Lag: deadlockLag}},
 	}
 	dctx, cancel := phase(ctx, 30*time.Second+2*(p.Hold+p.Timeout))
 	defer cancel()
@@ -251,7 +279,20 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	}
 	g.Go()
 	pids := g.Pids()
-	res.Semaphores, res.Cycle, res.CycleFound = watchForCycle(dctx, set, board, pids, p.Hold+p.Timeout)
+	// Watch until the deadlock ends: the first worker to exit (its timed
+	// wait expired, or it got both) ends it. A fixed watch of hold +
+	// timeout would miss the cycle of a worker that started late.
+	wctx, wcancel := context.WithCancel(dctx)
+	go func() {
+		defer wcancel()
+		select {
+		case <-g.Done(0):
+		case <-g.Done(1):
+		case <-wctx.Done():
+		}
+	}()
+	res.Semaphores, res.Cycle, res.CycleFound = watchForCycle(wctx, set, board, pids, 30*time.Second+2*(p.Hold+p.Timeout))
+	wcancel()
 	rs, err := g.Wait(dctx)
 	if err != nil {
 		return res, fmt.Errorf("demo deadlock: %w", err)
@@ -278,7 +319,7 @@ func runDeadlock(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, e
 	for i := range specs {
 		s := specs[i].Spec.(deadlockSpec)
 		s.First, s.Second, s.Rounds = 0, 1, p.Rounds
-		s.Hold = 0
+		s.Hold, s.Lag = 0, 0
 		specs[i].Spec = s
 	}
 	octx, cancel2 := phase(ctx, 30*time.Second+time.Duration(2*p.Rounds)*p.Timeout)
@@ -418,6 +459,11 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 		}
 		return deadlockOut{Outcome: "completed"}, nil
 	}
+	select {
+	case <-time.After(s.Lag):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if _, err := take(s.First); err != nil {
 		return nil, fmt.Errorf("first semaphore: %w", err)
 	}
@@ -425,6 +471,13 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 	case <-time.After(s.Hold):
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+	// Ask for the second only once the other worker holds it (the kernel
+	// says its value is 0), not after the hold on the assumption that the
+	// other has started by then: a worker scheduled late would let this
+	// one take both, and there would be no deadlock to show.
+	if err := waitTaken(ctx, set, s.Second); err != nil {
+		return nil, err
 	}
 	wait, err := take(s.Second)
 	switch {
@@ -436,6 +489,25 @@ func deadlockWorker(ctx context.Context, c *worker.Child) (any, error) {
 		return deadlockOut{Outcome: "timed out", WaitNs: wait}, set.V(s.First, true)
 	default:
 		return nil, err
+	}
+}
+
+// waitTaken waits until semaphore i of set is taken (GETVAL 0), polling
+// every millisecond, or ctx ends.
+func waitTaken(ctx context.Context, set *semaphore.Set, i int) error {
+	for {
+		v, err := set.Val(i)
+		if err != nil {
+			return err
+		}
+		if v == 0 {
+			return nil
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the other worker to take %s: %w", semName(i), ctx.Err())
+		}
 	}
 }
 
@@ -565,6 +637,7 @@ func runDeadlockScheduled(ctx context.Context, env *ipc.Env, p DeadlockParams, r
 		}
 	}
 	res.Detected = res.CycleFound && res.TimedOut > 0
+	res.Explanation = scheduledWhy(res)
 	env.Progress(1, 1, "done")
 	var problems []string
 	if res.Stuck && !res.CycleFound {
@@ -661,7 +734,25 @@ func renderDeadlockScheduled(w io.Writer, r *DeadlockResult) error {
 	}
 	if r.CycleFound {
 		fmt.Fprintf(w, "Wait-for cycle: %s → cycle (cycle_found: true)\n", strings.Join(r.Cycle, " · "))
-		fmt.Fprintf(w, "The first timed wait to expire (--timeout %s) backed off, and the other worker completed.\n", dur(r.TimeoutNs))
+		var backed, completed []string
+		for _, wk := range r.Workers {
+			switch wk.Outcome {
+			case "timed out":
+				backed = append(backed, wk.Name)
+			case "completed":
+				completed = append(completed, wk.Name)
+			}
+		}
+		switch {
+		case len(backed) == 1 && len(completed) == 1:
+			fmt.Fprintf(w, "The first timed wait to expire (--timeout %s), %s's, backed off, and %s completed.\n", dur(r.TimeoutNs), backed[0], completed[0])
+		case len(backed) > 0:
+			fmt.Fprintf(w, "Timed waits expired (--timeout %s) and backed off: %s.\n", dur(r.TimeoutNs), strings.Join(backed, ", "))
+		default:
+			fmt.Fprintln(w, "No timed wait expired: nothing broke the cycle.")
+		}
+	} else if r.Stuck {
+		fmt.Fprintln(w, "Wait-for cycle: not seen in the kernel's semaphore state (cycle_found: false), though both workers were blocked")
 	} else {
 		fmt.Fprintln(w, "Wait-for cycle: none (cycle_found: false): this schedule never had each worker hold what the other waits for")
 	}

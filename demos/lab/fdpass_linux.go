@@ -201,7 +201,7 @@ func fdSender(ctx context.Context, c *worker.Child) (any, error) {
 			}
 			f = os.NewFile(uintptr(fd), "memfd")
 		} else {
-			f, err = os.OpenFile(filepath.Join(s.Dir, "fd-passing.txt"), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+			f, err = os.OpenFile(filepath.Join(s.Dir, "fd-passing.txt"), os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 			if err != nil {
 				return nil, err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -125,6 +126,16 @@ func TestCrash(t *testing.T) {
 }
 
 func TestDeadlock(t *testing.T) {
+	t.Run("on time", func(t *testing.T) { testDeadlock(t, 0) })
+	// P2 starts 300 ms late, six times the hold: a P1 that asked for its
+	// second semaphore after the hold, assuming P2 held it by then, would
+	// take both and show no deadlock.
+	t.Run("P2 late", func(t *testing.T) { testDeadlock(t, 300*time.Millisecond) })
+}
+
+func testDeadlock(t *testing.T, lag time.Duration) {
+	deadlockLag = lag
+	defer func() { deadlockLag = 0 }()
 	var r DeadlockResult
 	_, err := runLab(t, "deadlock", DeadlockParams{Timeout: 500 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 20}, &r)
 	if err != nil {
@@ -150,9 +161,12 @@ func TestDeadlock(t *testing.T) {
 // says, every time.
 func TestDeadlockScheduled(t *testing.T) {
 	var r DeadlockResult
-	_, err := runLab(t, "deadlock", DeadlockParams{Timeout: 2 * time.Second, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P2,P1,P2"}, &r)
+	text, err := runLab(t, "deadlock", DeadlockParams{Timeout: 2 * time.Second, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P2,P1,P2"}, &r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(r.Explanation, "Each worker holds one semaphore and waits") || !strings.Contains(text, "backed off, and P") {
+		t.Errorf("P1,P2,P1,P2 (a cycle) is not narrated as a deadlock:\n%s", text)
 	}
 	if !r.CycleFound || !r.Stuck || len(r.Cycle) != 2 || r.TimedOut != 1 || !r.Detected || !r.OK {
 		t.Errorf("P1,P2,P1,P2: cycle %v (found %v), stuck %v, timed out %d", r.Cycle, r.CycleFound, r.Stuck, r.TimedOut)
@@ -167,9 +181,16 @@ func TestDeadlockScheduled(t *testing.T) {
 	}
 
 	r = DeadlockResult{}
-	_, err = runLab(t, "deadlock", DeadlockParams{Timeout: 300 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P1"}, &r)
+	text, err = runLab(t, "deadlock", DeadlockParams{Timeout: 300 * time.Millisecond, Hold: 50 * time.Millisecond, Rounds: 1, Schedule: "P1,P1"}, &r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The narration follows the result: no deadlock paragraph for a run
+	// without a cycle.
+	for _, s := range []string{r.Explanation, strings.Join(strings.Fields(text), " ")} {
+		if strings.Contains(s, "Each worker holds one semaphore and waits") || strings.Contains(s, "backed off") || !strings.Contains(s, "never made one") {
+			t.Errorf("P1,P1 (no cycle) is narrated as a deadlock:\n%s", s)
+		}
 	}
 	if r.CycleFound || r.Stuck || r.TimedOut != 0 || len(r.Steps) != 8 || !r.OK {
 		t.Errorf("P1,P1: cycle found %v, stuck %v, timed out %d, %d steps", r.CycleFound, r.Stuck, r.TimedOut, len(r.Steps))
@@ -281,24 +302,37 @@ func TestParallelism(t *testing.T) {
 }
 
 func TestBlocking(t *testing.T) {
-	var r BlockingResult
-	_, err := runLab(t, "blocking", BlockingParams{Delay: 50 * time.Millisecond, Sockets: 5}, &r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(r.Rows) != 3 {
-		t.Fatalf("%d rows, want 3", len(r.Rows))
-	}
-	for _, row := range r.Rows {
-		if !row.Matches {
-			t.Errorf("%s: %s in %s, expected %s", row.Call, row.Result, dur(row.TimeNs), row.Expected)
+	// Lag: the reader comes to each sleeping call 100 ms late, twice the
+	// writer's delay: a writer that only waited its delay would write
+	// before the reader reads (a blocking read that never blocks, an
+	// epoll_wait that wakes at once). The writer waits until the reader
+	// is seen asleep, so the verdict does not depend on the scheduler.
+	for _, lag := range []time.Duration{0, 100 * time.Millisecond} {
+		blockReaderLag = lag
+		var r BlockingResult
+		_, err := runLab(t, "blocking", BlockingParams{Delay: 50 * time.Millisecond, Sockets: 5}, &r)
+		blockReaderLag = 0
+		if err != nil {
+			t.Fatalf("lag %s: %v", lag, err)
 		}
-	}
-	if r.Rows[1].Result != "EAGAIN" {
-		t.Errorf("non-blocking read: %s, want EAGAIN", r.Rows[1].Result)
-	}
-	if want := []int{1, 3}; len(r.Ready) != 2 || r.Ready[0] != want[0] || r.Ready[1] != want[1] {
-		t.Errorf("epoll ready %v, want %v", r.Ready, want)
+		if len(r.Rows) != 3 {
+			t.Fatalf("%d rows, want 3", len(r.Rows))
+		}
+		for _, row := range r.Rows {
+			if !row.Matches {
+				t.Errorf("lag %s: %s: %s in %s, expected %s", lag, row.Call, row.Result, dur(row.TimeNs), row.Expected)
+			}
+		}
+		if r.Rows[1].Result != "EAGAIN" || r.Rows[1].Slept || !r.Rows[0].Slept || !r.Rows[2].Slept {
+			t.Errorf("lag %s: non-blocking read %s (slept %v), blocking read slept %v, epoll slept %v",
+				lag, r.Rows[1].Result, r.Rows[1].Slept, r.Rows[0].Slept, r.Rows[2].Slept)
+		}
+		if !strings.HasPrefix(r.Rows[0].SeenAsleep, fmt.Sprintf("read(2) on fd %d, thread ", sockFD(blockSync))) || !strings.HasPrefix(r.Rows[2].SeenAsleep, "epoll_wait(2) on fd ") {
+			t.Errorf("lag %s: seen asleep %q, %q", lag, r.Rows[0].SeenAsleep, r.Rows[2].SeenAsleep)
+		}
+		if want := []int{1, 3}; len(r.Ready) != 2 || r.Ready[0] != want[0] || r.Ready[1] != want[1] {
+			t.Errorf("epoll ready %v, want %v", r.Ready, want)
+		}
 	}
 }
 
@@ -540,5 +574,92 @@ func TestLabsCloseTheirDescriptors(t *testing.T) {
 	all()
 	if after := openFDs(t); after > before {
 		t.Errorf("%d descriptors open after the second round of labs, %d after the first", after, before)
+	}
+}
+
+// A bad deadlock --schedule names the deadlock lab's own steps (lock,
+// unlock) and an example that the lab accepts, never the race lab's
+// load/store: the fresh user's "P1:store" was told "e.g. P1,P2,P1:store".
+func TestDeadlockScheduleErrorsNameItsSteps(t *testing.T) {
+	l, _ := Lookup("deadlock")
+	validate := func(spec string) error {
+		raw, _ := json.Marshal(DeadlockParams{Timeout: time.Second, Hold: time.Millisecond, Rounds: 1, Schedule: spec})
+		return l.Experiment.Validate(raw, ipc.DefaultLimits())
+	}
+	for _, spec := range []string{"P1:store", "P3", "P1,P1,P1,P1,P1", "P1:unlock"} {
+		err := validate(spec)
+		if !ipc.IsUsage(err) {
+			t.Fatalf("%s: %v, want a usage error", spec, err)
+		}
+		// What the user typed is echoed; the rest is the lab's.
+		msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), spec, ""), `unknown step "store"`, "")
+		for _, race := range []string{"store", "load"} {
+			if strings.Contains(msg, race) {
+				t.Errorf("%s: the error names the race lab's %q: %v", spec, race, err)
+			}
+		}
+		if !strings.Contains(msg, "lock") {
+			t.Errorf("%s: the error names no deadlock step: %v", spec, err)
+		}
+		if ex := "e.g. P1:lock,P2"; spec != "P1:unlock" && !strings.Contains(msg, ex) {
+			t.Errorf("%s: no working example (%s): %v", spec, ex, err)
+		}
+	}
+	if err := validate("P1:lock,P2"); err != nil {
+		t.Errorf("the example is refused: %v", err)
+	}
+	// The flag's own examples work too.
+	for _, spec := range []string{"P1,P2,P1,P2", "P1,P1"} {
+		if err := validate(spec); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+}
+
+// A crash row that did not come out as expected is not explained with the
+// text of the expected outcome ("the semaphore went back to 1" for a
+// semaphore that stayed stuck), and the tour's narration names only the
+// mechanisms this run saw work.
+func TestCrashNarrationFollowsTheRows(t *testing.T) {
+	prim := func(name string) crashPrim {
+		for _, p := range crashPrims {
+			if p.name == name {
+				return p
+			}
+		}
+		t.Fatalf("no primitive %s", name)
+		return crashPrim{}
+	}
+	undo := prim("sysv-sem-undo")
+	ok := CrashRow{Primitive: undo.name, Happened: recovered, Expected: recovered, Matches: true}
+	if got := crashExplanation(undo, ok); got != undo.why {
+		t.Errorf("matching row: %q", got)
+	}
+	bad := CrashRow{Primitive: undo.name, Happened: stuck, Expected: recovered}
+	got := crashExplanation(undo, bad)
+	if strings.Contains(got, "went back to 1") || !strings.Contains(got, "Not as explained") || !strings.Contains(got, "saw it stuck") {
+		t.Errorf("stuck SEM_UNDO row explained as %q", got)
+	}
+	robust := prim("robust-futex")
+	got = crashExplanation(robust, CrashRow{Primitive: robust.name, Happened: recovered, Expected: recovered})
+	if !strings.Contains(got, "without FUTEX_OWNER_DIED") {
+		t.Errorf("robust futex recovered without the kernel's mark: %q", got)
+	}
+
+	r := &CrashResult{Rows: []CrashRow{
+		{Primitive: "flock", Happened: recovered, Expected: recovered, Matches: true},
+		{Primitive: "sysv-sem-undo", Happened: stuck, Expected: recovered},
+		{Primitive: "posix-sem", Happened: stuck, Expected: stuck, Matches: true},
+	}}
+	n := NarrateCrash(r)
+	for _, want := range []string{"Recovered after the holder died: flock — the kernel dropped the dead process's flock.", "Stuck: sysv-sem-undo, posix-sem", "a POSIX semaphore", "Not as explained: sysv-sem-undo (stuck, expected recovered)"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("narration lacks %q: %s", want, n)
+		}
+	}
+	for _, not := range []string{"SEM_UNDO semaphore's -1", "FUTEX_OWNER_DIED", "owner pid"} {
+		if strings.Contains(n, not) {
+			t.Errorf("narration names %q, which this run did not see: %s", not, n)
+		}
 	}
 }

@@ -314,6 +314,7 @@ func init() {
 				return nil
 			},
 			openThread: func(sh *shared, t *thread, s *workerSpec) error {
+				keepTwoPs() // see there: one P makes a blocked LOCK_EX cost two more switches
 				// Each thread opens the file itself: its own open file
 				// description, so its flock conflicts with the others'.
 				fd, err := unix.Open(s.LockFile, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/ipc/outfile"
 )
 
 // Object types. The first seven are the IPC types of `ipcplay objects`;
@@ -155,7 +157,8 @@ func (l *Ledger) read() ([]Entry, error) {
 	return doc.Entries, nil
 }
 
-// write replaces the file atomically: temp file, fsync, rename, fsync dir.
+// write replaces the file atomically, through outfile: a new 0600 file
+// created O_EXCL|O_NOFOLLOW, fsync, rename, fsync of the directory.
 func (l *Ledger) write(entries []Entry) error {
 	if entries == nil {
 		entries = []Entry{}
@@ -166,29 +169,8 @@ func (l *Ledger) write(entries []Entry) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(l.path)
-	tmp, err := os.CreateTemp(dir, fileName+".tmp-*")
-	if err != nil {
+	if err := outfile.WriteBytes(l.path, b); err != nil {
 		return fmt.Errorf("ledger: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("ledger: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("ledger: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), l.path); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func TestConcurrentProcesses(t *testing.T) {
 			t.Fatalf("entry of exited pid %d not stale", e.CreatorPID)
 		}
 	}
-	matches, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))
+	matches, _ := filepath.Glob(filepath.Join(dir, "*tmp*"))
 	if len(matches) != 0 {
 		t.Fatalf("temp files left: %v", matches)
 	}

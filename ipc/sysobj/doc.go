@@ -45,5 +45,11 @@
 // it sees, but needs permission to read /proc/PID/task/TID/syscall (root,
 // or the same user with ptrace allowed), and it decodes native 64-bit
 // system call numbers only (a 32-bit process on a 64-bit kernel is not
-// recognised as waiting).
+// recognised as waiting). A thread waits when it sleeps in the kernel
+// (state S or D) inside such a call (Thread.SleepsIn, the one detection
+// that inspect, who, watch, the conductor and the labs share). inspect and
+// who make the same observation of an object (observeSysVSem...); where
+// the kernel keeps a count of waiters (GETNCNT + GETZCNT of a set, glibc's
+// count in a sem_t) it is read again with the threads, a few times, while
+// the two disagree, and a lasting disagreement is a warning.
 package sysobj

@@ -77,17 +77,51 @@ func withMapping(fd int, off, n int64, fn func([]byte)) (err error) {
 // file /dev/shm/sem.NAME through a read-only mapping, decoding glibc's
 // sem_t: value and number of waiters. It warns when the file does not look
 // like a glibc semaphore (wrong size, another libc), and lists who maps it
-// and which threads are blocked in a futex wait on it.
+// and which threads are blocked in a futex wait on it (observePOSIXSem:
+// what who lists).
 func InspectPOSIXSem(name string) (*POSIXSem, error) {
+	s, _, err := observePOSIXSem(name)
+	return s, err
+}
+
+// observePOSIXSem reads the semaphore and scans its users, for inspect
+// and who alike. glibc's waiter count and the threads the kernel has in a
+// futex wait on it are read at different instants: while they disagree
+// both are read again, up to observeTries times, so that only a lasting
+// disagreement (a waiter killed while blocked stays in glibc's count) is
+// warned about.
+func observePOSIXSem(name string) (*POSIXSem, *scanResult, error) {
 	name, err := ParseName(TypePOSIXSem, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var (
+		s *POSIXSem
+		r *scanResult
+	)
+	_, _, err = settle(func() (int, int, error) {
+		var err error
+		if s, r, err = readPOSIXSem(name); err != nil || s.Waiters == nil || !s.Glibc {
+			return 0, 0, err // nothing to compare
+		}
+		return int(*s.Waiters), s.KernelWaiters, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.Warnings = append(s.Warnings, semCrossCheck(s, len(r.denied) > 0)...)
+	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
+	return s, r, nil
+}
+
+// readPOSIXSem is one reading of observePOSIXSem: the sem_t, then the scan.
+func readPOSIXSem(name string) (*POSIXSem, *scanResult, error) {
 	t := Target{Type: TypePOSIXSem, ID: -1, Name: name}
 	path := posixPath(TypePOSIXSem, name)
 	fd, st, err := openPOSIX(t, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &POSIXSem{Type: TypePOSIXSem, Name: name, Path: path, FilePerm: filePerm(&st), Size: st.Size}
 	if st.Size >= semaphore.UnnamedSize {
@@ -105,14 +139,14 @@ func InspectPOSIXSem(name string) (*POSIXSem, error) {
 	}
 	unix.Close(fd)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t, err)
+		return nil, nil, fmt.Errorf("%s: %w", t, err)
 	}
 	if st.Size != semaphore.UnnamedSize {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("the file is %d bytes, not %d: not a glibc semaphore of a 64-bit process (another C library, or sem_open has not finished creating it)", st.Size, semaphore.UnnamedSize))
 	}
 	r, err := scan(&matcher{file: ptr(devInoOf(&st)), shmid: -1, semid: -1, msqid: -1})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hits := r.sorted()
 	s.MappedBy = procsWith(hits, "maps")
@@ -125,10 +159,7 @@ func InspectPOSIXSem(name string) (*POSIXSem, error) {
 			}
 		}
 	}
-	s.Warnings = append(s.Warnings, semCrossCheck(s, len(r.denied) > 0)...)
-	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
-	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
-	return s, nil
+	return s, r, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -161,15 +192,21 @@ func semCrossCheck(s *POSIXSem, partial bool) []string {
 // InspectPOSIXShm reads the POSIX shared memory object name ("/x" or "x")
 // from /dev/shm: size, owner, the processes that map it or hold it open.
 func InspectPOSIXShm(name string) (*POSIXShm, error) {
+	s, _, err := observePOSIXShm(name)
+	return s, err
+}
+
+// observePOSIXShm is InspectPOSIXShm with the scan, for who.
+func observePOSIXShm(name string) (*POSIXShm, *scanResult, error) {
 	name, err := ParseName(TypePOSIXShm, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t := Target{Type: TypePOSIXShm, ID: -1, Name: name}
 	path := posixPath(TypePOSIXShm, name)
 	fd, st, err := openPOSIX(t, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unix.Close(fd)
 	s := &POSIXShm{
@@ -178,7 +215,7 @@ func InspectPOSIXShm(name string) (*POSIXShm, error) {
 	}
 	r, err := scan(&matcher{file: ptr(devInoOf(&st)), shmid: -1, semid: -1, msqid: -1})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hits := r.sorted()
 	s.MappedBy = procsWith(hits, "maps")
@@ -187,7 +224,7 @@ func InspectPOSIXShm(name string) (*POSIXShm, error) {
 	s.Waiting = holders(hits, "waiting")
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
 	s.Name, s.Path = EscapeName(s.Name), EscapeName(s.Path)
-	return s, nil
+	return s, r, nil
 }
 
 // InspectPOSIXMQ reads the POSIX message queue name ("/x" or "x") through
@@ -196,25 +233,32 @@ func InspectPOSIXShm(name string) (*POSIXShm, error) {
 // by reading that descriptor. Reading the status line sets the queue's
 // access time, as `cat /dev/mqueue/NAME` does; nothing else changes.
 func InspectPOSIXMQ(name string) (*POSIXMQ, error) {
+	q, _, err := observePOSIXMQ(name)
+	return q, err
+}
+
+// observePOSIXMQ is InspectPOSIXMQ with the scan, for who. The kernel
+// keeps no count of a queue's waiters to check the threads against.
+func observePOSIXMQ(name string) (*POSIXMQ, *scanResult, error) {
 	name, err := ParseName(TypePOSIXMQ, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t := Target{Type: TypePOSIXMQ, ID: -1, Name: name}
 	q, st, err := readMQ(t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r, err := scan(&matcher{file: ptr(devInoOf(&st)), shmid: -1, semid: -1, msqid: -1})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hits := r.sorted()
 	q.OpenBy = holders(hits, "open")
 	q.Waiting = holders(hits, "waiting")
 	q.Warnings = appendNonEmpty(q.Warnings, r.warning())
 	q.Name, q.Path = EscapeName(q.Name), EscapeName(q.Path)
-	return q, nil
+	return q, r, nil
 }
 
 // readMQ opens, reads and closes the queue of t.

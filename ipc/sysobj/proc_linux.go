@@ -157,6 +157,20 @@ func (r *scanResult) sorted() []*hit {
 	return out
 }
 
+// waitingThreads counts the threads the scan saw blocked on the object
+// in a system call (one "waiting" detail each).
+func (r *scanResult) waitingThreads() int {
+	n := 0
+	for _, h := range r.hits {
+		for _, d := range h.detailsFor("waiting") {
+			if strings.HasPrefix(d, "thread ") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // warning describes the processes the scan could not see, or "".
 func (r *scanResult) warning() string {
 	return deniedWarning(r.denied)
@@ -360,8 +374,10 @@ func socketInode(link string) (uint64, bool) {
 	return ino, err == nil
 }
 
-// scanTasks records the threads of pid blocked on the object, from the
-// system call each is in.
+// scanTasks records the threads of pid blocked on the object: asleep in
+// the kernel (ReadThread, Thread.Asleep) inside a system call that waits
+// on it. A thread preempted on its way into or out of the call is not
+// waiting.
 func scanTasks(pid int, m *matcher, r *scanResult) error {
 	dir := procRoot + "/" + strconv.Itoa(pid) + "/task"
 	ents, err := os.ReadDir(dir)
@@ -370,25 +386,27 @@ func scanTasks(pid int, m *matcher, r *scanResult) error {
 	}
 	var firstErr error
 	for _, e := range ents {
-		data, err := os.ReadFile(dir + "/" + e.Name() + "/syscall")
+		tid, err := strconv.Atoi(e.Name())
 		if err != nil {
-			if firstErr == nil {
+			continue
+		}
+		t, err := ReadThread(pid, tid)
+		if err != nil {
+			if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
 				firstErr = err
 			}
 			continue
 		}
-		sc, ok := parseSyscall(data)
-		if !ok || !sc.InCall {
+		if !t.Asleep() {
 			continue
 		}
-		what, ok := waitsOn(sc, m, r.hits[pid])
+		what, ok := waitsOn(taskSyscall{InCall: true, Nr: t.Nr, Args: t.Args}, m, r.hits[pid])
 		if !ok {
 			continue
 		}
-		wchan, _ := os.ReadFile(dir + "/" + e.Name() + "/wchan")
-		detail := fmt.Sprintf("thread %s blocked in %s", e.Name(), what)
-		if w := strings.TrimSpace(string(wchan)); w != "" && w != "0" {
-			detail += " (kernel: " + w + ")"
+		detail := fmt.Sprintf("thread %d blocked in %s", tid, what)
+		if t.Wchan != "" && t.Wchan != "0" {
+			detail += " (kernel: " + t.Wchan + ")"
 		}
 		r.get(pid).add("waiting", detail)
 	}

@@ -35,7 +35,11 @@ func Render(w io.Writer, obj any) error {
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "  (NCNT: processes waiting for the value to increase; ZCNT: waiting for it to become zero)")
-		renderWaiting(w, o.Waiting)
+		if n := o.kernelWaiters(); len(o.Waiting) == 0 && n > 0 {
+			fmt.Fprintf(w, "  waiting: no blocked thread seen, though the kernel counts %s: see the warning\n", plural.Count(n, "waiter", "waiters"))
+		} else {
+			renderWaiting(w, o.Waiting)
+		}
 		warnings = o.Warnings
 	case *POSIXSem:
 		fmt.Fprintf(w, "posix-sem %s (%s)\n", o.Name, o.Path)

@@ -7,8 +7,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // sysvErr turns the error of an IPC_STAT or GET* call on t into the
@@ -34,21 +37,94 @@ func sysvPerm(p *unix.SysvIpcPerm) SysVPerm {
 
 // InspectSysVSem reads semaphore set id with IPC_STAT, GETALL, GETNCNT,
 // GETZCNT and GETPID (all read-only, all needing read permission), and
-// looks for the threads blocked on it.
+// looks for the threads blocked on it (observeSysVSem: what who lists).
 func InspectSysVSem(id int) (*SysVSem, error) {
-	s, err := statSysVSem(id)
-	if err != nil {
-		return nil, err
-	}
+	s, _, err := observeSysVSem(id)
+	return s, err
+}
+
+// observeSysVSem reads set id and scans for the threads blocked on it,
+// for inspect and who alike. The kernel's counts of waiters (the sum of
+// GETNCNT and GETZCNT: one per blocked semop) and the threads seen
+// asleep in semop/semtimedop on the set are read at different instants;
+// while they disagree both are read again, up to observeTries times, so
+// that a waiter passing between two slices of a timed wait, or one woken
+// between the two readings, does not make the two tools disagree. What
+// still disagrees is said in a warning.
+func observeSysVSem(id int) (*SysVSem, *scanResult, error) {
 	m := newMatcher()
 	m.semid = id
-	r, err := scan(m)
+	var (
+		s *SysVSem
+		r *scanResult
+	)
+	want, seen, err := settle(func() (int, int, error) {
+		var err error
+		if s, err = statSysVSem(id); err != nil {
+			return 0, 0, err
+		}
+		if r, err = scan(m); err != nil {
+			return 0, 0, err
+		}
+		return s.kernelWaiters(), r.waitingThreads(), nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s.Waiting = holders(r.sorted(), "waiting")
+	hits := r.sorted()
+	s.Waiting = holders(hits, "waiting")
+	if w := waitCountWarning("the set (the sum of NCNT and ZCNT)", "semop/semtimedop on the set", want, seen, len(r.denied) > 0); w != "" {
+		s.Warnings = append(s.Warnings, w)
+	}
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
-	return s, nil
+	return s, r, nil
+}
+
+// kernelWaiters is the kernel's count of semop calls blocked on the set.
+func (s *SysVSem) kernelWaiters() int {
+	n := 0
+	for i := range s.NCnt {
+		n += s.NCnt[i] + s.ZCnt[i]
+	}
+	return n
+}
+
+// Observing an object with a count of waiters: how many times, and how
+// far apart, the count and the threads are read while they disagree.
+const (
+	observeTries = 5
+	observePause = 2 * time.Millisecond
+)
+
+// settle reads a count of waiters and the threads seen blocked (read)
+// until the two agree, at most observeTries times, observePause apart,
+// and returns the last reading: the two are read at different instants,
+// and one reading can catch a waiter between the two.
+func settle(read func() (want, seen int, err error)) (int, int, error) {
+	for try := 1; ; try++ {
+		want, seen, err := read()
+		if err != nil || want == seen || try == observeTries {
+			return want, seen, err
+		}
+		time.Sleep(observePause)
+	}
+}
+
+// waitCountWarning says why a count of waiters (want, on what) and the
+// threads seen blocked (seen, in call) disagree, or "" when they agree.
+// partial: some processes could not be examined.
+func waitCountWarning(what, call string, want, seen int, partial bool) string {
+	switch {
+	case want > seen:
+		why := "a waiter in another PID namespace (a container) or a 32-bit process, which this view cannot place, or a waiter that keeps leaving and re-entering the call (a wait in time slices)"
+		if partial {
+			why = "waiters among the processes that could not be examined (see below), " + why
+		}
+		return fmt.Sprintf("the kernel counts %s on %s but %s seen asleep in %s, after %d readings: %s", plural.Count(want, "waiter", "waiters"), what, plural.Count(seen, "thread was", "threads were"), call, observeTries, why)
+	case want < seen:
+		return fmt.Sprintf("%s seen asleep in %s but the kernel counts %s on %s, after %d readings: a waiter was woken between the two readings of a busy object", plural.Count(seen, "thread was", "threads were"), call, plural.Count(want, "waiter", "waiters"), what, observeTries)
+	}
+	return ""
 }
 
 // statSysVSem reads set id without looking at processes.
@@ -150,15 +226,21 @@ func bootTime() (int64, bool) {
 // finds the processes that map it. It does not attach the segment; see
 // DumpSysVShm for the contents.
 func InspectSysVShm(id int) (*SysVShm, error) {
+	s, _, err := observeSysVShm(id)
+	return s, err
+}
+
+// observeSysVShm is InspectSysVShm with the scan, for who.
+func observeSysVShm(id int) (*SysVShm, *scanResult, error) {
 	s, err := statSysVShm(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := newMatcher()
 	m.shmid = id
 	r, err := scan(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hits := r.sorted()
 	s.MappedBy = procsWith(hits, "maps")
@@ -167,7 +249,7 @@ func InspectSysVShm(id int) (*SysVShm, error) {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("nattch is %d but %d process(es) were seen mapping it: a process attached it several times, or runs in another PID namespace, or could not be examined", s.NAttch, len(s.MappedBy)))
 	}
 	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
-	return s, nil
+	return s, r, nil
 }
 
 // statSysVShm reads segment id without looking at processes.
@@ -210,19 +292,26 @@ const (
 // InspectSysVMsg reads queue id with IPC_STAT and looks for the threads
 // blocked in msgsnd or msgrcv on it.
 func InspectSysVMsg(id int) (*SysVMsg, error) {
+	q, _, err := observeSysVMsg(id)
+	return q, err
+}
+
+// observeSysVMsg is InspectSysVMsg with the scan, for who. The kernel
+// keeps no count of a queue's waiters to check the threads against.
+func observeSysVMsg(id int) (*SysVMsg, *scanResult, error) {
 	q, err := statSysVMsg(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := newMatcher()
 	m.msqid = id
 	r, err := scan(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	q.Waiting = holders(r.sorted(), "waiting")
 	q.Warnings = appendNonEmpty(q.Warnings, r.warning())
-	return q, nil
+	return q, r, nil
 }
 
 // statSysVMsg reads queue id without looking at processes.

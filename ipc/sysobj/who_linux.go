@@ -24,69 +24,79 @@ import (
 // flock, mq_timedreceive... on a descriptor of it, or a lock request
 // queued in /proc/locks. A thread waiting through poll, select or epoll is
 // not recognised.
+//
+// For every type inspect shows, who makes the very same observation
+// (observeSysVSem...): the same scan and the same detection of waiters
+// (sysobj.Thread: asleep in the kernel in a system call on the object),
+// the same re-reading while a kernel count and the threads seen disagree,
+// and the same warnings. The two never disagree about who waits, except
+// for what changed between two commands.
 func Who(t Target) (*WhoResult, error) {
-	m := newMatcher()
 	type use struct {
 		pid         int
 		how, detail string
 	}
-	var uses []use
+	var (
+		uses     []use
+		r        *scanResult
+		warnings []string
+		err      error
+	)
 	res := &WhoResult{Target: t.String(), Processes: []Holder{}}
 	switch t.Type {
 	case TypeSysVSem:
-		s, err := statSysVSem(t.ID)
-		if err != nil {
+		var s *SysVSem
+		if s, r, err = observeSysVSem(t.ID); err != nil {
 			return nil, err
 		}
-		m.semid = t.ID
 		for i, p := range s.LastProc {
 			if p != nil {
 				uses = append(uses, use{p.PID, "last-op", fmt.Sprintf("last operation on semaphore %d", i)})
 			}
 		}
+		warnings = s.Warnings
 	case TypeSysVShm:
-		if _, err := statSysVShm(t.ID); err != nil {
+		var s *SysVShm
+		if s, r, err = observeSysVShm(t.ID); err != nil {
 			return nil, err
 		}
-		m.shmid = t.ID
+		warnings = s.Warnings
 	case TypeSysVMsg:
-		q, err := statSysVMsg(t.ID)
-		if err != nil {
+		var q *SysVMsg
+		if q, r, err = observeSysVMsg(t.ID); err != nil {
 			return nil, err
 		}
-		m.msqid = t.ID
 		if q.LastSender != nil {
 			uses = append(uses, use{q.LastSendPID, "last-send", "last msgsnd on the queue"})
 		}
 		if q.LastReceiver != nil {
 			uses = append(uses, use{q.LastRecvPID, "last-receive", "last msgrcv on the queue"})
 		}
-	case TypePOSIXShm, TypePOSIXSem:
-		name, err := ParseName(t.Type, t.Name)
-		if err != nil {
+		warnings = q.Warnings
+	case TypePOSIXShm:
+		var s *POSIXShm
+		if s, r, err = observePOSIXShm(t.Name); err != nil {
 			return nil, err
 		}
-		t.Name = name
-		fd, st, err := openPOSIX(t, posixPath(t.Type, name))
-		if err != nil {
+		res.Target = TypePOSIXShm + " " + s.Name
+		warnings = s.Warnings
+	case TypePOSIXSem:
+		var s *POSIXSem
+		if s, r, err = observePOSIXSem(t.Name); err != nil {
 			return nil, err
 		}
-		unix.Close(fd)
-		m.file = ptr(devInoOf(&st))
+		res.Target = TypePOSIXSem + " " + s.Name
+		warnings = s.Warnings
 	case TypePOSIXMQ:
-		name, err := ParseName(t.Type, t.Name)
-		if err != nil {
+		var q *POSIXMQ
+		if q, r, err = observePOSIXMQ(t.Name); err != nil {
 			return nil, err
 		}
-		t.Name = name
-		q, st, err := readMQ(t)
-		if err != nil {
-			return nil, err
-		}
-		m.file = ptr(devInoOf(&st))
+		res.Target = TypePOSIXMQ + " " + q.Name
 		if q.NotifyPID > 0 {
 			uses = append(uses, use{q.NotifyPID, "notify", "registered with mq_notify (" + q.Notify + ")"})
 		}
+		warnings = q.Warnings
 	case TypeUnixSocket:
 		u, err := InspectUnixSocket(t.Name)
 		if err != nil {
@@ -104,20 +114,21 @@ func Who(t Target) (*WhoResult, error) {
 			}
 			return nil, fmt.Errorf("%s: %w", t, &os.PathError{Op: "stat", Path: t.Name, Err: err})
 		}
+		m := newMatcher()
 		m.file = ptr(devInoOf(&st))
+		if r, err = scan(m); err != nil {
+			return nil, err
+		}
+		warnings = appendNonEmpty(nil, r.warning())
 	default:
 		_, err := ParseType(t.Type)
-		return nil, err
-	}
-	r, err := scan(m)
-	if err != nil {
 		return nil, err
 	}
 	for _, u := range uses {
 		r.get(u.pid).add(u.how, u.detail)
 	}
 	res.Processes = holders(r.sorted(), "")
-	res.Warnings = appendNonEmpty(res.Warnings, r.warning())
+	res.Warnings = append(res.Warnings, warnings...)
 	return res, nil
 }
 

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/outfile"
 )
 
 //go:embed assets
@@ -145,31 +144,16 @@ func WritePage(w io.Writer, p *Page) error {
 // same from a USB stick, offline.
 const reportCSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
-// WriteReport writes one self-contained HTML file to path (replacing it,
-// 0644 like the CLI's other output files): CSS, JS, SVG and the documents
-// inline, no network request. title heads it; views are the runs.
+// WriteReport writes one self-contained HTML file to path (replacing it
+// atomically, mode 0600, through outfile.Write like every output file of
+// the CLI): CSS, JS, SVG and the documents inline, no network request.
+// title heads it; views are the runs.
 func WriteReport(path, title string, views []View) error {
 	var buf bytes.Buffer
 	if err := WritePage(&buf, &Page{Title: title, Views: views}); err != nil {
 		return fmt.Errorf("html report: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("html report: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("html report %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("html report %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("html report %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := outfile.WriteBytes(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("html report: %w", err)
 	}
 	return nil

@@ -17,6 +17,8 @@
  *   ipcobjs sem-wait NAME          take every unit of a named semaphore, then sem_wait
  *   ipcobjs semop-wait ID NUM OP   semop(ID, {NUM, OP, 0}) (blocks if it must)
  *   ipcobjs msgrcv-wait ID         msgrcv on a message type nobody sends
+ *   ipcobjs mq-wait NAME           receive every message of POSIX queue NAME,
+ *                                  then block in mq_receive
  *   ipcobjs map-shm NAME           shm_open + mmap read-only; wait for stdin to close
  *   ipcobjs lock PATH flock|fcntl|ofd
  *                                  take an exclusive lock (flock, F_SETLKW, or an
@@ -197,6 +199,24 @@ int main(int argc, char **argv) {
 		waiting();
 		if (msgrcv(atoi(argv[2]), &msg, sizeof msg.text, 999, 0) < 0)
 			die("msgrcv");
+		return 0;
+	}
+	if (argc >= 3 && strcmp(argv[1], "mq-wait") == 0) {
+		mqd_t q = mq_open(argv[2], O_RDONLY | O_NONBLOCK);
+		struct mq_attr a;
+		char buf[8192];
+		if (q == (mqd_t)-1)
+			die("mq_open");
+		while (mq_receive(q, buf, sizeof buf, NULL) >= 0) {
+		}
+		if (mq_getattr(q, &a) < 0)
+			die("mq_getattr");
+		a.mq_flags = 0;
+		if (mq_setattr(q, &a, NULL) < 0)
+			die("mq_setattr");
+		waiting();
+		while (mq_receive(q, buf, sizeof buf, NULL) < 0 && errno == EINTR) {
+		}
 		return 0;
 	}
 	if (argc >= 3 && strcmp(argv[1], "map-shm") == 0) {
