@@ -251,17 +251,20 @@ func raceAction(c *cli.Context) error {
 		// The report draws the interleaving from the recorded increments.
 		p.Trace = true
 	}
-	var traced *race.Trace
 	render := func(w io.Writer, res *ipc.RunResult) error {
 		var r race.Result
 		if err := json.Unmarshal(res.Result, &r); err != nil {
 			return fmt.Errorf("race: result: %w", err)
 		}
-		traced = r.Trace
 		if err := race.Render(w, &r); err != nil {
 			return err
 		}
 		if traceFile != "" && r.Trace != nil {
+			// Written here, so that the line below is printed only for a
+			// file that exists.
+			if err := writeTrace(traceFile, r.Trace); err != nil {
+				return err
+			}
 			fmt.Fprintf(w, "\ntrace: %s (%s; open it in https://ui.perfetto.dev or chrome://tracing)\n", c.String("trace"), race.Count(len(r.Trace.Tracks), "track", "tracks"))
 		}
 		return nil
@@ -277,9 +280,6 @@ func raceAction(c *cli.Context) error {
 	}
 	if !globalBool(c, "json") {
 		runErr := run()
-		if traced != nil && traceFile != "" {
-			runErr = joinErr(runErr, writeTrace(traceFile, traced))
-		}
 		return joinErr(runErr, writeHTML(c, htmlFile, "ipcplay race", htmlRun{res: got}))
 	}
 	// --json: the document travels through a buffer so that the trace can

@@ -27,7 +27,7 @@ type Schedule struct {
 }
 
 // Form is the shape of a schedule, for error messages.
-const Form = "a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step) and, last, random (with --seed N)"
+const Form = "a comma list of P<n> (worker n takes its next step), P<n>:<step> (and it must be that step); it may end with random (with --seed N)"
 
 // ParseSchedule parses spec for workers workers whose steps are named in
 // steps, listed in the order of a worker's first steps (steps[0] is every

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/python"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 )
@@ -170,7 +171,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 	var problems []string
 	busy := loadBusy(res.LoadAvg, n)
 	if busy {
-		res.NotJudged = fmt.Sprintf("speed-ups not judged: the load average before the run, %s, is at least the %d CPUs (other programs kept them busy, so nothing could run in parallel); the GIL's own evidence, CPUS USED by the threads, is judged", strings.Fields(res.LoadAvg)[0], n)
+		res.NotJudged = fmt.Sprintf("speed-ups not judged: the load average before the run, %s, is at least the %s (other programs kept them busy, so nothing could run in parallel); the GIL's own evidence, CPUS USED by the threads, is judged", strings.Fields(res.LoadAvg)[0], plural.Count(n, "CPU", "CPUs"))
 	}
 	// check judges a row's speed-up; when the CPUs were busy it says so
 	// instead (the GIL's own evidence, CPUs used, is judged by gilCheck).
@@ -199,7 +200,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 	parallelExpected := "no gain: one CPU"
 	if best >= 2 {
 		parallelOK = func(s float64) bool { return s >= 1.3 }
-		parallelExpected = fmt.Sprintf("up to %d× (%d CPUs)", best, n)
+		parallelExpected = fmt.Sprintf("up to %d× (%s)", best, plural.Count(n, "CPU", "CPUs"))
 	}
 	ioOK := func(s float64) bool { return p.IOTasks < 2 || s >= 1.5 }
 	ioExpected := fmt.Sprintf("up to %d×: the waits overlap", p.IOTasks)
@@ -335,8 +336,8 @@ func renderGIL(w io.Writer, doc json.RawMessage) error {
 	if !r.GILEnabled {
 		gil = "off"
 	}
-	fmt.Fprintf(w, "Python: %s, version %s, GIL %s. CPU-bound: %d tasks, each counting the primes among %d numbers (the fastest of %d runs). I/O-bound: %d tasks, each sleeping %s. This run may use %d CPUs (load average %s).\n\n",
-		r.PythonPath, r.PythonVersion, gil, r.Tasks, r.Size, r.Trials, r.IOTasks, dur(r.IOWaitNs), r.CPUs, r.LoadAvg)
+	fmt.Fprintf(w, "Python: %s, version %s, GIL %s. CPU-bound: %s, each counting the primes among %d numbers (the fastest of %s). I/O-bound: %s, each sleeping %s. This run may use %s (load average %s).\n\n",
+		r.PythonPath, r.PythonVersion, gil, plural.Count(r.Tasks, "task", "tasks"), r.Size, plural.Count(r.Trials, "run", "runs"), plural.Count(r.IOTasks, "task", "tasks"), dur(r.IOWaitNs), plural.Count(r.CPUs, "CPU", "CPUs"), r.LoadAvg)
 	rows := [][]string{}
 	for _, row := range r.Rows {
 		matches := yesNo(row.Matches)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 )
 
@@ -181,7 +182,7 @@ func runParallelism(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any
 	parallelExpected := "no gain: one CPU"
 	if best >= 2 {
 		parallelOK = func(s float64) bool { return s >= 1.3 }
-		parallelExpected = fmt.Sprintf("up to %d× (%d CPUs)", best, n)
+		parallelExpected = fmt.Sprintf("up to %d× (%s)", best, plural.Count(n, "CPU", "CPUs"))
 	}
 	ioBest := p.IOTasks
 	variants := []variant{
@@ -354,8 +355,8 @@ func renderParallelism(w io.Writer, doc json.RawMessage) error {
 	if err := decodeDoc(doc, &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "CPU-bound: %d tasks, each counting the primes among %d numbers (the fastest of %d runs). I/O-bound: %d tasks, each blocked %s in a system call. This run may use %d CPUs (load average %s).\n\n",
-		r.Tasks, r.Size, r.Trials, r.IOTasks, dur(r.IOWaitNs), r.CPUs, r.LoadAvg)
+	fmt.Fprintf(w, "CPU-bound: %s, each counting the primes among %d numbers (the fastest of %s). I/O-bound: %s, each blocked %s in a system call. This run may use %s (load average %s).\n\n",
+		plural.Count(r.Tasks, "task", "tasks"), r.Size, plural.Count(r.Trials, "run", "runs"), plural.Count(r.IOTasks, "task", "tasks"), dur(r.IOWaitNs), plural.Count(r.CPUs, "CPU", "CPUs"), r.LoadAvg)
 	rows := [][]string{}
 	for _, row := range r.Rows {
 		cpus := strconv.Itoa(row.CPUs)

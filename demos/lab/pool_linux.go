@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/sockets"
 )
@@ -372,7 +373,7 @@ func processPool(ctx context.Context, env *ipc.Env, p PoolParams) (PoolRow, []ui
 		total += n
 	}
 	if total != p.Tasks+p.Empty {
-		return row, nil, fmt.Errorf("the workers served %d tasks, %d were submitted", total, p.Tasks+p.Empty)
+		return row, nil, fmt.Errorf("the workers served %s, %d were submitted", plural.Count(total, "task", "tasks"), p.Tasks+p.Empty)
 	}
 	return row, got, nil
 }
@@ -423,8 +424,8 @@ func renderPool(w io.Writer, doc json.RawMessage) error {
 	if err := decodeDoc(doc, &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Each pool counted the primes of %d ranges of %d numbers (%d CPUs here), then ran %d empty tasks to measure the per-task overhead.\n\n",
-		firstTasks(r.Pools), r.Size, r.CPUs, firstEmpty(r.Pools))
+	fmt.Fprintf(w, "Each pool counted the primes of %s of %d numbers (%s here), then ran %s to measure the per-task overhead.\n\n",
+		plural.Count(firstTasks(r.Pools), "range", "ranges"), r.Size, plural.Count(r.CPUs, "CPU", "CPUs"), plural.Count(firstEmpty(r.Pools), "empty task", "empty tasks"))
 	rows := [][]string{}
 	for _, p := range r.Pools {
 		rows = append(rows, []string{p.Pool, strconv.Itoa(p.Workers), dur(p.StartNs), dur(p.ElapsedNs), dur(p.PerTaskNs),

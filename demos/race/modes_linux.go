@@ -305,7 +305,7 @@ func init() {
 				}
 				name := filepath.Join(dir, "flock")
 				// In the run's private directory, removed with it.
-				f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+				f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 				if err != nil {
 					return err
 				}

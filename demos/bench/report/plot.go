@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,6 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/ipcplay/ipcplay/demos/bench"
+	"github.com/ipcplay/ipcplay/ipc/outfile"
 )
 
 // PlotFormat returns "svg" or "png" from a file name's extension, or an
@@ -36,7 +36,7 @@ func PlotFormat(path string) (string, error) {
 }
 
 // WritePlot draws the results into the file path (SVG or PNG by its
-// extension), replacing it: throughput (stream MB/s) and round-trip
+// extension), replacing it (mode 0600): throughput (stream MB/s) and round-trip
 // latency (pingpong p50, with the p99 as a dashed line) against the
 // message size, one line per transport, log scales on both axes.
 func WritePlot(path string, res *bench.Result) error {
@@ -44,23 +44,13 @@ func WritePlot(path string, res *bench.Result) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := Plot(tmp, format, res); err != nil {
-		tmp.Close()
+	// outfile.Write: a 0600 file created O_EXCL|O_NOFOLLOW beside the
+	// target, renamed over it, so a symlink at path is replaced, never
+	// followed, as for every file ipcplay writes.
+	if err := outfile.Write(path, func(w io.Writer) error { return Plot(w, format, res) }); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // Plot writes the chart of WritePlot to w in format "svg" or "png".

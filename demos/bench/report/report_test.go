@@ -125,10 +125,26 @@ func TestCSV(t *testing.T) {
 
 func TestPlotFiles(t *testing.T) {
 	dir := t.TempDir()
+	// A symlink where the plot goes is replaced, never followed.
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "b.svg")); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if b, err := os.ReadFile(victim); err != nil || string(b) != "keep" {
+			t.Errorf("the symlink's target was written: %q %v", b, err)
+		}
+	}()
 	for _, name := range []string{"b.svg", "b.png"} {
 		path := filepath.Join(dir, name)
 		if err := WritePlot(path, sample()); err != nil {
 			t.Fatalf("WritePlot %s: %v", name, err)
+		}
+		if st, err := os.Lstat(path); err != nil || st.Mode() != 0o600 {
+			t.Errorf("%s: mode %v (%v), want a regular file 0600, as every file ipcplay writes", name, st.Mode(), err)
 		}
 		f, err := os.Open(path)
 		if err != nil {
