@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -31,7 +32,16 @@ type Header struct {
 	Explanation string `json:"explanation"`
 	// Problems lists what did not behave as explained (empty when OK).
 	Problems []string `json:"problems,omitempty"`
+	// Stopped says why the lab ended before it could judge itself (the
+	// run timeout, a cancel, a failed worker): its rows are partial and OK
+	// means nothing. Empty when the lab ran to its verdict.
+	Stopped string `json:"stopped,omitempty"`
 }
+
+// labHeader is implemented by every lab's result, which embeds Header.
+type labHeader interface{ header() *Header }
+
+func (h *Header) header() *Header { return h }
 
 // Flag is one parameter of a lab, for the command line: `--timeout 300ms`.
 // Its type is the type of Default: int, time.Duration, string or bool.
@@ -95,8 +105,28 @@ func Experiments() []ipc.Experiment {
 	out := make([]ipc.Experiment, len(labs))
 	for i, l := range labs {
 		out[i] = l.Experiment
+		out[i].Run = markStopped(l.Experiment.Run)
 	}
 	return out
+}
+
+// markStopped wraps a lab's Run: a document returned with an error other
+// than the lab's own verdict (ErrUnexpected) is marked Stopped, so that it
+// is rendered as not judged rather than as a lab that misbehaved.
+func markStopped(run func(context.Context, *ipc.Env, json.RawMessage) (any, error)) func(context.Context, *ipc.Env, json.RawMessage) (any, error) {
+	return func(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
+		res, err := run(ctx, env, raw)
+		if err == nil || errors.Is(err, ErrUnexpected) {
+			return res, err
+		}
+		if h, ok := res.(labHeader); ok {
+			if v := reflect.ValueOf(res); v.Kind() != reflect.Pointer || !v.IsNil() {
+				h.header().OK = false
+				h.header().Stopped = err.Error()
+			}
+		}
+		return res, err
+	}
 }
 
 // decodeParams fills p (holding the defaults) from raw, refusing unknown

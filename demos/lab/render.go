@@ -30,9 +30,13 @@ func Render(w io.Writer, doc json.RawMessage) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, wrap("Why: "+h.Explanation, 78))
-	if h.OK {
+	switch {
+	case h.Stopped != "":
+		// The error itself follows on stderr.
+		fmt.Fprintln(w, "Behaved as explained: not judged: the lab stopped before it finished, so the rows above are partial.")
+	case h.OK:
 		fmt.Fprintln(w, "Behaved as explained: yes.")
-	} else {
+	default:
 		fmt.Fprintln(w, "Behaved as explained: NO")
 		for _, p := range h.Problems {
 			fmt.Fprintf(w, "  - %s\n", p)
