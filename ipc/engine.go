@@ -74,9 +74,10 @@ type runState struct {
 }
 
 // Why the engine itself cancelled a run (the cause of its context,
-// logged when it finishes).
+// logged when it finishes, and the cancelled run's Error: "run r-1 cancelled:
+// on request ('ipcplay cancel')").
 var (
-	errCancelRequested = errors.New("cancelled on request ('ipcplay cancel')")
+	errCancelRequested = errors.New("on request ('ipcplay cancel')")
 	errEngineClosing   = errors.New("the engine is closing")
 )
 
@@ -205,7 +206,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
-		return e.finish(st, nil, ctx.Err(), log.With("cause", context.Cause(ctx).Error()))
+		return e.finish(st, nil, ctx.Err(), context.Cause(ctx), log.With("cause", context.Cause(ctx).Error()))
 	}
 	defer func() { <-e.slots }()
 	ctx, cancelTimeout := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
@@ -227,7 +228,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	if ctx.Err() != nil {
 		log = log.With("cause", context.Cause(ctx).Error())
 	}
-	return e.finish(st, res, runErr, log)
+	return e.finish(st, res, runErr, context.Cause(ctx), log)
 }
 
 // runExperiment calls x.Run, turning a panic into an error so that the
@@ -279,7 +280,10 @@ func (e *Engine) setState(st *runState, state string) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (*RunResult, error) {
+// finish records the run's end. cause is context.Cause of the run's
+// context: for a cancelled run, who cancelled it (the daemon's shutdown,
+// 'ipcplay cancel', the client leaving), which becomes the result's Error.
+func (e *Engine) finish(st *runState, res any, runErr, cause error, log hclog.Logger) (*RunResult, error) {
 	var doc json.RawMessage
 	if res != nil {
 		b, err := json.Marshal(res)
@@ -298,6 +302,9 @@ func (e *Engine) finish(st *runState, res any, runErr error, log hclog.Logger) (
 		r.State = StateOK
 	case errors.Is(runErr, context.Canceled):
 		r.State, r.Error = StateCancelled, runErr.Error()
+		if cause != nil && !errors.Is(cause, context.Canceled) {
+			r.Error = cause.Error()
+		}
 	case errors.Is(runErr, context.DeadlineExceeded):
 		// "race: sysv-sem, trial 1 of 1: stopped by the run timeout...":
 		// where the run was, then what stopped it and how to raise it.

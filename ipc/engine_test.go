@@ -442,8 +442,8 @@ func TestRunTableKeepsUnfinishedRuns(t *testing.T) {
 	if err := e.Cancel(long); err != nil {
 		t.Fatalf("cancel %s: %v", long, err)
 	}
-	if err := <-longErr; err == nil || !strings.Contains(err.Error(), "cancelled") {
-		t.Errorf("long run ended with %v, want cancelled", err)
+	if err := <-longErr; err == nil || !strings.Contains(err.Error(), "cancelled: on request ('ipcplay cancel')") {
+		t.Errorf("long run ended with %v, want cancelled, saying by whom", err)
 	}
 	// Once it ended it is the oldest finished run, and goes at the next run.
 	if _, err := e.Run(context.Background(), RunRequest{Experiment: "quick"}, nil); err != nil {

@@ -1,8 +1,10 @@
 package ipc
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -49,12 +51,34 @@ func (r *RunResult) Err() error {
 	case StateOK:
 		return nil
 	case StateCancelled:
-		return fmt.Errorf("run %s cancelled", r.RunID)
+		// Error names who cancelled it when the engine knew ("the daemon
+		// is shutting down (SIGTERM received)"), else it is the bare
+		// context error, which says nothing the word "cancelled" does not.
+		e := &CancelledError{RunID: r.RunID}
+		if r.Error != "" && !strings.HasPrefix(r.Error, context.Canceled.Error()) {
+			e.Cause = r.Error
+		}
+		return e
 	}
 	if r.Usage {
 		return Usagef("%s", r.Error)
 	}
 	return fmt.Errorf("%s", r.Error)
+}
+
+// CancelledError is the error of a cancelled run: "run r-1 cancelled", and
+// who cancelled it when the engine knew ("...: the daemon is shutting down
+// (SIGTERM received)").
+type CancelledError struct {
+	RunID string
+	Cause string // empty when unknown
+}
+
+func (e *CancelledError) Error() string {
+	if e.Cause == "" {
+		return fmt.Sprintf("run %s cancelled", e.RunID)
+	}
+	return fmt.Sprintf("run %s cancelled: %s", e.RunID, e.Cause)
 }
 
 // RunInfo is a line of `ipcplay runs`.

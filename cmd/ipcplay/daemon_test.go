@@ -450,8 +450,13 @@ func TestDaemonSignals(t *testing.T) {
 	if code := d.stop(t); code != 0 {
 		t.Fatalf("daemon exit %d after SIGTERM\n%s", code, d.log.String())
 	}
-	if res := <-runErr; res == nil || res.State != ipc.StateCancelled {
+	res := <-runErr
+	if res == nil || res.State != ipc.StateCancelled {
 		t.Fatalf("run at shutdown: %+v", res)
+	}
+	// The client is told why, not only that its run was cancelled.
+	if err := res.Err(); err == nil || !strings.HasSuffix(err.Error(), "cancelled: the daemon is shutting down (SIGTERM received)") {
+		t.Errorf("the client was told %v", err)
 	}
 	waitGone(t, note.Pids)
 	assertClean(t, d.dir, before)

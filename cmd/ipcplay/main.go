@@ -150,6 +150,13 @@ func report(app *cli.App, args []string, sig syscall.Signal, err error) int {
 	}
 	msg := ipc.Explain(err)
 	if sig != 0 && code > 128 {
+		// Our own signal cancelled the run: the cause the engine gives
+		// ("SIGINT received", or the daemon's "its client closed the
+		// connection") says again what the signal's name says.
+		var ce *ipc.CancelledError
+		if errors.As(err, &ce) && ce.Cause != "" {
+			msg = strings.Replace(msg, ": "+ce.Cause, "", 1)
+		}
 		msg += " (" + unix.SignalName(sig) + ")"
 	}
 	var silent *silentError
