@@ -16,6 +16,7 @@ import (
 	"github.com/ipcplay/ipcplay/demos/race"
 	"github.com/ipcplay/ipcplay/ipc"
 	"github.com/ipcplay/ipcplay/ipc/outfile"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 var raceCommand = &cli.Command{
@@ -265,7 +266,7 @@ func raceAction(c *cli.Context) error {
 			if err := writeTrace(traceFile, r.Trace); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "\ntrace: %s (%s; open it in https://ui.perfetto.dev or chrome://tracing)\n", c.String("trace"), race.Count(len(r.Trace.Tracks), "track", "tracks"))
+			fmt.Fprintf(w, "\ntrace: %s (%s; open it in https://ui.perfetto.dev or chrome://tracing)\n", c.String("trace"), plural.Count(len(r.Trace.Tracks), "track", "tracks"))
 		}
 		return nil
 	}

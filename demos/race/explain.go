@@ -3,6 +3,8 @@ package race
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // lockOf says what serialises a mode's increment.
@@ -57,7 +59,7 @@ func explanation(mode, unit string, lost int64, overlap float64, ctxsw int64, p 
 			return fmt.Sprintf("%s; the %s were all inside their loops for %.1f%% of the run, yet no %s stored %s: "+
 				"in that time they most likely took turns on the CPUs rather than running at the same instant (%s; other programs may hold the CPUs), "+
 				"so nothing was lost by luck, not because the counter is safe: try more --iters%s, or force it: %s",
-				what, others, overlap, other, between, Count(ctxsw, "context switch", "context switches"), widen(p), forceRace(mode, unit, p))
+				what, others, overlap, other, between, plural.Count(ctxsw, "context switch", "context switches"), widen(p), forceRace(mode, unit, p))
 		}
 		return fmt.Sprintf("%s; another %s wrote %s, and its update was overwritten", what, other, between)
 	}

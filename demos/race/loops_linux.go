@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/demos/conduct"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/semaphore"
 )
 
@@ -84,7 +85,7 @@ func (t *thread) run(ctx context.Context) (threadResult, error) {
 	end := nanotime()
 	res := threadResult{Index: t.index, Tid: t.tid, StartNs: start, EndNs: end, Ops: done, Recorded: t.nrec}
 	if err != nil {
-		return res, fmt.Errorf("%s thread %d after %s: %w", t.sh.mode, t.index, Count(done, "increment", "increments"), err)
+		return res, fmt.Errorf("%s thread %d after %s: %w", t.sh.mode, t.index, plural.Count(done, "increment", "increments"), err)
 	}
 	return res, nil
 }
@@ -248,7 +249,7 @@ func (t *thread) runSteps(ctx context.Context) (threadResult, error) {
 	res := threadResult{Index: t.index, Tid: t.tid, StartNs: nanotime()}
 	fail := func(err error) (threadResult, error) {
 		res.EndNs = nanotime()
-		return res, fmt.Errorf("%s thread %d after %s: %w", t.sh.mode, t.index, Count(res.Ops, "increment", "increments"), err)
+		return res, fmt.Errorf("%s thread %d after %s: %w", t.sh.mode, t.index, plural.Count(res.Ops, "increment", "increments"), err)
 	}
 	if err := t.stepper.At(steps[0].Name); err != nil {
 		return fail(err)

@@ -3,6 +3,8 @@ package race
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Narrate says in a few sentences what a race result showed, for the
@@ -22,13 +24,13 @@ func Narrate(r *Result) string {
 	if unsafe != nil {
 		if unsafe.Lost > 0 {
 			if t := unsafe.Trials; t.Count > 1 {
-				fmt.Fprintf(&b, "Updates were lost in %d of %s; in the median one the unsafe counter ended at %d instead of %d: %s (%.1f%%) lost. ", t.Lossy, Count(t.Count, "trial", "trials"), unsafe.Actual, unsafe.Expected, Count(unsafe.Lost, "increment", "increments"), unsafe.LostPct)
+				fmt.Fprintf(&b, "Updates were lost in %d of %s; in the median one the unsafe counter ended at %d instead of %d: %s (%.1f%%) lost. ", t.Lossy, plural.Count(t.Count, "trial", "trials"), unsafe.Actual, unsafe.Expected, plural.Count(unsafe.Lost, "increment", "increments"), unsafe.LostPct)
 			} else {
 				were := "were"
 				if unsafe.Lost == 1 {
 					were = "was"
 				}
-				fmt.Fprintf(&b, "The unsafe counter ended at %d instead of %d: %s (%.1f%%) %s lost. ", unsafe.Actual, unsafe.Expected, Count(unsafe.Lost, "increment", "increments"), unsafe.LostPct, were)
+				fmt.Fprintf(&b, "The unsafe counter ended at %d instead of %d: %s (%.1f%%) %s lost. ", unsafe.Actual, unsafe.Expected, plural.Count(unsafe.Lost, "increment", "increments"), unsafe.LostPct, were)
 			}
 			b.WriteString("Each increment is a load and a separate store; when both processes load the same value, one store overwrites the other")
 			if len(unsafe.Witnesses) > 0 {

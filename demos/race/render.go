@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipcplay/ipcplay/demos/conduct"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // Render writes res as the table `ipcplay race` prints: one line per mode,
@@ -26,14 +27,14 @@ func Render(w io.Writer, res *Result) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	fmt.Fprintf(&b, "race: %s × %s, counter in %s shared memory", workers(first.Unit, first.Procs), Count(first.Iters, "increment", "increments"), first.Shm)
+	fmt.Fprintf(&b, "race: %s × %s, counter in %s shared memory", workers(first.Unit, first.Procs), plural.Count(first.Iters, "increment", "increments"), first.Shm)
 	if first.Unit == UnitThread && first.Lang != LangPython {
 		b.WriteString(" (unsafe-go and mutex: an ordinary Go variable)")
 	}
 	if used := usedCPUs(first.CPUs, first.Procs); len(used) > 0 {
 		fmt.Fprintf(&b, ", pinned to CPU %s", FormatCPUList(used))
 	}
-	fmt.Fprintf(&b, ", %s available", Count(res.CPUs, "CPU", "CPUs"))
+	fmt.Fprintf(&b, ", %s available", plural.Count(res.CPUs, "CPU", "CPUs"))
 	var gap []string
 	if first.WindowNs > 0 {
 		gap = append(gap, "a "+time.Duration(first.WindowNs).String()+" window")
@@ -74,7 +75,7 @@ func Render(w io.Writer, res *Result) error {
 	}
 	tw.Flush()
 	if trials > 1 {
-		fmt.Fprintf(&b, "(%s: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", Count(trials, "trial", "trials"))
+		fmt.Fprintf(&b, "(%s: ACTUAL and LOST are the median trial's, NS/OP the median time)\n", plural.Count(trials, "trial", "trials"))
 	}
 	b.WriteString("(OVERLAP: share of the run's wall time during which two or more workers were incrementing at once)\n")
 	b.WriteString("(CTXSW/OP: context switches of all workers per increment, start-up included; each wake-up of a sleeping waiter is one, and they explain most of a lock's run-to-run spread)\n")
@@ -88,7 +89,7 @@ func Render(w io.Writer, res *Result) error {
 
 	for _, m := range res.Results {
 		if m.Broken {
-			fmt.Fprintf(&b, "\n%s is a safe mode but lost updates in %d of %s: the lock did not serialise the increment.\n", m.Mode, m.Trials.Lossy, Count(m.Trials.Count, "trial", "trials"))
+			fmt.Fprintf(&b, "\n%s is a safe mode but lost updates in %d of %s: the lock did not serialise the increment.\n", m.Mode, m.Trials.Lossy, plural.Count(m.Trials.Count, "trial", "trials"))
 		}
 	}
 	for _, m := range res.Results {
@@ -98,7 +99,7 @@ func Render(w io.Writer, res *Result) error {
 		if m.RecordWindow > 0 && m.RecordMask > 0 {
 			fmt.Fprintf(&b, "\n%s: each worker recorded the increments that loaded a sampled value (%d consecutive values in every %d, spread over the whole count; at most %d per worker and trial; reading the clock twice in each widens its window); ", m.Mode, m.RecordWindow, m.RecordMask+1, m.Recorded)
 		} else {
-			fmt.Fprintf(&b, "\n%s: each worker recorded all its %s (reading the clock twice in each widens its window); ", m.Mode, Count(m.Recorded, "increment", "increments"))
+			fmt.Fprintf(&b, "\n%s: each worker recorded all its %s (reading the clock twice in each widens its window); ", m.Mode, plural.Count(m.Recorded, "increment", "increments"))
 		}
 		switch {
 		case m.WitnessesFound == 0 && m.Lost > 0:
@@ -106,11 +107,11 @@ func Render(w io.Writer, res *Result) error {
 			if m.Yield {
 				more = "try a larger --record"
 			}
-			fmt.Fprintf(&b, "no lost update happened among them (the %s fell outside the sampled values: %s)\n", Count(m.Lost, "lost one", "lost ones"), more)
+			fmt.Fprintf(&b, "no lost update happened among them (the %s fell outside the sampled values: %s)\n", plural.Count(m.Lost, "lost one", "lost ones"), more)
 		case m.WitnessesFound == 0:
 			fmt.Fprintf(&b, "no lost update among them\n")
 		default:
-			fmt.Fprintf(&b, "they prove %s lost in %s, %d timed and %d untimed", Count(m.WitnessedLost, "update", "updates"), Count(m.WitnessesFound, "witness", "witnesses"), m.WitnessesTimed, m.WitnessesFound-m.WitnessesTimed)
+			fmt.Fprintf(&b, "they prove %s lost in %s, %d timed and %d untimed", plural.Count(m.WitnessedLost, "update", "updates"), plural.Count(m.WitnessesFound, "witness", "witnesses"), m.WitnessesTimed, m.WitnessesFound-m.WitnessesTimed)
 			if len(m.Witnesses) < m.WitnessesFound {
 				fmt.Fprintf(&b, "; the first %d", len(m.Witnesses))
 			}
@@ -184,9 +185,9 @@ func witnessKind(w Witness) string {
 // worker process".
 func workers(unit string, n int) string {
 	if unit == UnitThread {
-		return Count(n, "thread", "threads") + " in one worker process"
+		return plural.Count(n, "thread", "threads") + " in one worker process"
 	}
-	return Count(n, "worker process", "worker processes")
+	return plural.Count(n, "worker process", "worker processes")
 }
 
 // usedCPUs are the CPUs the workers were pinned to: worker i gets
@@ -203,7 +204,7 @@ func usedCPUs(cpus []int, procs int) []int {
 // renderScheduled writes a scheduled run: the step table, then expected,
 // actual and lost.
 func renderScheduled(b *strings.Builder, m *ModeResult) {
-	fmt.Fprintf(b, "race, scheduled: %s, %s × %s", m.Mode, workers(m.Unit, m.Procs), Count(m.Iters, "increment", "increments"))
+	fmt.Fprintf(b, "race, scheduled: %s, %s × %s", m.Mode, workers(m.Unit, m.Procs), plural.Count(m.Iters, "increment", "increments"))
 	if m.Schedule != "" {
 		fmt.Fprintf(b, ", --schedule %s", m.Schedule)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
@@ -76,7 +77,7 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 			res.Results = append(res.Results, *mr)
 			if mr.Broken {
 				broken = append(broken, fmt.Errorf("%w: %s lost %d of %s (%d of %s lost some)",
-					ErrLostUpdates, m, mr.Trials.LostMax, Count(mr.Expected, "update", "updates"), mr.Trials.Lossy, Count(mr.Trials.Count, "trial", "trials")))
+					ErrLostUpdates, m, mr.Trials.LostMax, plural.Count(mr.Expected, "update", "updates"), mr.Trials.Lossy, plural.Count(mr.Trials.Count, "trial", "trials")))
 			}
 		}
 		if err != nil {

@@ -11,17 +11,6 @@ import (
 	"github.com/ipcplay/ipcplay/ipc"
 )
 
-func TestCount(t *testing.T) {
-	for _, c := range []struct {
-		n    int64
-		want string
-	}{{0, "0 increments"}, {1, "1 increment"}, {2, "2 increments"}} {
-		if got := Count(c.n, "increment", "increments"); got != c.want {
-			t.Errorf("Count(%d): %q, want %q", c.n, got, c.want)
-		}
-	}
-}
-
 // pluralSlip finds a count of one with a plural noun ("1 increments",
 // "1 worker processes"), as a new user found in the race's output.
 var pluralSlip = regexp.MustCompile(`\b1 (increments|updates|witnesses|trials|threads|worker processes|CPUs|context switches|lost ones|tracks)\b`)
