@@ -116,6 +116,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return e, nil
 	}
 	reaped, err := Reap(l, false)
+	if reaped == nil {
+		reaped = &CleanReport{}
+	}
 	for _, r := range reaped.Removed {
 		e.log.Info("removed object leaked by a crashed run", "object", r.String(), "run_id", r.RunID, "creator_pid", r.CreatorPID)
 	}

@@ -39,7 +39,8 @@ type LeftAlone struct {
 // entries. With dryRun it only sorts them. Objects the ledger does not
 // name are never touched; an object that now belongs to someone else (a
 // reused System V id or name) is left alone and reported apart; a removal
-// that fails is an error and the entry stays.
+// that fails is an error and the entry stays. When the ledger cannot be
+// read (a *ledger.UntrustedError) there is no report, only the error.
 func Reap(l *ledger.Ledger, dryRun bool) (*CleanReport, error) {
 	rep := &CleanReport{Removed: []ledger.Entry{}, Gone: []ledger.Entry{}, LeftAlone: []LeftAlone{}}
 	var errs []error
@@ -83,6 +84,11 @@ func Reap(l *ledger.Ledger, dryRun bool) (*CleanReport, error) {
 		}
 		return keep, nil
 	})
+	if err != nil && len(errs) == 0 {
+		// The ledger itself could not be read (or written): no report,
+		// since an empty one would say "nothing to clean".
+		return nil, err
+	}
 	return rep, errors.Join(append(errs, err)...)
 }
 

@@ -183,15 +183,20 @@ func DaemonProbe(socket string) Probe {
 // LeakProbe reports objects that crashed ipcplay runs left behind: stale
 // ledger entries, and ipcplay-named files in /dev/shm the ledger does not
 // know (left by an engine with another state directory). It removes
-// nothing (the ledger is read with a dry run); e must be made with
-// Config.NoReap, or its start-up reaping removes what this would report.
-func LeakProbe(e *ipc.Engine) Probe {
+// nothing (the ledger is read with a dry run); the engine of l's state dir
+// must be made with Config.NoReap, or its start-up reaping removes what
+// this would report. A ledger that cannot be read is one "ledger" failure
+// with the way out (ledgerCheck), in place of the leftovers line.
+func LeakProbe(l *ledger.Ledger) Probe {
 	return func(ctx context.Context) []Check {
-		rep, err := ipc.Reap(e.Ledger(), true)
+		if c, bad := ledgerCheck(l); bad {
+			return []Check{c}
+		}
+		rep, err := ipc.Reap(l, true)
 		if err != nil {
 			return []Check{{Name: "leftovers", Status: Warn, Detail: err.Error()}}
 		}
-		entries, _ := e.Ledger().Entries()
+		entries, _ := l.Entries()
 		known := map[string]bool{}
 		for _, en := range entries {
 			known[en.Name] = true

@@ -1,13 +1,17 @@
 package ledger
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc/ipctest"
 )
@@ -125,5 +129,58 @@ func TestAliveChecksStartTime(t *testing.T) {
 	cmd.Run()
 	if Alive(cmd.Process.Pid, 0) {
 		t.Fatalf("exited pid %s alive", strconv.Itoa(cmd.Process.Pid))
+	}
+}
+
+// A ledger that cannot be read as ours is refused with a message naming
+// the file and the way out, never read through a link, never overwritten.
+func TestUntrustedLedger(t *testing.T) {
+	cases := map[string]func(t *testing.T, path string){
+		"corrupt": func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte(`{"entries":[`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"symlink": func(t *testing.T, path string) {
+			target := filepath.Join(t.TempDir(), "elsewhere.json")
+			if err := os.WriteFile(target, []byte(`{"entries":[]}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"fifo": func(t *testing.T, path string) {
+			if err := unix.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := privateDir(t)
+			l, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setup(t, l.Path())
+			before, _ := os.Readlink(l.Path())
+			_, err = l.Entries()
+			var ue *UntrustedError
+			if !errors.As(err, &ue) {
+				t.Fatalf("Entries: %v, want an *UntrustedError", err)
+			}
+			for _, want := range []string{l.Path(), "cannot be trusted", "mv " + l.Path() + " " + l.Path() + ".corrupt", "ipcplay objects --all"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if _, err := l.Add(Entry{Type: POSIXShm, Name: "ipcplay.x", RunID: "r-test"}); !errors.As(err, &ue) {
+				t.Fatalf("Add over an untrusted ledger: %v, want the same refusal", err)
+			}
+			if after, _ := os.Readlink(l.Path()); after != before {
+				t.Errorf("the ledger was replaced: link %q, now %q", before, after)
+			}
+		})
 	}
 }
