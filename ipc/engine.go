@@ -304,7 +304,10 @@ func (e *Engine) finish(st *runState, res any, runErr, cause error, log hclog.Lo
 	case runErr == nil:
 		r.State = StateOK
 	case errors.Is(runErr, context.Canceled):
-		r.State, r.Error = StateCancelled, runErr.Error()
+		// Error is who cancelled it, in plain words, or empty when the
+		// engine does not know: never the context's "context canceled",
+		// which runs and show would print as if it were the cause.
+		r.State, r.Error = StateCancelled, ""
 		if cause != nil && !errors.Is(cause, context.Canceled) {
 			r.Error = cause.Error()
 		}
