@@ -120,13 +120,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 		reaped = &CleanReport{}
 	}
 	for _, r := range reaped.Removed {
-		e.log.Info("removed object leaked by a crashed run", "object", r.String(), "run_id", r.RunID, "creator_pid", r.CreatorPID)
+		e.log.Info("removed object leaked by a crashed run", "object", Describe(r), "run_id", r.RunID, "creator_pid", r.CreatorPID)
 	}
 	for _, r := range reaped.Gone {
-		e.log.Info("object of a crashed run already gone", "object", r.String(), "run_id", r.RunID)
+		e.log.Info("object of a crashed run already gone", "object", Describe(r), "run_id", r.RunID)
 	}
 	for _, r := range reaped.LeftAlone {
-		e.log.Warn("left alone", "object", r.Entry.String(), "run_id", r.RunID, "reason", r.Reason)
+		e.log.Warn("left alone", "object", Describe(r.Entry), "run_id", r.RunID, "reason", r.Reason)
 	}
 	if err != nil {
 		e.log.Warn("could not remove every leaked object", "error", err)

@@ -62,7 +62,7 @@ func TestDoctorReportsLeftoversWithoutRemovingThem(t *testing.T) {
 	for _, c := range doc.Checks {
 		if c.Name == "leftovers" {
 			found = true
-			if c.Status != "warn" || !strings.Contains(c.Detail, "posix-shm "+name) || !strings.Contains(c.Detail, "r-killed") {
+			if c.Status != "warn" || !strings.Contains(c.Detail, "posix-shm /"+name) || !strings.Contains(c.Detail, "r-killed") {
 				t.Errorf("leftovers check: %+v", c)
 			}
 		}

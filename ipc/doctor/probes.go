@@ -213,10 +213,10 @@ func LeakProbe(l *ledger.Ledger) Probe {
 		case len(rep.Removed)+len(rep.LeftAlone) > 0:
 			var names []string
 			for _, en := range rep.Removed {
-				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", en, en.RunID, en.CreatorPID))
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", ipc.Describe(en), en.RunID, en.CreatorPID))
 			}
 			for _, en := range rep.LeftAlone {
-				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", en.Entry, en.RunID, en.CreatorPID, en.Reason))
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", ipc.Describe(en.Entry), en.RunID, en.CreatorPID, en.Reason))
 			}
 			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%s of crashed runs in the ledger: %s", plural.Count(len(names), "object", "objects"), strings.Join(names, "; ")),
 				Advice: "'ipcplay clean' removes those proved to be ipcplay's ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}

@@ -87,8 +87,16 @@ func (e Entry) Key() string {
 	return e.Type + ":" + strconv.Itoa(e.ID)
 }
 
+// String names the object the way every ipcplay output does (objects,
+// inspect, who, watch, clean): "sysv-shm 42", "posix-shm /ipcplay.r-1.a"
+// (a POSIX name with its leading '/', as C programs pass it to shm_open,
+// sem_open and mq_open), "file /path". The name is raw bytes: printers
+// escape it (sysobj.EscapeName).
 func (e Entry) String() string {
-	if e.Name != "" {
+	switch {
+	case e.Name != "" && (e.Type == POSIXShm || e.Type == POSIXSem || e.Type == POSIXMQ):
+		return fmt.Sprintf("%s /%s", e.Type, e.Name)
+	case e.Name != "":
 		return fmt.Sprintf("%s %s", e.Type, e.Name)
 	}
 	return fmt.Sprintf("%s %d", e.Type, e.ID)

@@ -184,3 +184,18 @@ func TestUntrustedLedger(t *testing.T) {
 		})
 	}
 }
+
+// Entries are named as every output names objects: POSIX names with '/'.
+func TestEntryString(t *testing.T) {
+	for e, want := range map[Entry]string{
+		{Type: POSIXShm, ID: -1, Name: "ipcplay.a"}: "posix-shm /ipcplay.a",
+		{Type: POSIXSem, ID: -1, Name: "ipcplay.b"}: "posix-sem /ipcplay.b",
+		{Type: POSIXMQ, ID: -1, Name: "ipcplay.c"}:  "posix-mq /ipcplay.c",
+		{Type: SysVShm, ID: 42}:                     "sysv-shm 42",
+		{Type: File, ID: -1, Name: "/tmp/x/fifo"}:   "file /tmp/x/fifo",
+	} {
+		if got := e.String(); got != want {
+			t.Errorf("%+v: %q, want %q", e, got, want)
+		}
+	}
+}

@@ -290,6 +290,20 @@ func bytesString(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// UserName is the user name of uid for a table column ("root"), the uid
+// as a number when the user database has no name for it, "-" when the
+// uid is unknown (negative). The JSON documents keep the uid.
+func UserName(uid int) string {
+	if uid < 0 {
+		return "-"
+	}
+	n := strconv.Itoa(uid)
+	if u, err := user.LookupId(n); err == nil {
+		return u.Username
+	}
+	return n
+}
+
 // userString names a uid: "root (uid 0)".
 func userString(uid int) string {
 	if uid < 0 {
