@@ -372,7 +372,11 @@ func truncate(s string, n int) string {
 // Render prints the answer for people: what `ipcplay who` shows.
 func (res *WhoResult) Render(w io.Writer) {
 	if len(res.Processes) == 0 {
-		fmt.Fprintf(w, "%s: no process uses it (among those this user can examine)\n", res.Target)
+		among := ""
+		if res.unseen {
+			among = " (among those this user can examine)"
+		}
+		fmt.Fprintf(w, "%s: no process uses it%s\n", res.Target, among)
 	} else {
 		fmt.Fprintf(w, "%s: %s\n", res.Target, plural.Count(len(res.Processes), "process", "processes"))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
