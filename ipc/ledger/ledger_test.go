@@ -199,3 +199,24 @@ func TestEntryString(t *testing.T) {
 		}
 	}
 }
+
+// Another user's file at the ledger's name is refused (root can make one).
+func TestLedgerOfAnotherUserIsRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file to another user")
+	}
+	l, err := Open(privateDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.Path(), []byte(`{"entries":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(l.Path(), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	var ue *UntrustedError
+	if _, err := l.Entries(); !errors.As(err, &ue) || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("Entries: %v, want a refusal naming the owner", err)
+	}
+}
