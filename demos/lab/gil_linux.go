@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
@@ -212,11 +213,26 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		env.Progress(int64(i), steps, "python "+in.Path)
 		spec := map[string]any{"tasks": p.Tasks, "size": p.Size, "base": primeBase, "io_tasks": p.IOTasks, "io_wait_ns": p.IOWait.Nanoseconds(), "trials": p.Trials}
 		pctx, cancel := phase(ctx, 5*time.Minute)
-		rs, err := env.RunWorkers(pctx, []worker.Spec{{Kind: "lab-gil-python", Name: "python", Spec: spec,
-			Command: append([]string{in.Path}, python.Args("gil.py", "ipcplay-demo-gil")...), Stdin: []byte(python.Program(gilSource))}})
+		// The worker says which row it runs (gil.py), so that an error, a
+		// run timeout above all, says what the lab was doing rather than
+		// naming the interpreter's path.
+		var mu sync.Mutex
+		doing := "starting " + in.Label()
+		rs, err := env.RunWorkersWatched(pctx, []worker.Spec{{Kind: "lab-gil-python", Name: "python", Spec: spec,
+			Command: append([]string{in.Path}, python.Args("gil.py", "ipcplay-demo-gil")...), Stdin: []byte(python.Program(gilSource))}},
+			func(_ string, data json.RawMessage) {
+				var ev struct{ Work, How string }
+				if json.Unmarshal(data, &ev) == nil && ev.Work != "" {
+					mu.Lock()
+					doing = in.Label() + ", " + gilDoing(ev.Work, ev.How, p)
+					mu.Unlock()
+				}
+			})
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("demo gil: %s: %w", in.Path, err)
+			mu.Lock()
+			defer mu.Unlock()
+			return res, fmt.Errorf("demo gil: %s: %w", doing, err)
 		}
 		var out gilOut
 		if err := rs[0].Decode(&out); err != nil {
@@ -291,7 +307,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		rs, err := env.RunWorkers(pctx, []worker.Spec{{Kind: "lab-parallel", Name: "go-" + g.spec.Work, Spec: g.spec}})
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("demo gil: go %s %s: %w", g.spec.Work, g.label, err)
+			return res, fmt.Errorf("demo gil: Go, %s: %w", workWords(g.spec.Work, g.label), err)
 		}
 		var out parallelOut
 		if err := rs[0].Decode(&out); err != nil {
@@ -314,6 +330,35 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 	}
 	env.Progress(steps, steps, "done")
 	return res, res.verdict(problems)
+}
+
+// gilDoing says in words what a row of gil.py runs: "CPU-bound tasks in
+// threads (ThreadPoolExecutor(4))".
+func gilDoing(work, how string, p GILParams) string {
+	n := p.Tasks
+	if work == "io" {
+		n = p.IOTasks
+	}
+	switch how {
+	case "threads":
+		return workWords(work, fmt.Sprintf("in threads (ThreadPoolExecutor(%d))", n))
+	case "processes":
+		return workWords(work, fmt.Sprintf("in processes (ProcessPoolExecutor(%d))", n))
+	}
+	return workWords(work, "one after another")
+}
+
+// workWords names a row's work and how it runs: "CPU-bound tasks,
+// goroutines, GOMAXPROCS=2".
+func workWords(work, how string) string {
+	w := "CPU-bound tasks"
+	if work == "io" {
+		w = "I/O-bound tasks"
+	}
+	if strings.HasPrefix(how, "in ") {
+		return w + " " + how
+	}
+	return w + ", " + how
 }
 
 // loadBusy reports whether other programs kept every one of the n CPUs

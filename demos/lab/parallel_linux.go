@@ -224,7 +224,7 @@ func runParallelism(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any
 		idle1, idleOK1 := idleNs()
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("demo parallelism: %s %s: %w", v.spec.Work, v.label, err)
+			return res, fmt.Errorf("demo parallelism: %s: %w", workWords(v.spec.Work, v.label), err)
 		}
 		var out parallelOut
 		if err := rs[0].Decode(&out); err != nil {
