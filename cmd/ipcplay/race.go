@@ -248,8 +248,10 @@ func raceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if htmlFile != "" {
-		// The report draws the interleaving from the recorded increments.
+	if htmlFile != "" && p.Schedule == "" {
+		// The report draws the interleaving from the recorded increments;
+		// a scheduled run's page plays its steps[] instead, which already
+		// hold every load and store (recording is refused with a schedule).
 		p.Trace = true
 	}
 	render := func(w io.Writer, res *ipc.RunResult) error {
