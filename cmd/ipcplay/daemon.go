@@ -56,7 +56,7 @@ is refused. A non-loopback address needs --http-allow-remote.`,
 		&cli.StringFlag{Name: "http", Usage: "serve the live page on `[HOST:]PORT` (HOST defaults to 127.0.0.1; a token is required)"},
 		&cli.BoolFlag{Name: "http-allow-remote", Usage: "allow a non-loopback --http address (the token is still required; there is no TLS)"},
 		// A daemon logs what it does by default.
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error|off", EnvVars: []string{"IPCPLAY_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error|off [$IPCPLAY_LOG_LEVEL]"},
 	},
 	Action: runDaemon,
 }
