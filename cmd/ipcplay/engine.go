@@ -39,6 +39,7 @@ func engineConfig(c *cli.Context, name string) ipc.Config {
 	if err != nil {
 		lim = ipc.DefaultLimits()
 	}
+	lim.Chosen = name == ipc.EngineLocal && globalBool(c, "local")
 	return ipc.Config{
 		Name:     name,
 		StateDir: ipc.DefaultStateDir(socket),
