@@ -94,7 +94,13 @@ func runDaemon(c *cli.Context) error {
 	}
 
 	// Nothing exists before the limits are checked; now the socket.
+	if err := checkPrivateDir(stateDir, stateDirSource(c, stateDir, socket)); err != nil {
+		return err
+	}
 	if !strings.HasPrefix(socket, "@") {
+		if err := checkPrivateDir(filepath.Dir(socket), "the socket's directory (--socket or IPCPLAY_SOCKET)"); err != nil {
+			return err
+		}
 		if err := sockets.EnsurePrivateDir(filepath.Dir(socket)); err != nil {
 			return fmt.Errorf("socket directory: %w", err)
 		}
@@ -110,7 +116,7 @@ func runDaemon(c *cli.Context) error {
 
 	cfg := engineConfig(c, ipc.EngineDaemon)
 	cfg.StateDir, cfg.Socket, cfg.Limits = stateDir, socket, lim
-	e, err := newEngine(cfg) // removes what crashed runs leaked
+	e, err := newEngineFrom(cfg, stateDirSource(c, stateDir, socket)) // removes what crashed runs leaked
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,15 @@ var extraExperiments []ipc.Experiment
 
 // newEngine builds an engine with every experiment registered.
 func newEngine(cfg ipc.Config) (*ipc.Engine, error) {
+	return newEngineFrom(cfg, stateDirSource(nil, cfg.StateDir, cfg.Socket))
+}
+
+// newEngineFrom is newEngine with the source of cfg.StateDir named
+// (stateDirSource) for a state directory that is not private.
+func newEngineFrom(cfg ipc.Config, source string) (*ipc.Engine, error) {
+	if err := checkPrivateDir(cfg.StateDir, source); err != nil {
+		return nil, err
+	}
 	e, err := ipc.NewEngine(cfg)
 	if err != nil {
 		return nil, err
