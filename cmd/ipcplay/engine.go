@@ -154,7 +154,7 @@ func runExperimentResult(c *cli.Context, name string, params any, render func(w 
 	defer client.Close()
 	jsonOut := globalBool(c, "json")
 	bar := newProgress(!jsonOut)
-	res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: name, Params: raw}, bar.event)
+	res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: name, Params: raw}, queuedNote(c, bar.event))
 	bar.finish()
 	if res == nil || len(res.Result) == 0 {
 		if runErr == nil {
@@ -177,6 +177,19 @@ func runExperimentResult(c *cli.Context, name string, params any, render func(w 
 		return res, fmt.Errorf("%s: cancelled", name)
 	}
 	return res, runErr
+}
+
+// queuedNote returns an event handler that says on stderr, once, why a
+// run waits in the engine's queue (the engine's message, with --json
+// too: stdout keeps its one document), and passes every event to next.
+func queuedNote(c *cli.Context, next func(ipc.Event)) func(ipc.Event) {
+	var once sync.Once
+	return func(ev ipc.Event) {
+		if ev.Type == "state" && ev.State == ipc.StateQueued && ev.Message != "" {
+			once.Do(func() { fmt.Fprintf(c.App.ErrWriter, "queued: %s\n", ev.Message) })
+		}
+		next(ev)
+	}
 }
 
 // decorate adds "engine" and "run_id" to an experiment's JSON document.
