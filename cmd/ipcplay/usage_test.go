@@ -37,7 +37,9 @@ func TestFlagErrorsOfPackageFlag(t *testing.T) {
 		{[]string{"--iters"}, `demo x: --iters: needs a value; --iters M:`},
 		{[]string{"--timeout", "soon"}, `demo x: --timeout "soon": not a duration: write a number with a unit (500ms, 2s, 1m30s); --timeout: how long to wait, default 1s`},
 		{[]string{"--local=maybe"}, `demo x: --local "maybe": must be true or false; --local: run here`},
-		{[]string{"--explain=-1"}, `demo x: --explain=-1: want a number of witnesses; --explain K: up to K witnesses`},
+		{[]string{"--explain=-1"}, `demo x: --explain=-1: want a number of witnesses 1..1000; --explain K: up to K witnesses`},
+		{[]string{"--explain=0"}, `demo x: --explain=0: want a number of witnesses 1..1000`},
+		{[]string{"--explain", "-1"}, `demo x: -1: not a flag; a value of --explain is written joined: --explain=K, K a number of witnesses 1..1000`},
 		{[]string{"--iter", "5"}, `demo x: --iter: no such flag; did you mean --iters? (see 'ipcplay demo x --help' for the flags)`},
 		{[]string{"--zzz"}, `demo x: --zzz: no such flag (see 'ipcplay demo x --help' for the flags)`},
 		{[]string{"-q"}, `demo x: -q: no such flag`},
@@ -386,5 +388,33 @@ func TestInterruptedRunEndsByTheSignalAndLeavesNothing(t *testing.T) {
 		}
 		waitGone(t, note.Pids)
 		assertClean(t, dir, before)
+	}
+}
+
+// A refused value is told with the values allowed: the range, not only
+// one bound; the form of an optional value; that a command has nothing
+// below it.
+func TestRefusalsGiveTheAllowedValues(t *testing.T) {
+	sock := filepath.Join(newStateDir(t), "none.sock")
+	for _, c := range []struct {
+		args       []string
+		want, lack string
+	}{
+		{[]string{"race", "--procs", "0"}, "race: --procs 0: must be between 1 and ", "at least"},
+		{[]string{"bench", "--size", "1T"}, `bench: --size "1T": too large: must be between 24 bytes and 64M`, "not a size"},
+		{[]string{"bench", "--size", "64,3G"}, `bench: --size "3G": too large: must be between 24 bytes and 64M`, "not a size"},
+		{[]string{"race", "--explain", "abc"}, `race: unexpected argument "abc": --explain takes its value joined: --explain=K, K a number of witnesses 1..1000`, "see 'ipcplay race --help'"},
+		{[]string{"race", "--explain", "-1"}, `race: -1: not a flag; a value of --explain is written joined: --explain=K, K a number of witnesses 1..1000`, "no such flag"},
+		{[]string{"race", "--explain=0"}, `race: --explain=0: want a number of witnesses 1..1000`, ""},
+		{[]string{"help", "race", "bogus"}, `help: race: "bogus": 'ipcplay race' has no subcommands`, "for the list"},
+		{[]string{"help", "demo", "bogus"}, `help: demo: "bogus": no such command (see 'ipcplay demo --help' for the list)`, ""},
+	} {
+		r := runCLI(t, append(c.args, "--socket", sock)...)
+		if c.args[0] == "help" {
+			r = runCLI(t, c.args...)
+		}
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || (c.lack != "" && strings.Contains(r.stderr, c.lack)) {
+			t.Errorf("ipcplay %v: exit %d, stderr %q: want exit 2 and %q, without %q", c.args, r.code, r.stderr, c.want, c.lack)
+		}
 	}
 }

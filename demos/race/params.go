@@ -164,9 +164,6 @@ func (p *Params) normalize(lim ipc.Limits) error {
 	if err := p.normalizeModes(); err != nil {
 		return err
 	}
-	if p.Procs < 1 {
-		return ipc.Usagef("--procs %d: must be at least 1", p.Procs)
-	}
 	if err := lim.CheckProcs("--procs", p.Procs); err != nil {
 		return err
 	}
