@@ -418,3 +418,41 @@ func TestRefusalsGiveTheAllowedValues(t *testing.T) {
 		}
 	}
 }
+
+// The README's race commands with --schedule work as written, and a
+// schedule's own mistakes are told before the run's size.
+func TestScheduleAsREADMEWritesIt(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(newStateDir(t), "none.sock")
+	found := 0
+	for _, line := range strings.Split(string(readme), "`") {
+		if !strings.HasPrefix(line, "ipcplay race ") || !strings.Contains(line, "--schedule") {
+			continue
+		}
+		found++
+		args := append(strings.Fields(strings.TrimPrefix(line, "ipcplay ")), "--local", "--socket", sock)
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Errorf("README's `%s`: exit %d\n%s%s", line, r.code, r.stdout, r.stderr)
+		}
+	}
+	if found == 0 {
+		t.Error("README gives no `ipcplay race ... --schedule ...` command")
+	}
+	for _, c := range []struct {
+		args       []string
+		want, lack string
+	}{
+		{[]string{"--schedule", "P1,P3"}, `--schedule "P1,P3": "P3": no such worker, there are P1 to P2`, "steps"},
+		{[]string{"--schedule", "garbage"}, `--schedule "garbage": "garbage" is not a worker`, "steps"},
+		{[]string{"--schedule", "P1,P2"}, "400000 steps (2 per increment), at most 20000; use --iters 1 ", "fewer"},
+	} {
+		args := append([]string{"race", "--mode", "unsafe", "--procs", "2", "--local", "--socket", sock}, c.args...)
+		r := runCLI(t, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, c.lack) {
+			t.Errorf("ipcplay %v: exit %d, stderr %q: want exit 2 and %q without %q", args, r.code, r.stderr, c.want, c.lack)
+		}
+	}
+}
