@@ -160,7 +160,7 @@ func stepState(c *cli.Context, client ipc.Client, p race.Params) (*race.ModeResu
 	if err != nil {
 		return nil, err
 	}
-	res, err := client.Run(c.Context, ipc.RunRequest{Experiment: race.Name, Params: raw}, nil)
+	res, err := client.Run(c.Context, ipc.RunRequest{Experiment: race.Name, Params: raw}, queuedNote(c, func(ipc.Event) {}))
 	if res == nil || len(res.Result) == 0 {
 		if err == nil {
 			err = fmt.Errorf("race --step: the run produced no result")
