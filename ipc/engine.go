@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ipcplay/ipcplay/ipc/ledger"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 	"github.com/ipcplay/ipcplay/ipc/worker"
 	"github.com/ipcplay/ipcplay/sockets"
 )
@@ -205,11 +206,17 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 	defer e.wg.Done()
 
 	log := e.log.Named("run").With("run_id", id, "experiment", req.Experiment)
-	onEvent(Event{RunID: id, Type: "state", State: StateQueued})
 	select {
 	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return e.finish(st, nil, ctx.Err(), context.Cause(ctx), log.With("cause", context.Cause(ctx).Error()))
+		onEvent(Event{RunID: id, Type: "state", State: StateQueued})
+	default:
+		// Every slot is taken: the run waits, and its client says why.
+		onEvent(Event{RunID: id, Type: "state", State: StateQueued, Message: e.queuedMessage(id)})
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			return e.finish(st, nil, ctx.Err(), context.Cause(ctx), log.With("cause", context.Cause(ctx).Error()))
+		}
 	}
 	defer func() { <-e.slots }()
 	ctx, cancelTimeout := context.WithTimeout(ctx, e.cfg.Limits.RunTimeout)
@@ -232,6 +239,29 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, onEvent func(Event)) (
 		log = log.With("cause", context.Cause(ctx).Error())
 	}
 	return e.finish(st, res, runErr, context.Cause(ctx), log)
+}
+
+// queuedMessage says why run id waits: the engine's limit of runs at once
+// and the runs that hold it ("the daemon runs at most 1 run at a time
+// (--max-runs); waiting for r-…").
+func (e *Engine) queuedMessage(id string) string {
+	e.mu.Lock()
+	var running []string
+	for _, rid := range e.recent {
+		if st := e.runs[rid]; st != nil && rid != id && st.result.State == StateRunning {
+			running = append(running, rid)
+		}
+	}
+	e.mu.Unlock()
+	who, how := "the daemon", "--max-runs"
+	if e.cfg.Name != EngineDaemon {
+		who, how = "the embedded engine", EnvMaxRuns
+	}
+	msg := fmt.Sprintf("%s runs at most %s at a time (%s)", who, plural.Count(e.cfg.Limits.MaxRuns, "run", "runs"), how)
+	if len(running) > 0 {
+		msg += "; waiting for " + strings.Join(running, ", ")
+	}
+	return msg
 }
 
 // runExperiment calls x.Run, turning a panic into an error so that the

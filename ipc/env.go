@@ -253,6 +253,22 @@ func (env *Env) RunWorkers(ctx context.Context, specs []worker.Spec) ([]worker.R
 	return g.Wait(ctx)
 }
 
+// RunWorkersWatched is RunWorkers with onEvent receiving each worker's
+// events ({"type":"event"} lines: what it is doing now), by worker name;
+// onEvent is called from one goroutine per worker.
+func (env *Env) RunWorkersWatched(ctx context.Context, specs []worker.Spec, onEvent func(name string, data json.RawMessage)) ([]worker.Result, error) {
+	if len(specs) > env.Limits.MaxProcs {
+		return nil, Usagef("%d worker processes requested: the limit is %d (%s)", len(specs), env.Limits.MaxProcs, env.Limits.Which("max-procs"))
+	}
+	opts := env.workerO
+	opts.OnEvent = func(name string, _ int, data json.RawMessage) { onEvent(name, data) }
+	g, err := worker.Start(ctx, env.Log.Named("workers"), specs, opts)
+	if err != nil {
+		return nil, err
+	}
+	return g.Wait(ctx)
+}
+
 // close removes every object of the run, newest first, and drops their
 // ledger entries; it returns how many recorded objects it removed. What
 // cannot be removed stays in the ledger for the reaper.

@@ -18,6 +18,10 @@ type Limits struct {
 	// may have). The messages of the checks say which engine's limit was
 	// hit and how to raise it. Not sent on the wire.
 	Engine string `json:"-"`
+	// Chosen is set for EngineLocal when the user asked for the embedded
+	// engine (--local) rather than it being used for want of a daemon: the
+	// messages then say so. Not sent on the wire.
+	Chosen bool `json:"-"`
 }
 
 // The environment variables that set an engine's limits: the embedded
@@ -103,6 +107,9 @@ func (l Limits) Which(limit string) string {
 	case EngineDaemon:
 		return fmt.Sprintf("the daemon's --%s; restart the daemon with a larger one, e.g. --%s %s, at most %s", limit, limit, eg, most)
 	case EngineLocal:
+		if l.Chosen {
+			return fmt.Sprintf("the embedded engine's (--local) %s; raise it in the environment, e.g. %s=%s, at most %s", limit, env, eg, most)
+		}
 		return fmt.Sprintf("the embedded engine's %s, used when no daemon answers; raise it in the environment, e.g. %s=%s, at most %s", limit, env, eg, most)
 	}
 	return fmt.Sprintf("the most any engine allows: a daemon's --%s, or %s for the embedded engine", limit, env)

@@ -17,14 +17,17 @@ import (
 
 // Global flags. They are declared on the app and again on every command, so
 // that people can type them after the command name (`ipcplay race --json`).
+// Their environment variables (globalEnv) are read by globalString, not by
+// urfave/cli: it would apply a variable to the command's copy of the flag,
+// which then hid the same flag typed before the command.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "socket", Usage: "control socket `PATH` of the daemon", EnvVars: []string{"IPCPLAY_SOCKET"}},
+		&cli.StringFlag{Name: "socket", Usage: "control socket `PATH` of the daemon [$IPCPLAY_SOCKET]"},
 		&cli.BoolFlag{Name: "local", Usage: "run the engine in this process even if a daemon answers"},
 		&cli.BoolFlag{Name: "require-daemon", Usage: "fail unless a daemon answers on the socket"},
 		&cli.BoolFlag{Name: "json", Usage: "print exactly one JSON document on stdout"},
-		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "trace|debug|info|warn|error|off", EnvVars: []string{"IPCPLAY_LOG_LEVEL"}},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text|json", EnvVars: []string{"IPCPLAY_LOG_FORMAT"}},
+		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "trace|debug|info|warn|error|off [$IPCPLAY_LOG_LEVEL]"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text|json [$IPCPLAY_LOG_FORMAT]"},
 	}
 }
 
@@ -66,7 +69,15 @@ func newApp() *cli.App {
 		Writer:               &outWriter{File: os.Stdout},
 		ErrWriter:            os.Stderr,
 		Metadata:             map[string]any{stateKey: &appState{}},
-		Before:               func(c *cli.Context) error { return setupLogger(c) },
+		Before: func(c *cli.Context) error {
+			if c.Args().Present() && findCommand(c.App.Commands, c.Args().First()) != nil {
+				// The command's Before sets the logger up: its own
+				// --log-level beats the environment's, which this level
+				// would read (globalString).
+				return nil
+			}
+			return setupLogger(c)
+		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return flagError("", c.App.Flags, err)
 		},
@@ -201,12 +212,26 @@ func withPath(path string, err error) error {
 	return fmt.Errorf("%s: %w", path, err)
 }
 
+// globalEnv maps the global flags that have an environment variable to it.
+var globalEnv = map[string]string{
+	"socket":     "IPCPLAY_SOCKET",
+	"log-level":  "IPCPLAY_LOG_LEVEL",
+	"log-format": "IPCPLAY_LOG_FORMAT",
+}
+
 // globalString returns a global flag's value from the innermost context
-// where the user set it (after or before the command name), else its default.
+// where the user typed it (after or before the command name), else its
+// environment variable (globalEnv), else its default: a flag on the
+// command line wins over the environment wherever it is placed.
 func globalString(c *cli.Context, name string) string {
 	for _, ctx := range c.Lineage() {
 		if ctx.IsSet(name) {
 			return ctx.String(name)
+		}
+	}
+	if env := globalEnv[name]; env != "" {
+		if v, ok := os.LookupEnv(env); ok && v != "" {
+			return v
 		}
 	}
 	return c.String(name)

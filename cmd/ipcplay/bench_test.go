@@ -185,7 +185,7 @@ func TestBenchBadInputExits2(t *testing.T) {
 		{[]string{"--plot", "b.pdf"}, "--plot"},
 		{[]string{"--plot", "/no/such/dir/b.svg"}, "--plot"},
 		{[]string{"--csv", "--json"}, "--csv"},
-		{[]string{"--duration", "1h"}, "above the run timeout of 10m0s (the embedded engine's run-timeout, used when no daemon answers; raise it in the environment, e.g. IPCPLAY_RUN_TIMEOUT=1h"},
+		{[]string{"--duration", "1h"}, "above the run timeout of 10m0s (the embedded engine's (--local) run-timeout; raise it in the environment, e.g. IPCPLAY_RUN_TIMEOUT=1h"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"-t", "shm", "--spin", "100"}, "--spin"},
 		{[]string{"-t", "shm-adaptive", "--spin", "1,x"}, "--spin"},

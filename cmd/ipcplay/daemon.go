@@ -56,7 +56,7 @@ is refused. A non-loopback address needs --http-allow-remote.`,
 		&cli.StringFlag{Name: "http", Usage: "serve the live page on `[HOST:]PORT` (HOST defaults to 127.0.0.1; a token is required)"},
 		&cli.BoolFlag{Name: "http-allow-remote", Usage: "allow a non-loopback --http address (the token is still required; there is no TLS)"},
 		// A daemon logs what it does by default.
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error|off", EnvVars: []string{"IPCPLAY_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error|off [$IPCPLAY_LOG_LEVEL]"},
 	},
 	Action: runDaemon,
 }
@@ -94,7 +94,13 @@ func runDaemon(c *cli.Context) error {
 	}
 
 	// Nothing exists before the limits are checked; now the socket.
+	if err := checkPrivateDir(stateDir, stateDirSource(c, stateDir, socket)); err != nil {
+		return err
+	}
 	if !strings.HasPrefix(socket, "@") {
+		if err := checkPrivateDir(filepath.Dir(socket), "the socket's directory (--socket or IPCPLAY_SOCKET)"); err != nil {
+			return err
+		}
 		if err := sockets.EnsurePrivateDir(filepath.Dir(socket)); err != nil {
 			return fmt.Errorf("socket directory: %w", err)
 		}
@@ -110,7 +116,7 @@ func runDaemon(c *cli.Context) error {
 
 	cfg := engineConfig(c, ipc.EngineDaemon)
 	cfg.StateDir, cfg.Socket, cfg.Limits = stateDir, socket, lim
-	e, err := newEngine(cfg) // removes what crashed runs leaked
+	e, err := newEngineFrom(cfg, stateDirSource(c, stateDir, socket)) // removes what crashed runs leaked
 	if err != nil {
 		return err
 	}

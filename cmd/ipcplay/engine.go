@@ -39,6 +39,7 @@ func engineConfig(c *cli.Context, name string) ipc.Config {
 	if err != nil {
 		lim = ipc.DefaultLimits()
 	}
+	lim.Chosen = name == ipc.EngineLocal && globalBool(c, "local")
 	return ipc.Config{
 		Name:     name,
 		StateDir: ipc.DefaultStateDir(socket),
@@ -55,6 +56,15 @@ var extraExperiments []ipc.Experiment
 
 // newEngine builds an engine with every experiment registered.
 func newEngine(cfg ipc.Config) (*ipc.Engine, error) {
+	return newEngineFrom(cfg, stateDirSource(nil, cfg.StateDir, cfg.Socket))
+}
+
+// newEngineFrom is newEngine with the source of cfg.StateDir named
+// (stateDirSource) for a state directory that is not private.
+func newEngineFrom(cfg ipc.Config, source string) (*ipc.Engine, error) {
+	if err := checkPrivateDir(cfg.StateDir, source); err != nil {
+		return nil, err
+	}
 	e, err := ipc.NewEngine(cfg)
 	if err != nil {
 		return nil, err
@@ -144,7 +154,7 @@ func runExperimentResult(c *cli.Context, name string, params any, render func(w 
 	defer client.Close()
 	jsonOut := globalBool(c, "json")
 	bar := newProgress(!jsonOut)
-	res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: name, Params: raw}, bar.event)
+	res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: name, Params: raw}, queuedNote(c, bar.event))
 	bar.finish()
 	if res == nil || len(res.Result) == 0 {
 		if runErr == nil {
@@ -167,6 +177,19 @@ func runExperimentResult(c *cli.Context, name string, params any, render func(w 
 		return res, fmt.Errorf("%s: cancelled", name)
 	}
 	return res, runErr
+}
+
+// queuedNote returns an event handler that says on stderr, once, why a
+// run waits in the engine's queue (the engine's message, with --json
+// too: stdout keeps its one document), and passes every event to next.
+func queuedNote(c *cli.Context, next func(ipc.Event)) func(ipc.Event) {
+	var once sync.Once
+	return func(ev ipc.Event) {
+		if ev.Type == "state" && ev.State == ipc.StateQueued && ev.Message != "" {
+			once.Do(func() { fmt.Fprintf(c.App.ErrWriter, "queued: %s\n", ev.Message) })
+		}
+		next(ev)
+	}
 }
 
 // decorate adds "engine" and "run_id" to an experiment's JSON document.

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ipcplay/ipcplay/ipc"
 )
 
 // helpCmd is `ipcplay help [COMMAND [SUBCOMMAND]]`. It replaces urfave/cli's
@@ -27,6 +29,10 @@ Examples:
 		cmds, parent := c.App.Commands, ""
 		var cmd *cli.Command
 		for _, a := range args {
+			if parent != "" && len(commandNames(cmds)) == 0 {
+				// race, bench, ...: nothing below them to name.
+				return ipc.Usagef("%s: %q: '%s' has no subcommands (see 'ipcplay help %s')", parent, a, "ipcplay "+parent, parent)
+			}
 			if cmd = findCommand(cmds, a); cmd == nil {
 				return unknownCommand(parent, a, cmds)
 			}

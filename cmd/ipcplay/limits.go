@@ -94,5 +94,7 @@ func runLimits(c *cli.Context) (ipc.Limits, error) {
 			return ipc.Limits{MaxProcs: ipc.MaxProcsLimit, MaxShmBytes: ipc.MaxShmBytesLimit, MaxRuns: ipc.MaxRunsLimit, RunTimeout: ipc.MaxRunTimeout}, nil
 		}
 	}
-	return localLimits()
+	lim, err := localLimits()
+	lim.Chosen = globalBool(c, "local")
+	return lim, err
 }

@@ -57,13 +57,34 @@ func TestRaceRunTimeoutSaysHowToRaiseIt(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"race: sysv-sem, trial 1 of 1: stopped by the run timeout after 1s", "the embedded engine's run-timeout", "IPCPLAY_RUN_TIMEOUT=1h"} {
+	for _, want := range []string{"race: sysv-sem, trial 1 of 1: stopped by the run timeout after 1s", "the embedded engine's (--local) run-timeout", "IPCPLAY_RUN_TIMEOUT=1h"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr %q lacks %q", errb.String(), want)
 		}
 	}
 	if strings.Contains(errb.String(), "deadline") || strings.Contains(out.String(), "no mode ran") {
 		t.Errorf("stdout %q, stderr %q", out.String(), errb.String())
+	}
+}
+
+// With --local while a daemon answers, a limit's message says the
+// embedded engine is used because --local asked for it, not for want of a
+// daemon; without --local, the daemon's limit is the one named.
+func TestLocalLimitMessageSaysLocal(t *testing.T) {
+	d := startDaemon(t, newStateDir(t))
+	for _, c := range []struct {
+		args       []string
+		want, lack string
+	}{
+		{[]string{"cmdtest", "--local", "--procs", "100", "--socket", d.socket}, "the embedded engine's (--local) max-procs", "used when no daemon answers"},
+		{[]string{"race", "--local", "--procs", "100", "--socket", d.socket}, "the embedded engine's (--local) max-procs", "used when no daemon answers"},
+		{[]string{"race", "--procs", "100", "--socket", d.socket}, "the daemon's --max-procs", "embedded"},
+		{[]string{"race", "--procs", "100", "--socket", d.socket + ".none"}, "the embedded engine's max-procs, used when no daemon answers", "(--local)"},
+	} {
+		r := runCLI(t, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, c.lack) {
+			t.Errorf("ipcplay %v: exit %d, stderr %q: want exit 2 and %q without %q", c.args, r.code, r.stderr, c.want, c.lack)
+		}
 	}
 }
 

@@ -38,6 +38,9 @@ func main() {
 // processes both run the CLI through it.
 func runApp(ctx context.Context, app *cli.App, args []string) int {
 	args = interspersed(app, args)
+	if out, ok := app.Writer.(*outWriter); ok && jsonRequested(args) && len(args) > 1 && !signalEnds[firstPositional(app.Flags, args[1:])] {
+		out.hold = true // report releases it
+	}
 	err := app.RunContext(ctx, args)
 	return report(app, args, interruptedBy(ctx), err)
 }
@@ -132,6 +135,12 @@ var signalEnds = map[string]bool{"daemon": true, "watch": true}
 // stdout always holds exactly one document.
 func report(app *cli.App, args []string, sig syscall.Signal, err error) int {
 	path, engine := stateOf(app).get()
+	out, _ := app.Writer.(*outWriter)
+	if out != nil && out.hold {
+		// --json: a document of an interrupted run is not the run's
+		// result; the error document below replaces it.
+		out.release(sig == 0 || signalEnds[path])
+	}
 	var code int
 	switch {
 	case sig != 0 && !signalEnds[path]:
@@ -163,7 +172,7 @@ func report(app *cli.App, args []string, sig syscall.Signal, err error) int {
 	if !errors.As(err, &silent) {
 		fmt.Fprintf(app.ErrWriter, "ipcplay: %s\n", msg)
 	}
-	if out, ok := app.Writer.(*outWriter); ok && jsonRequested(args) && !out.wrote.Load() {
+	if out != nil && jsonRequested(args) && !out.wrote.Load() {
 		if engine == "" {
 			engine = ipc.EngineLocal // nothing answered: this process decided
 		}

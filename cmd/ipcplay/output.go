@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 )
 
@@ -16,17 +18,44 @@ func writeJSON(w io.Writer, v any) error {
 
 // outWriter is the app's stdout. It remembers whether anything was
 // written, so that a --json command that fails before printing its
-// document still prints exactly one: the error document (report).
+// document still prints exactly one: the error document (report). With
+// hold (--json, a command that does not stream: runApp), it keeps what is
+// written until release: a run interrupted by a signal then prints the
+// error document alone (code "interrupted"), never a partial result that
+// looks like a finished one (report drops it).
 type outWriter struct {
 	*os.File
 	wrote atomic.Bool
+
+	hold bool
+	mu   sync.Mutex
+	held bytes.Buffer
 }
 
 func (w *outWriter) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		w.wrote.Store(true)
 	}
+	if w.hold {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.held.Write(p)
+	}
 	return w.File.Write(p)
+}
+
+// release writes what was held to the file (keep), or drops it, and
+// stops holding.
+func (w *outWriter) release(keep bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.hold = false
+	if keep {
+		_, _ = w.File.Write(w.held.Bytes())
+	} else {
+		w.wrote.Store(false)
+	}
+	w.held.Reset()
 }
 
 // outFile returns the file under the app's writer w (stdout), or nil when

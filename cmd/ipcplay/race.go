@@ -125,6 +125,13 @@ type explainFlag struct{ k int }
 
 func (f *explainFlag) IsBoolFlag() bool { return true }
 
+// Joined says how the optional value is written, for messages about a
+// value typed apart from the flag (--explain 5, --explain -1), which the
+// flag package cannot give it.
+func (f *explainFlag) Joined() string {
+	return fmt.Sprintf("--explain=K, K a number of witnesses 1..%d (--explain alone: %d)", race.MaxExplain, defaultExplain)
+}
+
 func (f *explainFlag) String() string {
 	if f == nil || f.k == 0 {
 		return ""
@@ -140,8 +147,8 @@ func (f *explainFlag) Set(s string) error {
 		f.k = 0
 	default:
 		k, err := strconv.Atoi(s)
-		if err != nil || k < 0 {
-			return fmt.Errorf("--explain=%s: want a number of witnesses", s)
+		if err != nil || k < 1 || k > race.MaxExplain {
+			return fmt.Errorf("--explain=%s: want a number of witnesses 1..%d", s, race.MaxExplain)
 		}
 		f.k = k
 	}
@@ -224,7 +231,10 @@ func raceAction(c *cli.Context) error {
 	if c.Args().Present() {
 		a := c.Args().First()
 		if _, err := strconv.Atoi(a); err == nil {
-			return ipc.Usagef("race: unexpected argument %q: to ask for %s witnesses write --explain=%s", a, a, a)
+			return ipc.Usagef("race: unexpected argument %q: to ask for %s witnesses write --explain=%s (%s)", a, a, a, (&explainFlag{}).Joined())
+		}
+		if c.IsSet("explain") {
+			return ipc.Usagef("race: unexpected argument %q: --explain takes its value joined: %s", a, (&explainFlag{}).Joined())
 		}
 		return ipc.Usagef("race: unexpected argument %q (see 'ipcplay race --help')", a)
 	}
@@ -248,8 +258,10 @@ func raceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if htmlFile != "" {
-		// The report draws the interleaving from the recorded increments.
+	if htmlFile != "" && p.Schedule == "" {
+		// The report draws the interleaving from the recorded increments;
+		// a scheduled run's page plays its steps[] instead, which already
+		// hold every load and store (recording is refused with a schedule).
 		p.Trace = true
 	}
 	render := func(w io.Writer, res *ipc.RunResult) error {

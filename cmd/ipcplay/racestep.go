@@ -112,16 +112,23 @@ func raceStep(c *cli.Context, p race.Params) error {
 				entries = entries[:len(entries)-1]
 			}
 		case key == 'f' || key == 'F':
+			// The whole run, its rest in the fixed order, shown as q shows
+			// a state: no progress bar (it would land in the table), and
+			// the replay line (the steps so far replay the same run).
+			p.StopAfter = false
+			if p.Schedule == "" {
+				// No step taken: the fixed order's first (the lowest
+				// worker that can move, P1 at the start), so that the
+				// run stays a scheduled one.
+				p.Schedule = "P1"
+			}
+			m, err := stepState(c, client, p)
 			restore()
 			fmt.Fprint(out, "\x1b[H\x1b[2J")
-			p.StopAfter = false
-			return runExperiment(c, race.Name, p, func(w io.Writer, res *ipc.RunResult) error {
-				var r race.Result
-				if err := json.Unmarshal(res.Result, &r); err != nil {
-					return err
-				}
-				return race.Render(w, &r)
-			})
+			if err != nil {
+				return err
+			}
+			return renderStepEnd(c.App.Writer, m, p)
 		case key >= '1' && key <= '9':
 			n := int(key - '0')
 			if n > len(m.Next) {
@@ -130,6 +137,8 @@ func raceStep(c *cli.Context, p race.Params) error {
 			}
 			nx := m.Next[n-1]
 			switch {
+			case allFinished(m):
+				msg = "every worker has finished: u undoes, q quits"
 			case nx.Step == "":
 				msg = fmt.Sprintf("%s has finished", nx.Worker)
 			case nx.Blocked:
@@ -137,6 +146,8 @@ func raceStep(c *cli.Context, p race.Params) error {
 			default:
 				entries = append(entries, nx.Worker)
 			}
+		case allFinished(m):
+			msg = "every worker has finished: u undoes, q quits"
 		default:
 			msg = "keys: " + stepKeys(len(m.Next)) + ", u undoes, f finishes in the fixed order, q quits"
 		}
@@ -149,7 +160,7 @@ func stepState(c *cli.Context, client ipc.Client, p race.Params) (*race.ModeResu
 	if err != nil {
 		return nil, err
 	}
-	res, err := client.Run(c.Context, ipc.RunRequest{Experiment: race.Name, Params: raw}, nil)
+	res, err := client.Run(c.Context, ipc.RunRequest{Experiment: race.Name, Params: raw}, queuedNote(c, func(ipc.Event) {}))
 	if res == nil || len(res.Result) == 0 {
 		if err == nil {
 			err = fmt.Errorf("race --step: the run produced no result")
@@ -194,12 +205,25 @@ func drawStep(w io.Writer, m *race.ModeResult, p race.Params, msg string) {
 		}
 		next = append(next, s)
 	}
-	lines = append(lines, "", strings.Join(next, "   ")+fmt.Sprintf("   counter %d", m.Actual),
-		stepKeys(len(m.Next))+", u to undo, f to finish in the fixed order, q to quit")
+	keys := stepKeys(len(m.Next)) + ", u to undo, f to finish in the fixed order, q to quit"
+	if allFinished(m) {
+		keys = "every worker has finished: u to undo, q to quit"
+	}
+	lines = append(lines, "", strings.Join(next, "   ")+fmt.Sprintf("   counter %d", m.Actual), keys)
 	if msg != "" {
 		lines = append(lines, msg)
 	}
 	fmt.Fprint(w, "\x1b[?25l\x1b[H\x1b[2J"+strings.Join(lines, "\r\n")+"\r\n")
+}
+
+// allFinished reports whether no worker has a step left.
+func allFinished(m *race.ModeResult) bool {
+	for _, n := range m.Next {
+		if n.Step != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // renderStepEnd prints the last state after the terminal is restored,

@@ -10,9 +10,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// race --step in a terminal: keys move the workers, q quits, and the
-// terminal is restored to the state it was in.
+// race --step in a terminal: keys move the workers; once both have
+// finished the prompt says so instead of offering keys that move nothing;
+// q (or f, which finishes the run) ends it with the replay line, no
+// progress bar in the output, and the terminal is restored to the state
+// it was in.
 func TestRaceStepInATerminal(t *testing.T) {
+	for _, last := range []string{"q", "f"} {
+		t.Run(last, func(t *testing.T) { raceStepInATerminal(t, last) })
+	}
+}
+
+func raceStepInATerminal(t *testing.T, last string) {
 	master, slave := openPTY(t)
 	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
 	if err != nil {
@@ -21,8 +30,9 @@ func TestRaceStepInATerminal(t *testing.T) {
 	dir := newStateDir(t)
 	cmd := cliCmd(t, "race", "--local", "--socket", filepath.Join(dir, "d.sock"), "--mode", "unsafe", "--procs", "2", "--iters", "1", "--step")
 	cmd.Stdin, cmd.Stdout = slave, slave
+	// stderr on the terminal too, where a progress bar would be drawn.
 	var errb syncBuffer
-	cmd.Stderr = &errb
+	cmd.Stderr = slave
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -52,9 +62,13 @@ func TestRaceStepInATerminal(t *testing.T) {
 	}()
 	// Each key is sent once the screen it answers is drawn (no timing in
 	// the assertions: the waits only bound a hung run).
+	var waitText func(n int, text string)
 	waitFor := func(n int) {
+		waitText(n, "press 1-2 to move a worker")
+	}
+	waitText = func(n int, text string) {
 		deadline := time.After(time.Minute)
-		for strings.Count(screen.String(), "press 1-2 to move a worker") < n {
+		for strings.Count(screen.String(), text) < n {
 			select {
 			case <-got:
 			case <-deadline:
@@ -68,8 +82,11 @@ func TestRaceStepInATerminal(t *testing.T) {
 		waitFor(i + 1)
 		master.Write([]byte{byte(k)})
 	}
-	waitFor(5)
-	master.Write([]byte("q"))
+	waitText(1, "every worker has finished")
+	if n := strings.Count(screen.String(), "press 1-2 to move a worker"); n != 4 {
+		t.Errorf("the prompt offered keys on %d screens, want 4 (not once both workers had finished):\n%s", n, screen.String())
+	}
+	master.Write([]byte(last))
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
@@ -93,6 +110,9 @@ func TestRaceStepInATerminal(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("screen lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "scheduled 0%") || strings.Contains(out, "(0/2)") {
+		t.Errorf("a progress bar leaked into the output:\n%s", out)
 	}
 	noRunLeftovers(t, dir)
 }

@@ -154,7 +154,7 @@ Example:
 				fmt.Fprintf(w, "\n== %d/%d  %s\n\n", i+1, len(steps), s.title)
 			}
 			bar := newProgress(!jsonOut)
-			res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: s.exp, Params: raw}, bar.event)
+			res, runErr := client.Run(c.Context, ipc.RunRequest{Experiment: s.exp, Params: raw}, queuedNote(c, bar.event))
 			bar.finish()
 			if c.Context.Err() != nil {
 				return fmt.Errorf("tour: cancelled")

@@ -33,6 +33,15 @@ func flagError(path string, flags []cli.Flag, err error) error {
 	}
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		why := "no such flag"
+		if _, err := strconv.ParseFloat(rest, 64); err == nil {
+			// A negative number typed apart from a flag whose value is
+			// optional (--explain -1): it must be joined to it.
+			for _, f := range flags {
+				if j, ok := optionalValue(f); ok {
+					return ipc.Usagef("%s%s: not a flag; a value of %s is written joined: %s", pre, "-"+rest, dashed(f.Names()[0]), j)
+				}
+			}
+		}
 		if s := suggest(rest, flagNames(flags)); s != "" {
 			why += "; did you mean " + dashed(s) + "?"
 		}
@@ -100,6 +109,21 @@ func valueProblem(f cli.Flag, why string) string {
 		return "must be true or false"
 	}
 	return why
+}
+
+// optionalValue returns how the value of f is written when f takes an
+// optional one (--explain[=K]): the flag package reads "--explain 5" as
+// the flag alone and an argument.
+func optionalValue(f cli.Flag) (string, bool) {
+	g, ok := f.(*cli.GenericFlag)
+	if !ok {
+		return "", false
+	}
+	j, ok := g.Value.(interface{ Joined() string })
+	if !ok {
+		return "", false
+	}
+	return j.Joined(), true
 }
 
 // takes describes what the flag name of flags takes, from its help: the

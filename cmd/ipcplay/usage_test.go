@@ -37,7 +37,9 @@ func TestFlagErrorsOfPackageFlag(t *testing.T) {
 		{[]string{"--iters"}, `demo x: --iters: needs a value; --iters M:`},
 		{[]string{"--timeout", "soon"}, `demo x: --timeout "soon": not a duration: write a number with a unit (500ms, 2s, 1m30s); --timeout: how long to wait, default 1s`},
 		{[]string{"--local=maybe"}, `demo x: --local "maybe": must be true or false; --local: run here`},
-		{[]string{"--explain=-1"}, `demo x: --explain=-1: want a number of witnesses; --explain K: up to K witnesses`},
+		{[]string{"--explain=-1"}, `demo x: --explain=-1: want a number of witnesses 1..1000; --explain K: up to K witnesses`},
+		{[]string{"--explain=0"}, `demo x: --explain=0: want a number of witnesses 1..1000`},
+		{[]string{"--explain", "-1"}, `demo x: -1: not a flag; a value of --explain is written joined: --explain=K, K a number of witnesses 1..1000`},
 		{[]string{"--iter", "5"}, `demo x: --iter: no such flag; did you mean --iters? (see 'ipcplay demo x --help' for the flags)`},
 		{[]string{"--zzz"}, `demo x: --zzz: no such flag (see 'ipcplay demo x --help' for the flags)`},
 		{[]string{"-q"}, `demo x: -q: no such flag`},
@@ -344,11 +346,18 @@ func wantEndedBy(t *testing.T, ps *os.ProcessState, sig syscall.Signal) {
 // Ctrl-C (SIGINT) or SIGTERM of a foreground run: the run is cancelled,
 // its workers stop, its objects are removed, and the CLI ends by the
 // signal (130, 143). With --json, stdout has the error document.
+// A run that returns a partial result when cancelled (race, the labs)
+// prints no document of its own with --json: the one document is the
+// error document, code "interrupted".
 func TestInterruptedRunEndsByTheSignalAndLeavesNothing(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+	for _, c := range []struct {
+		sig  syscall.Signal
+		mode string
+	}{{syscall.SIGINT, "hang"}, {syscall.SIGTERM, "hang"}, {syscall.SIGINT, "partial"}, {syscall.SIGTERM, "partial"}} {
+		sig := c.sig
 		dir := newStateDir(t)
 		n := newNotifier(t)
-		cmd := cliCmd(t, "cmdtest", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"), "--procs", "2", "--mode", "hang", "--notify", n.path)
+		cmd := cliCmd(t, "cmdtest", "--local", "--json", "--socket", filepath.Join(dir, "d.sock"), "--procs", "2", "--mode", c.mode, "--notify", n.path)
 		var out, errb syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		done, err := startLocked(cmd)
@@ -379,5 +388,71 @@ func TestInterruptedRunEndsByTheSignalAndLeavesNothing(t *testing.T) {
 		}
 		waitGone(t, note.Pids)
 		assertClean(t, dir, before)
+	}
+}
+
+// A refused value is told with the values allowed: the range, not only
+// one bound; the form of an optional value; that a command has nothing
+// below it.
+func TestRefusalsGiveTheAllowedValues(t *testing.T) {
+	sock := filepath.Join(newStateDir(t), "none.sock")
+	for _, c := range []struct {
+		args       []string
+		want, lack string
+	}{
+		{[]string{"race", "--procs", "0"}, "race: --procs 0: must be between 1 and ", "at least"},
+		{[]string{"bench", "--size", "1T"}, `bench: --size "1T": too large: must be between 24 bytes and 64M`, "not a size"},
+		{[]string{"bench", "--size", "64,3G"}, `bench: --size "3G": too large: must be between 24 bytes and 64M`, "not a size"},
+		{[]string{"race", "--explain", "abc"}, `race: unexpected argument "abc": --explain takes its value joined: --explain=K, K a number of witnesses 1..1000`, "see 'ipcplay race --help'"},
+		{[]string{"race", "--explain", "-1"}, `race: -1: not a flag; a value of --explain is written joined: --explain=K, K a number of witnesses 1..1000`, "no such flag"},
+		{[]string{"race", "--explain=0"}, `race: --explain=0: want a number of witnesses 1..1000`, ""},
+		{[]string{"help", "race", "bogus"}, `help: race: "bogus": 'ipcplay race' has no subcommands`, "for the list"},
+		{[]string{"help", "demo", "bogus"}, `help: demo: "bogus": no such command (see 'ipcplay demo --help' for the list)`, ""},
+	} {
+		r := runCLI(t, append(c.args, "--socket", sock)...)
+		if c.args[0] == "help" {
+			r = runCLI(t, c.args...)
+		}
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || (c.lack != "" && strings.Contains(r.stderr, c.lack)) {
+			t.Errorf("ipcplay %v: exit %d, stderr %q: want exit 2 and %q, without %q", c.args, r.code, r.stderr, c.want, c.lack)
+		}
+	}
+}
+
+// The README's race commands with --schedule work as written, and a
+// schedule's own mistakes are told before the run's size.
+func TestScheduleAsREADMEWritesIt(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(newStateDir(t), "none.sock")
+	found := 0
+	for _, line := range strings.Split(string(readme), "`") {
+		if !strings.HasPrefix(line, "ipcplay race ") || !strings.Contains(line, "--schedule") {
+			continue
+		}
+		found++
+		args := append(strings.Fields(strings.TrimPrefix(line, "ipcplay ")), "--local", "--socket", sock)
+		if r := runCLI(t, args...); r.code != 0 {
+			t.Errorf("README's `%s`: exit %d\n%s%s", line, r.code, r.stdout, r.stderr)
+		}
+	}
+	if found == 0 {
+		t.Error("README gives no `ipcplay race ... --schedule ...` command")
+	}
+	for _, c := range []struct {
+		args       []string
+		want, lack string
+	}{
+		{[]string{"--schedule", "P1,P3"}, `--schedule "P1,P3": "P3": no such worker, there are P1 to P2`, "steps"},
+		{[]string{"--schedule", "garbage"}, `--schedule "garbage": "garbage" is not a worker`, "steps"},
+		{[]string{"--schedule", "P1,P2"}, "400000 steps (2 per increment), at most 20000; use --iters 1 ", "fewer"},
+	} {
+		args := append([]string{"race", "--mode", "unsafe", "--procs", "2", "--local", "--socket", sock}, c.args...)
+		r := runCLI(t, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, c.lack) {
+			t.Errorf("ipcplay %v: exit %d, stderr %q: want exit 2 and %q without %q", args, r.code, r.stderr, c.want, c.lack)
+		}
 	}
 }

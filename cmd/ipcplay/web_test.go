@@ -345,6 +345,24 @@ func TestHTMLFlag(t *testing.T) {
 	}
 }
 
+// race --schedule --html: the page plays the scheduled run's steps[]; --html
+// must not turn on the recording a schedule refuses ("--schedule with
+// --explain or --trace" for a command line that named neither).
+func TestRaceScheduleHTML(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "s.html")
+	r := runCLI(t, "race", "--local", "--mode", "unsafe", "--iters", "1", "--schedule", "P1,P2,P1,P2", "--html", report)
+	if r.code != 0 || !strings.Contains(r.stdout, "report: "+report) || !strings.Contains(r.stdout, "lost 1") {
+		t.Fatalf("race --schedule --html: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"steps":[`) {
+		t.Errorf("the report lacks the run's steps[] for its step player:\n%.2000s", b)
+	}
+}
+
 // The form starts a race, a demo and a bench; with --max-runs 1 the second
 // waits as "queued" in the runs the page streams; each result's page has
 // its tables (and the bench its charts).

@@ -47,12 +47,14 @@
 // explicitly, they are refused before anything is created.
 //
 // Before its cells, a run measures the hardware's floor on its CPUs
-// (floor.go): a cache line bounced between two pinned worker processes and
+// (floor.go): a cache line bounced between two pinned worker processes
+// (two context switches when both ends share one CPU) and
 // memcpy at each message size; every row carries its p50 over the floor
 // that applies (x_floor). Before it reports, the run judges its numbers
 // (judge.go): a floor the hardware cannot have, or that a row beat, is
-// suspect; a row whose percentiles rest on too few samples, or whose tail
-// is the scheduler's, carries warnings in plain words. --spin sweeps shm-adaptive's polling budget;
+// suspect; a row whose percentiles rest on too few samples, whose tail is
+// long (with its likely cause, from the context switches and the load), or
+// that fell behind its --rate, carries warnings in plain words. --spin sweeps shm-adaptive's polling budget;
 // --rate sends open loop, timing each message from its scheduled send
 // time (coordinated omission corrected); --load runs CPU hog workers
 // (load.go) on the run's CPUs until the run ends. Each transport is one

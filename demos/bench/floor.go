@@ -68,7 +68,25 @@ type MemcpyAt struct {
 	GBps float64 `json:"gbps"`
 }
 
-const floorMethod = "one cache line bounced between two pinned worker processes (the least median of 10 rounds of 1000 round trips, each timed like a row's); copy() of hot aligned buffers of the message size on the sender's CPU"
+// floorMethod says how a floor was measured, as its Method: a cache line
+// handed between two CPUs, or (sameCPU) two context switches on one CPU,
+// where no line moves; rounds of per round trips each.
+func floorMethod(sameCPU bool, rounds, per int) string {
+	how := "one cache line bounced between two worker processes pinned to two CPUs"
+	if sameCPU {
+		how = "two worker processes pinned to one CPU, each yielding (sched_yield) until the other has written a shared word: two context switches per round trip, no cache line moving between CPUs"
+	}
+	return fmt.Sprintf("%s (the least median of %d rounds of %d round trips, each timed like a row's); copy() of hot aligned buffers of the message size on the sender's CPU", how, rounds, per)
+}
+
+// How says in a few words what the floor's round trip was: what the
+// text's floor line puts in brackets.
+func (f *Floor) How() string {
+	if f.SameCPU {
+		return "two processes pinned to one CPU, each yielding to the other until it has answered: no cache line moves between CPUs; each round trip timed like the rows'; copy() of hot buffers"
+	}
+	return "one cache line bounced between two processes pinned to two CPUs, each round trip timed like the rows'; copy() of hot buffers"
+}
 
 // memcpyAt returns the copy bandwidth measured at size, or the nearest.
 func (f *Floor) memcpyAt(size int) float64 {
@@ -200,7 +218,7 @@ func measureFloor(ctx context.Context, st *runState, p Params, sizes []int) (*Fl
 		return nil, errors.New("measuring the floor: no round measured")
 	}
 	f := &Floor{CPUs: cpus, C2CRttNs: slices.Min(fr.RoundsNs), RoundsNs: fr.RoundsNs, Memcpy: fr.Memcpy, SameCPU: same,
-		Pinned: len(p.CPUs) == 2, Method: floorMethod, ElapsedNs: int64(time.Since(began))}
+		Pinned: len(p.CPUs) == 2, Method: floorMethod(same, fs.Rounds, fs.Per), ElapsedNs: int64(time.Since(began))}
 	if len(f.Memcpy) > 0 {
 		f.MemcpyGBps = f.Memcpy[len(f.Memcpy)-1].GBps
 	}

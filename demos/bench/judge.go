@@ -119,9 +119,9 @@ func floorDoubt(f *Floor, rows []Row) string {
 	}
 	switch {
 	case !f.SameCPU && f.C2CRttNs > MaxPlausibleC2CNs:
-		why = append(why, fmt.Sprintf("a cache-line round trip between two CPUs takes about 50ns to 1µs on real hardware, but %s was measured: the floor's two processes were not both running, because the machine was busy or the hypervisor did not run a vCPU", rtt))
+		why = append(why, fmt.Sprintf("a cache-line round trip between two CPUs takes about 50ns to 1µs on real hardware, but %s was measured: likely the floor's two processes were not both running, because the machine was busy or the hypervisor did not run a vCPU", rtt))
 	case f.SameCPU && f.C2CRttNs > MaxPlausibleYieldNs:
-		why = append(why, fmt.Sprintf("two context switches on one CPU take a few µs, but %s was measured: other processes were running on that CPU", rtt))
+		why = append(why, fmt.Sprintf("two context switches on one CPU take a few µs, but %s was measured: likely other processes were running on that CPU", rtt))
 	}
 	var below []string
 	for _, r := range rows {
@@ -134,31 +134,53 @@ func floorDoubt(f *Floor, rows []Row) string {
 		if len(below) > 3 {
 			list = fmt.Sprintf("%s and %d more", strings.Join(below[:3], ", "), len(below)-3)
 		}
-		where := "the floor was measured at a busy moment, or the hypervisor moved the vCPUs closer since"
+		where := "likely the floor was measured at a busy moment, or the hypervisor moved the vCPUs closer since"
 		if !f.Pinned {
-			where = "the floor was measured at a busy moment, or (not pinned) the ends ran on a closer pair of CPUs than the floor's"
+			where = "likely the floor was measured at a busy moment, or (not pinned) the ends ran on a closer pair of CPUs than the floor's"
 		}
 		why = append(why, fmt.Sprintf("%s in below it, which no transport can do: %s; %s", plural.Count(len(below), "row came", "rows came"), list, where))
 	}
 	return strings.Join(why, "; ")
 }
 
+// RateKeptUp: an open-loop row (--rate) that reached less than this
+// fraction of its rate did not keep up. One that keeps up sends every
+// message on schedule and its msgs/s is the rate, less only the drain of
+// the last few messages; 95% leaves room for that and for the timer's
+// slack, and no more.
+const RateKeptUp = 0.95
+
+// BehindRate reports whether an open-loop row fell behind its rate
+// (RateKeptUp).
+func (r Row) BehindRate() bool {
+	return r.RatePerSec > 0 && r.MsgsPerS < RateKeptUp*r.RatePerSec
+}
+
 // rowWarnings judges one row of a run with settings s; neverSleeps: the
 // transport polls and never sleeps (shm-spin).
 func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
 	out := []Warning{}
-	what := "latencies"
+	if r.BehindRate() {
+		xf := ""
+		if r.XFloor > 0 {
+			xf = fmt.Sprintf(", and nor is its xFLOOR %sx", sig3(r.XFloor))
+		}
+		out = append(out, Warning{Code: "below_rate", Text: fmt.Sprintf(
+			"did not keep up with the rate: %s msgs/s is %.0f%% of --rate %s (below %.0f%% counts as behind). The messages it could not send on time queued up, more of them the longer it ran, so its latencies (p50 %s, p99 %s) are mostly that queueing delay and grow with the run's length: they are not the transport's latency%s. Measure it at a rate it keeps up with, or without --rate for its closed-loop maximum",
+			rate3(r.MsgsPerS), 100*r.MsgsPerS/r.RatePerSec, FormatRate(r.RatePerSec), 100*RateKeptUp, Dur(r.Latency.P50), Dur(r.Latency.P99), xf)})
+	}
+	what := ""
 	if r.Pattern == Stream && r.RatePerSec == 0 {
-		what = "latencies (one stream message in 16 is timed)"
+		what = " (one stream message in 16 is timed)"
 	}
 	switch n := r.LatencySamples; {
 	case n > 0 && n < minSamplesP99:
 		out = append(out, Warning{Code: "few_samples", Text: fmt.Sprintf(
-			"only %d %s in %s: p99 needs at least %d and p99.9 at least %d, so both are just the slowest of these few; measure longer (--duration, --count)",
-			n, what, Dur(r.ElapsedNs), minSamplesP99, minSamplesP999)})
+			"only %s%s in %s: p99 needs at least %d and p99.9 at least %d, so both are just the slowest of these few; measure longer (--duration, --count)",
+			plural.Count(n, "latency", "latencies"), what, Dur(r.ElapsedNs), minSamplesP99, minSamplesP999)})
 	case n > 0 && n < minSamplesP999:
 		out = append(out, Warning{Code: "few_samples", Text: fmt.Sprintf(
-			"only %d %s: p99.9 needs at least %d, so it is just the slowest of these; measure longer (--duration, --count)",
+			"only %d latencies%s: p99.9 needs at least %d, so it is just the slowest of these; measure longer (--duration, --count)",
 			n, what, minSamplesP999)})
 	}
 	run := s.DurationNs
@@ -173,28 +195,114 @@ func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
 			over = fmt.Sprintf(" (it overran to %s)", Dur(r.ElapsedNs))
 		}
 		out = append(out, Warning{Code: "tail_longer_than_run", Text: fmt.Sprintf(
-			"p99 %s is longer than the whole run was meant to take, %s%s: single messages waited for %s; %s",
-			Dur(p99), Dur(run), over, waitedFor(r), preempted(r, s, neverSleeps))})
+			"p99 %s is longer than the whole run was meant to take, %s%s: %s",
+			Dur(p99), Dur(run), over, tailCause(r, s, neverSleeps))})
 	case p50 > 0 && p99 >= TailFactor*p50:
 		out = append(out, Warning{Code: "scheduling_tail", Text: fmt.Sprintf(
-			"p99 %s is %.0fx the p50 %s: the tail is not the transport's, 1 message in 100 waited for %s; %s",
-			Dur(p99), float64(p99)/float64(p50), Dur(p50), waitedFor(r), preempted(r, s, neverSleeps))})
+			"p99 %s is %.0fx the p50 %s: 1 message in 100 waited far longer than the typical one; %s",
+			Dur(p99), float64(p99)/float64(p50), Dur(p50), tailCause(r, s, neverSleeps))})
 	}
 	if neverSleeps && r.CtxSwitchesPerMsg >= 0.005 {
-		where := "they shared a CPU with each other or with another program, or the scheduler preempted them"
+		where := "likely they shared a CPU with each other or with another program"
 		switch {
 		case s.Load != "":
 			where = "the --load hogs share their CPUs"
 		case len(s.CPUs) == 2 && s.CPUs[0] == s.CPUs[1]:
 			where = fmt.Sprintf("both ends are pinned to CPU %d, so the waiting end can only spin until it yields to its peer", s.CPUs[0])
 		case len(s.CPUs) != 2:
-			where = "not pinned, the scheduler put them on a CPU shared with each other or with another program"
+			where = "not pinned, likely the scheduler put them on a CPU shared with each other or with another program"
 		}
 		out = append(out, Warning{Code: "spinner_descheduled", Text: fmt.Sprintf(
 			"%s never sleeps, yet its ends switched %.2f times per message (involuntary: sender %d, receiver %d; preempted, or gave way with sched_yield after 4096 polls): %s. Spinning is fast only while each end has a CPU of its own; while one end is off its CPU the other spins for nothing",
 			r.Transport, r.CtxSwitchesPerMsg, r.SenderInvoluntaryCtx, r.ReceiverInvoluntaryCtx, where)})
 	}
 	return out
+}
+
+// sleepsIn says how an end of the transport waits for its peer when it
+// goes to sleep; "" for one that never sleeps.
+func sleepsIn(transport string) string {
+	switch transport {
+	case "shm-spin":
+		return ""
+	case "shm":
+		return "shm sleeps on a futex whenever its ring is empty (or full) and is woken by its peer's FUTEX_WAKE"
+	case "shm-adaptive":
+		return "shm-adaptive falls back to a futex sleep whenever its polling budget runs out before the answer comes"
+	case "shm-sem":
+		return "shm-sem sleeps in sem_wait (a futex) whenever its semaphore is zero"
+	case "sysv-msgq":
+		return "sysv-msgq sleeps in msgrcv(2) until a message arrives"
+	case "posix-mq":
+		return "posix-mq sleeps in mq_receive(3) until a message arrives"
+	case "eventfd":
+		return "eventfd sleeps in read(2) until its counter is non-zero"
+	}
+	return transport + " sleeps in read(2)/recv(2) until data arrives"
+}
+
+// tailCause says what the slow messages of a row likely waited for,
+// from what was measured, strongest evidence first:
+//   - an open loop that fell behind: the backlog;
+//   - involuntary context switches (ru_nivcsw) at least as many as the
+//     slow messages: preemption;
+//   - on a busy machine (--load hogs, a load average above the CPUs), a
+//     woken end waits in the run queue, which counts no involuntary
+//     switch of its own: likely run-queue waits;
+//   - voluntary switches (ru_nvcsw) at least as many as the slow
+//     messages: the transport's own sleeps and wake-ups;
+//   - fewer preemptions than slow messages: part of the tail at most.
+//
+// Only when none of these is there are the waits put down to the kernel
+// or the hypervisor, and then as likely, not known.
+func tailCause(r Row, s Settings, neverSleeps bool) string {
+	if r.BehindRate() {
+		return "the row did not keep up with --rate (below_rate), so its messages waited behind the backlog"
+	}
+	n := max(r.LatencySamples, r.Messages)
+	slow := max(n/100, 1) // the messages beyond p99
+	snd, rcv := r.SenderInvoluntaryCtx, r.ReceiverInvoluntaryCtx
+	vol := r.SenderVoluntaryCtx + r.ReceiverVoluntaryCtx
+	var causes []string
+	if r.RatePerSec > 0 {
+		causes = append(causes, "open loop, a latency counts from the message's scheduled send time, so a message also waited for the ones queued ahead of it")
+	}
+	preempt := preempted(r, s, neverSleeps)
+	if snd+rcv >= slow {
+		causes = append(causes, preempt+": likely a large part of the tail")
+	}
+	busy := ""
+	switch {
+	case s.Load != "":
+		busy = fmt.Sprintf("the --load hogs (%s) kept the CPUs busy", plural.Count(len(s.LoadCPUs), "hog", "hogs"))
+	case s.NumCPU > 0 && s.LoadAvg1 > float64(s.NumCPU):
+		busy = fmt.Sprintf("the load average was %.1f on %s (this run's own ends included): more runnable tasks than CPUs",
+			s.LoadAvg1, plural.Count(s.NumCPU, "CPU", "CPUs"))
+	}
+	if busy != "" && !neverSleeps {
+		causes = append(causes, busy+"; an end woken from a sleep then likely waited in the run queue behind them, and such a wait counts no involuntary context switch of its own")
+	}
+	if !neverSleeps && vol >= slow && r.Messages > 0 {
+		causes = append(causes, fmt.Sprintf("the ends went to sleep %s (voluntary context switches, %.2f per message): %s; each sleep ends in a wake-up that takes µs to tens of µs, more on a busy CPU or an idle vCPU, so likely a part of the tail is the transport's own sleeps",
+			plural.Count(vol, "time", "times"), float64(vol)/float64(r.Messages), sleepsIn(r.Transport)))
+	}
+	if snd+rcv > 0 && snd+rcv < slow {
+		causes = append(causes, fmt.Sprintf("%s, fewer than the %s beyond p99, so preemption made part of the tail at most", preempt, plural.Count(slow, "message", "messages")))
+	}
+	if len(causes) == 0 || (len(causes) == 1 && r.RatePerSec > 0) {
+		quiet := "neither end was preempted (no involuntary context switches)"
+		switch {
+		case !neverSleeps && vol == 0:
+			quiet += " and neither went to sleep (no voluntary ones)"
+		case !neverSleeps:
+			quiet += fmt.Sprintf(" and they slept only %s (voluntary switches)", plural.Count(vol, "time", "times"))
+		}
+		if s.LoadAvg1 > 0 {
+			quiet += fmt.Sprintf(", and the load average was %.1f on %s", s.LoadAvg1, plural.Count(s.NumCPU, "CPU", "CPUs"))
+		}
+		causes = append(causes, quiet+": likely the kernel's or the hypervisor's waits (interrupts, a vCPU the hypervisor did not run)")
+	}
+	return "likely causes: " + strings.Join(causes, "; ")
 }
 
 // Dur writes nanoseconds for people, to three significant digits as the
@@ -217,16 +325,9 @@ func Dur(ns int64) string {
 	return fmt.Sprintf("%.2f%s", v, units[i])
 }
 
-// waitedFor says what a slow message of the row waited for.
-func waitedFor(r Row) string {
-	if r.RatePerSec > 0 {
-		return "the messages ahead of it (open loop: the wait counts from each scheduled send time)"
-	}
-	return "a CPU"
-}
-
 // preempted says, from the involuntary context switches of each end, who
-// lost the CPU and to what. A spinner's count includes its yields.
+// lost the CPU how often and to what: "the receiver was preempted 3 times
+// by …". A spinner's count includes its yields. Empty when neither was.
 func preempted(r Row, s Settings, neverSleeps bool) string {
 	snd, rcv := r.SenderInvoluntaryCtx, r.ReceiverInvoluntaryCtx
 	by := "by another runnable process (the other end on the same CPU, another program)"
@@ -236,20 +337,40 @@ func preempted(r Row, s Settings, neverSleeps bool) string {
 	if neverSleeps {
 		by = "(preempted " + by + ", or yielding to its peer)"
 	}
+	lost := "preempted"
+	if neverSleeps {
+		lost = "switched out"
+	}
+	times := func(n int64) string { return plural.Count(n, "time", "times") }
 	switch {
 	case snd == 0 && rcv == 0:
-		return "neither end was preempted (no involuntary context switches), so the waits were the kernel's or the hypervisor's (a wake-up of an idle or descheduled vCPU, interrupts)"
+		return ""
 	case rcv > 0 && snd > 0:
-		return fmt.Sprintf("the receiver was %s %d times and the sender %d times %s", lost(neverSleeps), rcv, snd, by)
+		return fmt.Sprintf("the receiver was %s %s and the sender %s %s", lost, times(rcv), times(snd), by)
 	case rcv > 0:
-		return fmt.Sprintf("the receiver was %s %d times %s", lost(neverSleeps), rcv, by)
+		return fmt.Sprintf("the receiver was %s %s %s", lost, times(rcv), by)
 	}
-	return fmt.Sprintf("the sender was %s %d times %s", lost(neverSleeps), snd, by)
+	return fmt.Sprintf("the sender was %s %s %s", lost, times(snd), by)
 }
 
-func lost(neverSleeps bool) string {
-	if neverSleeps {
-		return "switched out"
+// rate3 writes a count per second to three significant digits, as the
+// tables do: 812, 19.4k, 1.20M.
+func rate3(v float64) string {
+	switch {
+	case v >= 1e6:
+		return sig3(v/1e6) + "M"
+	case v >= 1e3:
+		return sig3(v/1e3) + "k"
 	}
-	return "preempted"
+	return sig3(v)
+}
+
+func sig3(v float64) string {
+	switch {
+	case v >= 99.95:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 9.995:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
 }

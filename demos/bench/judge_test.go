@@ -252,3 +252,123 @@ func TestNotesAndCopiesApplyToWhatRan(t *testing.T) {
 		t.Errorf("floor without a payload %v, want the c2c 400", got)
 	}
 }
+
+// TestBelowRate: an open-loop row that did not keep up with --rate is a
+// warning of its own (row and document, so the check column shows '!'),
+// with the threshold stated and the latency and xFLOOR said to be the
+// backlog's; at the threshold and in a closed loop, no warning.
+func TestBelowRate(t *testing.T) {
+	open := func(got, rate float64) Row {
+		r := judgedRow("shm", PingPong, 164*time.Millisecond, 290*time.Millisecond, 100_000)
+		r.MsgsPerS, r.RatePerSec, r.XFloor = got, rate, 617691
+		return r
+	}
+	res := &Result{Settings: Settings{DurationNs: int64(300 * time.Millisecond), RatePerSec: 20000},
+		Results: []Row{open(18664, 20000), open(19000, 20000), open(19999, 20000)}}
+	judge(res)
+	w := res.Results[0].Warnings
+	if len(w) == 0 || w[0].Code != "below_rate" {
+		t.Fatalf("93%% of the rate: %+v", w)
+	}
+	for _, want := range []string{"did not keep up with the rate: 18.7k msgs/s is 93% of --rate 20000 (below 95% counts as behind)",
+		"p50 164ms", "grow with the run's length", "nor is its xFLOOR 617691x"} {
+		if !strings.Contains(w[0].Text, want) {
+			t.Errorf("%q lacks %q", w[0].Text, want)
+		}
+	}
+	if slices.Contains(codes(res.Results[1].Warnings), "below_rate") || slices.Contains(codes(res.Results[2].Warnings), "below_rate") {
+		t.Errorf("95%% and more of the rate flagged: %+v", res.Results[1:])
+	}
+	if len(res.Warnings) == 0 || res.Warnings[0].Code != "below_rate" || res.Warnings[0].Row != "shm pingpong 64 B" {
+		t.Errorf("document warnings %+v", res.Warnings)
+	}
+	// The tail of a row that fell behind is the backlog's, not a CPU's.
+	tail := judgedRow("pipe", PingPong, 10*time.Microsecond, 5*time.Millisecond, 100_000)
+	tail.MsgsPerS, tail.RatePerSec = 19_400, 1e6
+	got := rowWarnings(tail, Settings{DurationNs: int64(time.Second)}, false)
+	if !slices.Equal(codes(got), []string{"below_rate", "scheduling_tail"}) || !strings.Contains(got[1].Text, "waited behind the backlog") {
+		t.Errorf("behind the rate: %+v", got)
+	}
+	closed := judgedRow("pipe", PingPong, 5*time.Microsecond, 50*time.Microsecond, 100_000)
+	closed.MsgsPerS = 10
+	if got := rowWarnings(closed, Settings{}, false); len(got) != 0 {
+		t.Errorf("a closed loop judged against a rate: %+v", got)
+	}
+}
+
+// TestTailCauseFollowsTheEvidence: the cause a tail warning gives comes
+// from what was measured (voluntary and involuntary switches against
+// the messages in the tail, --load hogs, the load average), is called
+// likely, and rules nothing out that the evidence does not.
+func TestTailCauseFollowsTheEvidence(t *testing.T) {
+	quiet := Settings{DurationNs: int64(time.Second), NumCPU: 2, LoadAvg1: 0.4}
+	// The fault a user saw: shm-adaptive --spin 100, the tail blamed on 15
+	// preemptions while the ends slept on the futex thousands of times.
+	adaptive := judgedRow("shm-adaptive", PingPong, 500*time.Nanosecond, 163*time.Microsecond, 100_000)
+	adaptive.CtxSwitchesPerMsg, adaptive.SenderVoluntaryCtx, adaptive.ReceiverVoluntaryCtx = 0.78, 39_000, 38_985
+	adaptive.ReceiverInvoluntaryCtx = 15
+	// Six hogs on two CPUs: shm's woken ends wait in the run queue, which
+	// counts no involuntary switch.
+	hogged := judgedRow("shm", PingPong, 10*time.Microsecond, 2*time.Millisecond, 50_000)
+	hogged.SenderVoluntaryCtx, hogged.ReceiverVoluntaryCtx = 50_000, 50_000
+	busy := Settings{DurationNs: int64(time.Second), NumCPU: 2, LoadAvg1: 6.3}
+	loadHogs := Settings{DurationNs: int64(time.Second), NumCPU: 2, Load: "cpu", LoadCPUs: []int{0, 1}}
+	preempted := judgedRow("pipe", PingPong, 10*time.Microsecond, 2*time.Millisecond, 10_000)
+	preempted.ReceiverInvoluntaryCtx, preempted.SenderInvoluntaryCtx = 1, 0
+	many := judgedRow("pipe", PingPong, 10*time.Microsecond, 2*time.Millisecond, 10_000)
+	many.ReceiverInvoluntaryCtx = 400
+	for _, tc := range []struct {
+		name    string
+		row     Row
+		s       Settings
+		want    []string
+		notWant []string
+	}{
+		{"adaptive's own sleeps", adaptive, quiet,
+			[]string{"likely causes: the ends went to sleep 77985 times (voluntary context switches, 0.78 per message): shm-adaptive falls back to a futex sleep",
+				"the receiver was preempted 15 times by another runnable process", "fewer than the 1000 messages beyond p99, so preemption made part of the tail at most"},
+			[]string{"waited for a CPU", "likely a large part"}},
+		{"load average above the CPUs", hogged, busy,
+			[]string{"the load average was 6.3 on 2 CPUs", "waited in the run queue", "shm sleeps on a futex"},
+			[]string{"neither end was preempted", "hypervisor"}},
+		{"--load hogs", hogged, loadHogs,
+			[]string{"the --load hogs (2 hogs) kept the CPUs busy", "run queue"},
+			[]string{"neither end was preempted"}},
+		{"one preemption", preempted, quiet,
+			[]string{"the receiver was preempted 1 time by", "fewer than the 100 messages beyond p99"}, []string{"1 times"}},
+		{"preempted as often as the tail", many, quiet,
+			[]string{"likely causes: the receiver was preempted 400 times by another runnable process (the other end on the same CPU, another program): likely a large part of the tail"}, nil},
+		{"no evidence", judgedRow("shm", PingPong, 10*time.Microsecond, 2*time.Millisecond, 10_000), quiet,
+			[]string{"neither end was preempted (no involuntary context switches) and neither went to sleep", "load average was 0.4 on 2 CPUs", "likely the kernel's or the hypervisor's"}, nil},
+	} {
+		got := rowWarnings(tc.row, tc.s, false)
+		if !slices.Contains(codes(got), "scheduling_tail") {
+			t.Errorf("%s: no tail warning: %+v", tc.name, got)
+			continue
+		}
+		text := got[len(got)-1].Text
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, text, w)
+			}
+		}
+		for _, w := range tc.notWant {
+			if strings.Contains(text, w) {
+				t.Errorf("%s: %q says %q", tc.name, text, w)
+			}
+		}
+	}
+}
+
+// TestFloorSaysWhatItMeasured: on one CPU the floor is two context
+// switches, and its method and description say so, not a cache line.
+func TestFloorSaysWhatItMeasured(t *testing.T) {
+	one, two := &Floor{SameCPU: true}, &Floor{}
+	if strings.Contains(one.How(), "cache line bounced") || !strings.Contains(one.How(), "one CPU") ||
+		strings.Contains(floorMethod(true, 10, 100), "cache line bounced") || !strings.Contains(floorMethod(true, 10, 100), "10 rounds of 100 round trips") {
+		t.Errorf("one CPU: %q / %q", one.How(), floorMethod(true, 10, 100))
+	}
+	if !strings.Contains(two.How(), "cache line bounced between two processes pinned to two CPUs") || !strings.Contains(floorMethod(false, 10, 1000), "cache line") {
+		t.Errorf("two CPUs: %q / %q", two.How(), floorMethod(false, 10, 1000))
+	}
+}

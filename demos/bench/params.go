@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -408,13 +409,19 @@ func parseSize(s string) (int, error) {
 		mult, u = 1<<20, strings.TrimSuffix(u, "M")
 	case strings.HasSuffix(u, "G"):
 		mult, u = 1<<30, strings.TrimSuffix(u, "G")
+	case strings.HasSuffix(u, "T"):
+		mult, u = 1<<40, strings.TrimSuffix(u, "T")
 	}
-	n, err := strconv.ParseUint(u, 10, 31)
+	n, err := strconv.ParseUint(u, 10, 64)
+	tooLarge := fmt.Errorf("too large: must be between %d bytes and %s", MinSize, FormatSize(MaxSize))
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, tooLarge
+	}
 	if err != nil {
 		return 0, fmt.Errorf("not a size in bytes")
 	}
-	if n*uint64(mult) > 1<<31-1 {
-		return 0, fmt.Errorf("too large")
+	if n > (1<<31-1)/uint64(mult) {
+		return 0, tooLarge
 	}
 	return int(n) * mult, nil
 }

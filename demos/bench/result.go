@@ -29,7 +29,8 @@ type Result struct {
 
 // Warning is one doubt about a number, in plain words. Code is stable
 // for programs ("floor_suspect", "few_samples", "tail_longer_than_run",
-// "scheduling_tail", "spinner_descheduled", "floor_moved"); Text says
+// "scheduling_tail", "spinner_descheduled", "floor_moved", "below_rate");
+// Text says
 // what happened and what to do. Row is the row's label ("pipe pingpong
 // 64 B") in the document's list, empty in a row's own list.
 type Warning struct {
@@ -54,6 +55,10 @@ type Settings struct {
 	RatePerSec float64  `json:"rate_per_sec,omitempty"` // open loop
 	Load       string   `json:"load,omitempty"`         // --load
 	LoadCPUs   []int    `json:"load_cpus,omitempty"`    // the CPU of each hog
+	// LoadAvg1 is the 1-minute load average (sysinfo(2), as in
+	// /proc/loadavg) when the cells had run: runnable tasks, this run's
+	// own ends included. 0: not read.
+	LoadAvg1 float64 `json:"load_avg_1m,omitempty"`
 }
 
 // Row is one transport x pattern x size. For pingpong, a message is a round
@@ -107,6 +112,10 @@ type Row struct {
 	// a spinning end gave it up with sched_yield(2).
 	SenderInvoluntaryCtx   int64 `json:"sender_involuntary_ctx_switches"`
 	ReceiverInvoluntaryCtx int64 `json:"receiver_involuntary_ctx_switches"`
+	// Voluntary context switches of each end (getrusage ru_nvcsw): the
+	// end went to sleep itself (futex wait, a blocking read or receive).
+	SenderVoluntaryCtx   int64 `json:"sender_voluntary_ctx_switches"`
+	ReceiverVoluntaryCtx int64 `json:"receiver_voluntary_ctx_switches"`
 	// Warnings say when the row's numbers mean less than they seem
 	// (judge.go): too few samples for a percentile, a tail made by the
 	// scheduler. Empty when there is none.

@@ -109,6 +109,7 @@ func run(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error) {
 		res.Results = append(res.Results, row)
 	}
 	env.Progress(total, total, "done")
+	res.Settings.LoadAvg1 = loadAvg1()
 	judge(res)
 	res.WallNs = int64(time.Since(began))
 	return res, res.Err()
@@ -276,6 +277,7 @@ func rowOf(c cell, s, r phase) Row {
 		row.CtxSwitchesPerMsg = float64(s.CtxSwitches+r.CtxSwitches) / n
 	}
 	row.SenderInvoluntaryCtx, row.ReceiverInvoluntaryCtx = s.InvolCtx, r.InvolCtx
+	row.SenderVoluntaryCtx, row.ReceiverVoluntaryCtx = max(0, s.CtxSwitches-s.InvolCtx), max(0, r.CtxSwitches-r.InvolCtx)
 	lat, hist := s.Latency, s.Histogram
 	row.LatencyKind = "round_trip"
 	row.LatencySamples = s.Samples

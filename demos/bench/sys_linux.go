@@ -88,3 +88,14 @@ func nanosleep(ns int64) {
 	ts := unix.NsecToTimespec(ns)
 	_, _, _ = unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
+
+// loadAvg1 is the 1-minute load average, as /proc/loadavg shows it: the
+// kernel's fixed point (SI_LOAD_SHIFT, 16 bits of fraction) from
+// sysinfo(2). 0 when the call fails: the judgement then leaves it out.
+func loadAvg1() float64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return float64(si.Loads[0]) / (1 << 16)
+}

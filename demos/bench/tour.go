@@ -66,11 +66,21 @@ func NarrateRoundTrips(r *Result) string {
 		if row.Transport != "shm" {
 			continue
 		}
+		// Sleeps are the voluntary switches; the involuntary ones are
+		// preemptions, which say nothing about the futex.
+		sleeps, preempts := row.CtxSwitchesPerMsg, 0.0
+		if n := float64(row.Messages); n > 0 {
+			sleeps = float64(row.SenderVoluntaryCtx+row.ReceiverVoluntaryCtx) / n
+			preempts = float64(row.SenderInvoluntaryCtx+row.ReceiverInvoluntaryCtx) / n
+		}
 		switch {
-		case row.CtxSwitchesPerMsg >= 1.5:
-			fmt.Fprintf(&b, "shm made %.1f context switches per round trip: each end slept on the futex and was woken, as pipes and sockets sleep in read. ", row.CtxSwitchesPerMsg)
+		case sleeps >= 1.5:
+			fmt.Fprintf(&b, "shm made %.1f context switches per round trip, %.1f of them sleeps: each end slept on the futex and was woken, as pipes and sockets sleep in read. ", row.CtxSwitchesPerMsg, sleeps)
 		default:
-			fmt.Fprintf(&b, "shm made only %.1f context switches per round trip: the answer was mostly there before an end went to sleep. ", row.CtxSwitchesPerMsg)
+			fmt.Fprintf(&b, "shm made %.1f context switches per round trip, only %.1f of them sleeps: the answer was mostly there before an end went to sleep. ", row.CtxSwitchesPerMsg, sleeps)
+		}
+		if preempts >= 0.1 {
+			fmt.Fprintf(&b, "%.1f per round trip were preemptions (involuntary): something else wanted the CPUs. ", preempts)
 		}
 	}
 	b.WriteString("At 64 bytes, copying the message through the kernel (pipes, sockets) costs little; the wake-ups decide. ")

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipcplay/ipcplay/ipc"
@@ -196,14 +197,15 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 				row.Interpreter, row.Work, row.Label, row.Speedup, row.CPUsUsed))
 		}
 	}
-	parallelOK := func(s float64) bool { return s < 1.5 }
-	parallelExpected := "no gain: one CPU"
-	if best >= 2 {
-		parallelOK = func(s float64) bool { return s >= 1.3 }
-		parallelExpected = fmt.Sprintf("up to %d× (%s)", best, plural.Count(n, "CPU", "CPUs"))
-	}
+	// As in the parallelism lab: the threshold is stated, and CPUs kept
+	// busy at once count as evidence of running in parallel.
+	judge, parallelExpected, _ := parallelJudge(n, best, "")
+	parallelOK := func(r *GILRow) bool { return judge(&ParallelismRow{Speedup: r.Speedup, CPUsUsed: r.CPUsUsed}) }
 	ioOK := func(s float64) bool { return p.IOTasks < 2 || s >= 1.5 }
-	ioExpected := fmt.Sprintf("up to %d×: the waits overlap", p.IOTasks)
+	ioExpected := "no gain: one task"
+	if p.IOTasks >= 2 {
+		ioExpected = fmt.Sprintf("≥1.5× (up to %d×): the waits overlap", p.IOTasks)
+	}
 	steps := int64(len(interps) + 3)
 	threadsNs := map[string]int64{} // CPU-bound threads' elapsed, per interpreter
 	for i, in := range interps {
@@ -211,11 +213,26 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		env.Progress(int64(i), steps, "python "+in.Path)
 		spec := map[string]any{"tasks": p.Tasks, "size": p.Size, "base": primeBase, "io_tasks": p.IOTasks, "io_wait_ns": p.IOWait.Nanoseconds(), "trials": p.Trials}
 		pctx, cancel := phase(ctx, 5*time.Minute)
-		rs, err := env.RunWorkers(pctx, []worker.Spec{{Kind: "lab-gil-python", Name: "python", Spec: spec,
-			Command: append([]string{in.Path}, python.Args("gil.py", "ipcplay-demo-gil")...), Stdin: []byte(python.Program(gilSource))}})
+		// The worker says which row it runs (gil.py), so that an error, a
+		// run timeout above all, says what the lab was doing rather than
+		// naming the interpreter's path.
+		var mu sync.Mutex
+		doing := "starting " + in.Label()
+		rs, err := env.RunWorkersWatched(pctx, []worker.Spec{{Kind: "lab-gil-python", Name: "python", Spec: spec,
+			Command: append([]string{in.Path}, python.Args("gil.py", "ipcplay-demo-gil")...), Stdin: []byte(python.Program(gilSource))}},
+			func(_ string, data json.RawMessage) {
+				var ev struct{ Work, How string }
+				if json.Unmarshal(data, &ev) == nil && ev.Work != "" {
+					mu.Lock()
+					doing = in.Label() + ", " + gilDoing(ev.Work, ev.How, p)
+					mu.Unlock()
+				}
+			})
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("demo gil: %s: %w", in.Path, err)
+			mu.Lock()
+			defer mu.Unlock()
+			return res, fmt.Errorf("demo gil: %s: %w", doing, err)
 		}
 		var out gilOut
 		if err := rs[0].Decode(&out); err != nil {
@@ -257,10 +274,10 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 				// Judged against the threads, measured in turn with it:
 				// the shape the lab explains, whatever else loads the CPUs.
 				row.Expected = parallelExpected + ", faster than the threads"
-				check(&row, parallelOK(row.Speedup) || row.ElapsedNs > 0 && float64(threadsNs[in.Path])/float64(row.ElapsedNs) >= 1.3)
+				check(&row, parallelOK(&row) || row.ElapsedNs > 0 && float64(threadsNs[in.Path])/float64(row.ElapsedNs) >= parallelThreshold)
 			default: // processes on one CPU, or threads without a GIL
 				row.Expected = parallelExpected
-				check(&row, parallelOK(row.Speedup))
+				check(&row, parallelOK(&row))
 			}
 			if r.Work == "cpu" && r.How == "threads" {
 				threadsNs[in.Path] = r.ElapsedNs
@@ -274,14 +291,14 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		spec     parallelSpec
 		label    string
 		expected string
-		ok       func(float64) bool
+		ok       func(*GILRow) bool
 	}{
 		{parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: 1, Size: p.Size, Trials: p.Trials}, "one after another", "baseline", nil},
 		{parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: p.Tasks, GOMAXPROCS: n, Size: p.Size, Trials: p.Trials},
 			fmt.Sprintf("%d goroutines, GOMAXPROCS=%d", p.Tasks, n), parallelExpected, parallelOK},
 		{parallelSpec{Work: "io", Tasks: p.IOTasks, Goroutines: 1, Wait: p.IOWait}, "one after another", "baseline", nil},
 		{parallelSpec{Work: "io", Tasks: p.IOTasks, Goroutines: p.IOTasks, GOMAXPROCS: n, Wait: p.IOWait},
-			fmt.Sprintf("%d goroutines", p.IOTasks), ioExpected, ioOK},
+			fmt.Sprintf("%d goroutines", p.IOTasks), ioExpected, func(r *GILRow) bool { return ioOK(r.Speedup) }},
 	}
 	var base int64
 	for i, g := range goRuns {
@@ -290,7 +307,7 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 		rs, err := env.RunWorkers(pctx, []worker.Spec{{Kind: "lab-parallel", Name: "go-" + g.spec.Work, Spec: g.spec}})
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("demo gil: go %s %s: %w", g.spec.Work, g.label, err)
+			return res, fmt.Errorf("demo gil: Go, %s: %w", workWords(g.spec.Work, g.label), err)
 		}
 		var out parallelOut
 		if err := rs[0].Decode(&out); err != nil {
@@ -307,12 +324,41 @@ func runGIL(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any, error)
 			row.CPUsUsed = float64(out.CPUNs) / float64(out.ElapsedNs)
 		}
 		if g.ok != nil {
-			check(&row, g.ok(row.Speedup))
+			check(&row, g.ok(&row))
 		}
 		res.Rows = append(res.Rows, row)
 	}
 	env.Progress(steps, steps, "done")
 	return res, res.verdict(problems)
+}
+
+// gilDoing says in words what a row of gil.py runs: "CPU-bound tasks in
+// threads (ThreadPoolExecutor(4))".
+func gilDoing(work, how string, p GILParams) string {
+	n := p.Tasks
+	if work == "io" {
+		n = p.IOTasks
+	}
+	switch how {
+	case "threads":
+		return workWords(work, fmt.Sprintf("in threads (ThreadPoolExecutor(%d))", n))
+	case "processes":
+		return workWords(work, fmt.Sprintf("in processes (ProcessPoolExecutor(%d))", n))
+	}
+	return workWords(work, "one after another")
+}
+
+// workWords names a row's work and how it runs: "CPU-bound tasks,
+// goroutines, GOMAXPROCS=2".
+func workWords(work, how string) string {
+	w := "CPU-bound tasks"
+	if work == "io" {
+		w = "I/O-bound tasks"
+	}
+	if strings.HasPrefix(how, "in ") {
+		return w + " " + how
+	}
+	return w + ", " + how
 }
 
 // loadBusy reports whether other programs kept every one of the n CPUs

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,54 @@ func TestGILJudgesSpeedUpsOnlyOnAnIdleMachine(t *testing.T) {
 	}{{"0.50 0.40 0.30", 2, false}, {"1.99 1 1", 2, false}, {"2.00 1 1", 2, true}, {"9.02 11.75 11.34", 2, true}, {"", 2, false}, {"unknown", 2, false}} {
 		if got := loadBusy(c.load, c.n); got != c.busy {
 			t.Errorf("loadBusy(%q, %d) = %v, want %v", c.load, c.n, got, c.busy)
+		}
+	}
+}
+
+// A run timeout says what the lab was doing (the row gil.py reported),
+// not the interpreter's path; the lab is then not judged.
+func TestGILTimeoutSaysWhatItWasDoing(t *testing.T) {
+	in := pythontest.Require(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lim := ipc.DefaultLimits()
+	lim.RunTimeout = 3 * time.Second
+	e, err := ipc.NewEngine(ipc.Config{StateDir: dir, Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range Experiments() {
+		e.Register(x)
+	}
+	// Two 10s sleeps one after another outlast the 3s timeout.
+	raw := []byte(`{"tasks":2,"size":1000,"io_tasks":2,"io_wait_ns":10000000000,"trials":1}`)
+	res, runErr := e.Run(context.Background(), ipc.RunRequest{Experiment: ExperimentPrefix + "gil", Params: raw}, nil)
+	if cerr := e.Close(); cerr != nil {
+		t.Errorf("engine close: %v", cerr)
+	}
+	if runErr == nil || res == nil {
+		t.Fatalf("no timeout: %v", runErr)
+	}
+	assertNothingLeft(t, e, dir, res.RunID)
+	msg := res.Error
+	if !strings.Contains(msg, "stopped by the run timeout") || strings.Contains(msg, in.Path) || !strings.Contains(msg, "demo gil: "+in.Label()+", ") ||
+		!strings.Contains(msg, "tasks") && !strings.Contains(msg, "starting") {
+		t.Errorf("timeout message %q: want what the lab was doing (%s, which tasks), not the path %s", msg, in.Label(), in.Path)
+	}
+}
+
+func TestWorkWords(t *testing.T) {
+	p := GILParams{Tasks: 4, IOTasks: 10}
+	for got, want := range map[string]string{
+		gilDoing("cpu", "threads", p):                "CPU-bound tasks in threads (ThreadPoolExecutor(4))",
+		gilDoing("io", "processes", p):               "I/O-bound tasks in processes (ProcessPoolExecutor(10))",
+		gilDoing("cpu", "serial", p):                 "CPU-bound tasks, one after another",
+		workWords("cpu", "goroutines, GOMAXPROCS=2"): "CPU-bound tasks, goroutines, GOMAXPROCS=2",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
 		}
 	}
 }

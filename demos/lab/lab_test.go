@@ -353,6 +353,11 @@ func TestSyncAsync(t *testing.T) {
 	if r.Served != 16 || r.ServerPID <= 0 {
 		t.Errorf("server pid %d served %d requests, want 16", r.ServerPID, r.Served)
 	}
+	// EXPECTED states what is checked, not an "about" the check does not
+	// hold the row to.
+	if !strings.Contains(r.Rows[0].Expected, "at least 8 × ") || !strings.Contains(r.Rows[1].Expected, "faster than one at a time") {
+		t.Errorf("expectations %q, %q: want the thresholds the rows are judged by", r.Rows[0].Expected, r.Rows[1].Expected)
+	}
 }
 
 func TestFDPassing(t *testing.T) {

@@ -42,9 +42,13 @@ type ParallelismRow struct {
 	ElapsedNs  int64   `json:"elapsed_ns"` // wall-clock time
 	CPUNs      int64   `json:"cpu_ns"`     // user+system CPU time of the work
 	Speedup    float64 `json:"speedup"`    // the group's first row's elapsed / this one's
-	Expected   string  `json:"expected"`   // in words
-	Matches    bool    `json:"matches"`
-	Label      string  `json:"label"`
+	CPUsUsed   float64 `json:"cpus_used"`  // CPUNs / ElapsedNs: CPUs kept busy on average
+	// NotJudged: the row was not checked against Expected (the CPUs were
+	// busy with other programs before the run, see the result's NotJudged).
+	NotJudged bool   `json:"not_judged,omitempty"`
+	Expected  string `json:"expected"` // in words
+	Matches   bool   `json:"matches"`
+	Label     string `json:"label"`
 }
 
 // ParallelismResult is the parallelism lab's document.
@@ -58,7 +62,17 @@ type ParallelismResult struct {
 	Trials   int              `json:"trials"`
 	LoadAvg  string           `json:"load_avg"` // /proc/loadavg before the run: other programs' demand for CPUs
 	Rows     []ParallelismRow `json:"rows"`
+	// NotJudged says why the parallel row was not judged ("": it was).
+	NotJudged string `json:"not_judged,omitempty"`
 }
+
+// parallelThreshold is the least speed-up, or the least CPUs kept busy on
+// average, that shows CPU-bound goroutines ran in parallel; noGainBelow is
+// the speed-up that goroutines sharing one CPU stay under.
+const (
+	parallelThreshold = 1.3
+	noGainBelow       = 1.5
+)
 
 var parallelismLab = Info{
 	Name:    "parallelism",
@@ -175,39 +189,42 @@ func runParallelism(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any
 		spec     parallelSpec
 		pin      []int
 		expected string
-		ok       func(speedup float64) bool
+		ok       func(row *ParallelismRow) bool
+		parallel bool // judged only when the CPUs were free
 	}
-	noGain := func(s float64) bool { return s < 1.5 }
-	parallelOK := noGain
-	parallelExpected := "no gain: one CPU"
-	if best >= 2 {
-		parallelOK = func(s float64) bool { return s >= 1.3 }
-		parallelExpected = fmt.Sprintf("up to %d× (%s)", best, plural.Count(n, "CPU", "CPUs"))
-	}
+	noGain := func(r *ParallelismRow) bool { return r.Speedup < noGainBelow }
+	noGainWords := fmt.Sprintf("no gain (below %.1f×)", noGainBelow)
+	parallelOK, parallelExpected, notJudged := parallelJudge(n, best, res.LoadAvg)
+	res.NotJudged = notJudged
+	busy := notJudged != ""
 	ioBest := p.IOTasks
 	variants := []variant{
-		{"one after another", parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: 1, Size: p.Size, Trials: p.Trials}, nil, "baseline", nil},
+		{"one after another", parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: 1, Size: p.Size, Trials: p.Trials}, nil, "baseline", nil, false},
 		{"goroutines, GOMAXPROCS=1", parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: p.Tasks, GOMAXPROCS: 1, Size: p.Size, Trials: p.Trials}, nil,
-			"no gain: they take turns on one P", noGain},
+			noGainWords + ": they take turns on one P", noGain, false},
 		// GOMAXPROCS is set explicitly: left alone, the runtime lowers it to
 		// 1 when it notices the new affinity, at a moment of its choosing.
 		{"goroutines, GOMAXPROCS=" + strconv.Itoa(n) + ", pinned to one CPU", parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: p.Tasks, GOMAXPROCS: n, Size: p.Size, Trials: p.Trials}, []int{cpu},
-			"no gain: one CPU", noGain},
+			noGainWords + ": one CPU", noGain, false},
 		{"goroutines, GOMAXPROCS=" + strconv.Itoa(n), parallelSpec{Work: "cpu", Tasks: p.Tasks, Goroutines: p.Tasks, GOMAXPROCS: n, Size: p.Size, Trials: p.Trials}, nil,
-			parallelExpected, parallelOK},
-		{"one after another", parallelSpec{Work: "io", Tasks: p.IOTasks, Goroutines: 1, Wait: p.IOWait}, nil, "baseline", nil},
+			parallelExpected, parallelOK, best >= 2},
+		{"one after another", parallelSpec{Work: "io", Tasks: p.IOTasks, Goroutines: 1, Wait: p.IOWait}, nil, "baseline", nil, false},
 		{"goroutines, GOMAXPROCS=1", parallelSpec{Work: "io", Tasks: p.IOTasks, Goroutines: p.IOTasks, GOMAXPROCS: 1, Wait: p.IOWait}, nil,
-			fmt.Sprintf("up to %d×: the waits overlap", ioBest), func(s float64) bool { return ioBest < 2 || s >= float64(ioBest)/2 }},
+			ioExpected(ioBest), func(r *ParallelismRow) bool { return ioBest < 2 || r.Speedup >= float64(ioBest)/2 }, false},
 	}
 	var problems []string
 	var baseline int64
 	for i, v := range variants {
 		env.Progress(int64(i), int64(len(variants)), v.spec.Work+" "+v.label)
 		pctx, cancel := phase(ctx, time.Minute+time.Duration(p.IOTasks)*p.IOWait)
+		idle0, idleOK := idleNs()
+		start := time.Now()
 		rs, err := env.RunWorkers(pctx, []worker.Spec{{Kind: "lab-parallel", Name: v.spec.Work, Spec: v.spec, CPUs: v.pin}})
+		wall := time.Since(start)
+		idle1, idleOK1 := idleNs()
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("demo parallelism: %s %s: %w", v.spec.Work, v.label, err)
+			return res, fmt.Errorf("demo parallelism: %s: %w", workWords(v.spec.Work, v.label), err)
 		}
 		var out parallelOut
 		if err := rs[0].Decode(&out); err != nil {
@@ -220,8 +237,21 @@ func runParallelism(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any
 		}
 		if out.ElapsedNs > 0 {
 			row.Speedup = float64(baseline) / float64(out.ElapsedNs)
+			row.CPUsUsed = float64(out.CPUNs) / float64(out.ElapsedNs)
 		}
-		if v.ok != nil && !v.ok(row.Speedup) {
+		if v.parallel && !busy && !v.ok(&row) && idleOK && idleOK1 && wall > 0 {
+			// Not in parallel: were the CPUs free to be had? The row kept
+			// CPUsUsed busy; if that and the CPU time left idle together
+			// stay under the threshold, other programs took the rest.
+			free := float64(idle1-idle0) / float64(wall.Nanoseconds())
+			if row.CPUsUsed+free < parallelThreshold {
+				busy = true
+				res.NotJudged = fmt.Sprintf("parallel speed-up not judged: while it ran, the goroutines kept %.2f CPUs busy and %.2f were idle, so other programs had the rest of the %s", row.CPUsUsed, free, plural.Count(n, "CPU", "CPUs"))
+			}
+		}
+		if v.parallel && busy {
+			row.NotJudged = true
+		} else if v.ok != nil && !v.ok(&row) {
 			row.Matches = false
 			problems = append(problems, fmt.Sprintf("%s work, %s: speed-up %.2f×, expected %s (are other programs using the CPUs? load average before the run: %s)",
 				v.spec.Work, v.label, row.Speedup, v.expected, res.LoadAvg))
@@ -230,6 +260,36 @@ func runParallelism(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any
 	}
 	env.Progress(int64(len(variants)), int64(len(variants)), "done")
 	return res, res.verdict(problems)
+}
+
+// parallelJudge is how the row of CPU-bound goroutines on n CPUs is judged:
+// its check, its expectation in words (the threshold stated), and why it is
+// not judged ("" when it is). best is the most speed-up the tasks allow.
+func parallelJudge(n, best int, loadAvg string) (ok func(*ParallelismRow) bool, expected, notJudged string) {
+	if best < 2 {
+		return func(r *ParallelismRow) bool { return r.Speedup < noGainBelow }, fmt.Sprintf("no gain (below %.1f×): one CPU", noGainBelow), ""
+	}
+	// Running in parallel shows in the CPU time as well as in the
+	// speed-up: CPU time over elapsed time is how many CPUs the goroutines
+	// kept busy at once, which a short run or a CPU slowing down when both
+	// its cores work does not lower as much as it lowers the speed-up.
+	ok = func(r *ParallelismRow) bool {
+		return r.Speedup >= parallelThreshold || r.CPUsUsed >= parallelThreshold
+	}
+	expected = fmt.Sprintf("≥%.1f× or ≥%.1f CPUs used (up to %d×, %s)", parallelThreshold, parallelThreshold, best, plural.Count(n, "CPU", "CPUs"))
+	if loadBusy(loadAvg, n) {
+		notJudged = fmt.Sprintf("parallel speed-up not judged: the load average before the run, %s, is at least the %s (other programs kept them busy, so the goroutines could not have them all)", strings.Fields(loadAvg)[0], plural.Count(n, "CPU", "CPUs"))
+	}
+	return ok, expected, notJudged
+}
+
+// ioExpected is the I/O-bound row's expectation with its threshold: half
+// of the most the waits can overlap.
+func ioExpected(tasks int) string {
+	if tasks < 2 {
+		return "no gain: one task"
+	}
+	return fmt.Sprintf("≥%s (up to %d×): the waits overlap", strconv.FormatFloat(float64(tasks)/2, 'f', -1, 64)+"×", tasks)
 }
 
 func parallelWorker(ctx context.Context, c *worker.Child) (any, error) {
@@ -363,9 +423,20 @@ func renderParallelism(w io.Writer, doc json.RawMessage) error {
 		if len(row.PinnedTo) > 0 {
 			cpus += fmt.Sprintf(" (pinned to %v)", row.PinnedTo)
 		}
+		matches := yesNo(row.Matches)
+		switch {
+		case row.Expected == "baseline":
+			matches = ""
+		case row.NotJudged:
+			matches = "not judged"
+		}
 		rows = append(rows, []string{row.Work, row.Label, strconv.Itoa(row.GOMAXPROCS), cpus, strconv.Itoa(row.Threads),
-			dur(row.ElapsedNs), dur(row.CPUNs), fmt.Sprintf("%.2f×", row.Speedup), row.Expected, yesNo(row.Matches)})
+			dur(row.ElapsedNs), dur(row.CPUNs), fmt.Sprintf("%.2f", row.CPUsUsed), fmt.Sprintf("%.2f×", row.Speedup), row.Expected, matches})
 	}
-	table(w, []string{"WORK", "HOW", "GOMAXPROCS", "CPUS", "THREADS", "ELAPSED", "CPU TIME", "SPEED-UP", "EXPECTED", "MATCHES"}, rows)
+	table(w, []string{"WORK", "HOW", "GOMAXPROCS", "CPUS", "THREADS", "ELAPSED", "CPU TIME", "CPUS USED", "SPEED-UP", "EXPECTED", "MATCHES"}, rows)
+	fmt.Fprintln(w, "(CPUS USED: CPU time over elapsed time, how many CPUs the row kept busy on average)")
+	if r.NotJudged != "" {
+		fmt.Fprintf(w, "(%s)\n", r.NotJudged)
+	}
 	return nil
 }

@@ -164,9 +164,6 @@ func (p *Params) normalize(lim ipc.Limits) error {
 	if err := p.normalizeModes(); err != nil {
 		return err
 	}
-	if p.Procs < 1 {
-		return ipc.Usagef("--procs %d: must be at least 1", p.Procs)
-	}
 	if err := lim.CheckProcs("--procs", p.Procs); err != nil {
 		return err
 	}
@@ -236,15 +233,21 @@ func (p *Params) checkSchedule() error {
 	case p.WindowNs > 0 || p.Yield:
 		return ipc.Usagef("--schedule with --window or --yield: the schedule decides the interleaving")
 	}
+	// The schedule's own syntax first (garbage, P3 of 2 workers): the
+	// first error is then about what the user wrote, not the run's size.
+	var s conduct.Schedule
+	if p.Schedule != "" { // "": --step with no step taken yet
+		var err error
+		if s, err = conduct.ParseSchedule(p.Schedule, p.Procs, m.stepNames()); err != nil {
+			return err
+		}
+	}
 	if n := int64(p.Procs) * p.Iters * int64(len(m.steps)); n > MaxScheduledSteps {
-		return ipc.Usagef("--schedule with --procs %d and --iters %d: %d steps (%d per increment), at most %d; use fewer --iters", p.Procs, p.Iters, n, len(m.steps), MaxScheduledSteps)
+		most := MaxScheduledSteps / (int64(p.Procs) * int64(len(m.steps)))
+		return ipc.Usagef("--schedule with --procs %d and --iters %d: %d steps (%d per increment), at most %d; use --iters 1 (a schedule is for a few steps you take one by one; at most --iters %d with --procs %d)", p.Procs, p.Iters, n, len(m.steps), MaxScheduledSteps, most, p.Procs)
 	}
 	if p.Schedule == "" {
-		return nil // --step with no step taken yet
-	}
-	s, err := conduct.ParseSchedule(p.Schedule, p.Procs, m.stepNames())
-	if err != nil {
-		return err
+		return nil
 	}
 	if p.Seed != nil && !s.Random {
 		return ipc.Usagef("--seed %d: only with random as the last entry of --schedule", *p.Seed)

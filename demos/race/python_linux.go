@@ -155,6 +155,25 @@ func (r *runner) notePython(wr worker.Result, info pyInfo) error {
 	return nil
 }
 
+// stepsWording says what a load and a store are in each worker's language:
+// "in Python, two bytecodes on a memoryview" when every worker is Python;
+// with go,python each worker is named with its own (P1 Go, P2 Python...).
+func (p *Params) stepsWording() string {
+	const py, goWords = "two bytecodes on a memoryview", "two machine instructions"
+	if p.Lang != LangMixed {
+		return "in Python, " + py
+	}
+	var gos, pys []string
+	for i := 0; i < p.Procs; i++ {
+		if p.isPython(i) {
+			pys = append(pys, fmt.Sprintf("P%d", i+1))
+		} else {
+			gos = append(gos, fmt.Sprintf("P%d", i+1))
+		}
+	}
+	return fmt.Sprintf("%s in Go (%s), %s in Python (%s)", goWords, strings.Join(gos, ", "), py, strings.Join(pys, ", "))
+}
+
 // annotate adds the language and, for Python workers, the interpreter's
 // version and GIL state to a mode's line, and says what Python did.
 func (r *runner) annotate(mr *ModeResult) {
@@ -198,7 +217,7 @@ func (r *runner) annotate(mr *ModeResult) {
 	case ModeSysVSem:
 		mr.Explanation += "; the Python workers called semop(2) through ctypes"
 	case ModeUnsafe:
-		mr.Explanation = strings.Replace(mr.Explanation, "load and store are separate instructions", "load and store are separate steps (in Python, two bytecodes on a memoryview)", 1)
+		mr.Explanation = strings.Replace(mr.Explanation, "load and store are separate instructions", "load and store are separate steps ("+p.stepsWording()+")", 1)
 		if mr.Unit == UnitThread && p.Lang == LangPython && mr.Trials.LostMax == 0 && mr.GILEnabled != nil && *mr.GILEnabled {
 			mr.Explanation = "load and store are separate bytecodes on a memoryview; with the GIL on, the threads took turns and no switch fell between them this time, " +
 				"but CPython promises nothing of the kind: --window 1ms (a sleep releases the GIL), another version or a free-threaded build loses updates"

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipcplay/ipcplay/demos/bench"
+	"github.com/ipcplay/ipcplay/ipc/plural"
 )
 
 // histWidth is the longest bar, in characters.
@@ -36,7 +37,7 @@ func Histogram(w io.Writer, r bench.Row) {
 	if r.Pattern == bench.Stream {
 		kind = "one-way (sampled)"
 	}
-	fmt.Fprintf(w, "\n  %s %s %s: %s latency, %d samples\n", r.Label(), r.Pattern, sizeLabel(r.Size), kind, total)
+	fmt.Fprintf(w, "\n  %s %s %s: %s latency, %s\n", r.Label(), r.Pattern, sizeLabel(r.Size), kind, plural.Count(total, "sample", "samples"))
 	var cum int64
 	for _, b := range bars {
 		cum += b.Count

@@ -145,3 +145,32 @@ func TestDecadeTicks(t *testing.T) {
 		t.Error("a range from 0 has ticks")
 	}
 }
+
+// TestTextFollowsWhatWasMeasured: the floor line of a run pinned to one
+// CPU says context switches, not a cache line; the rate summary lists
+// exactly the rows that fell behind (bench.Row.BehindRate).
+func TestTextFollowsWhatWasMeasured(t *testing.T) {
+	res := sample()
+	res.Settings.CPUs = []int{0, 0}
+	res.Floor = &bench.Floor{CPUs: []int{0, 0}, C2CRttNs: 2250, RoundsNs: []int64{2250}, SameCPU: true, Pinned: true}
+	res.Settings.RatePerSec = 20000
+	for i := range res.Results {
+		res.Results[i].RatePerSec, res.Results[i].MsgsPerS = 20000, 19990
+	}
+	res.Results[0].MsgsPerS = 18664
+	var b bytes.Buffer
+	if err := Text(&b, res, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"floor on CPU 0 shared: round trip through two context switches", "two processes pinned to one CPU",
+		"the switches' round trip + one copy each way",
+		"below 95% of the rate of 20000 msgs/s", "(warning below_rate): " + res.Results[0].Label() + " " + res.Results[0].Pattern} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "cache line bounced") || strings.Contains(out, "(20.0k msgs/s)") {
+		t.Errorf("one CPU described as a cache line, or a row that kept up listed:\n%s", out)
+	}
+}

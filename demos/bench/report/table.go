@@ -57,7 +57,7 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 	s := res.Settings
 	bound := fmt.Sprintf("%s per run", time.Duration(s.DurationNs))
 	if s.Count > 0 {
-		bound = fmt.Sprintf("%d messages per run", s.Count)
+		bound = plural.Count(s.Count, "message", "messages") + " per run"
 	}
 	pin := "not pinned"
 	if len(s.CPUs) == 2 {
@@ -182,12 +182,12 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 	if s.RatePerSec > 0 {
 		var behind []string
 		for _, r := range res.Results {
-			if r.MsgsPerS < 0.95*s.RatePerSec {
+			if r.BehindRate() {
 				behind = append(behind, fmt.Sprintf("%s %s %s (%s msgs/s)", r.Label(), r.Pattern, sizeLabel(r.Size), rate(r.MsgsPerS)))
 			}
 		}
 		if len(behind) > 0 {
-			fmt.Fprintf(w, "\nbelow the rate of %s msgs/s, so the backlog, and the latency with it, grew all run long: %s\n", exact(s.RatePerSec), strings.Join(behind, "; "))
+			fmt.Fprintf(w, "\nbelow %.0f%% of the rate of %s msgs/s, so the backlog, and the latency with it, grew all run long (warning below_rate): %s\n", 100*bench.RateKeptUp, exact(s.RatePerSec), strings.Join(behind, "; "))
 		}
 	}
 	if c := SpinConclusions(res.Results); len(c) > 0 {
@@ -245,8 +245,8 @@ func floorHeader(w io.Writer, res *bench.Result) {
 	if n := len(f.RoundsNs); n > 1 {
 		rounds = fmt.Sprintf(" (the least median of %d rounds)", n)
 	}
-	fmt.Fprintf(w, "floor on %s: %s %s%s%s; measured in %s (one cache line bounced between two pinned processes, each round trip timed like the rows'; copy() of hot buffers)\n",
-		where, what, dur(f.C2CRttNs), rounds, copies, time.Duration(f.ElapsedNs).Round(time.Millisecond))
+	fmt.Fprintf(w, "floor on %s: %s %s%s%s; measured in %s (%s)\n",
+		where, what, dur(f.C2CRttNs), rounds, copies, time.Duration(f.ElapsedNs).Round(time.Millisecond), f.How())
 	if f.Suspect {
 		fmt.Fprintf(w, "floor SUSPECT: %s. The xFLOOR ratios are marked '?'; measure again on a quiet machine, pinned with --cpus.\n", f.SuspectReason)
 	}
@@ -255,11 +255,15 @@ func floorHeader(w io.Writer, res *bench.Result) {
 		ran = s.Patterns
 	}
 	var which []string
+	rtt := "c2c" // the cache-line round trip; on one CPU, the two switches
+	if f.SameCPU {
+		rtt = "the switches' round trip"
+	}
 	if slices.Contains(ran, bench.PingPong) {
-		which = append(which, "of a pingpong round trip is c2c + one copy each way")
+		which = append(which, "of a pingpong round trip is "+rtt+" + one copy each way")
 	}
 	if slices.Contains(ran, bench.Stream) {
-		which = append(which, "of a one-way stream latency c2c/2 + one copy")
+		which = append(which, "of a one-way stream latency "+rtt+"/2 + one copy")
 	}
 	if len(which) > 0 {
 		fmt.Fprintf(w, "xFLOOR = p50 / floor; the floor %s.\n", strings.Join(which, ", "))

@@ -91,6 +91,9 @@ def body(spec):
             for how in hows:
                 if stopped():
                     raise RuntimeError("stopped")
+                # What runs now, for the parent's messages (a run timeout
+                # says where it hit).
+                send({"type": "event", "data": {"work": work, "how": how}})
                 elapsed, cpu, out = _run(how, fn, args, n)
                 if how not in best or elapsed < best[how][0]:
                     best[how] = (elapsed, cpu, sum(out))
