@@ -117,14 +117,17 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return e, nil
 	}
 	reaped, err := Reap(l, false)
+	if reaped == nil {
+		reaped = &CleanReport{}
+	}
 	for _, r := range reaped.Removed {
-		e.log.Info("removed object leaked by a crashed run", "object", r.String(), "run_id", r.RunID, "creator_pid", r.CreatorPID)
+		e.log.Info("removed object leaked by a crashed run", "object", Describe(r), "run_id", r.RunID, "creator_pid", r.CreatorPID)
 	}
 	for _, r := range reaped.Gone {
-		e.log.Info("object of a crashed run already gone", "object", r.String(), "run_id", r.RunID)
+		e.log.Info("object of a crashed run already gone", "object", Describe(r), "run_id", r.RunID)
 	}
 	for _, r := range reaped.LeftAlone {
-		e.log.Warn("left alone", "object", r.Entry.String(), "run_id", r.RunID, "reason", r.Reason)
+		e.log.Warn("left alone", "object", Describe(r.Entry), "run_id", r.RunID, "reason", r.Reason)
 	}
 	if err != nil {
 		e.log.Warn("could not remove every leaked object", "error", err)
@@ -331,7 +334,10 @@ func (e *Engine) finish(st *runState, res any, runErr, cause error, log hclog.Lo
 	case runErr == nil:
 		r.State = StateOK
 	case errors.Is(runErr, context.Canceled):
-		r.State, r.Error = StateCancelled, runErr.Error()
+		// Error is who cancelled it, in plain words, or empty when the
+		// engine does not know: never the context's "context canceled",
+		// which runs and show would print as if it were the cause.
+		r.State, r.Error = StateCancelled, ""
 		if cause != nil && !errors.Is(cause, context.Canceled) {
 			r.Error = cause.Error()
 		}

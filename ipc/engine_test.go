@@ -260,6 +260,11 @@ func TestCancelRunLeavesNothing(t *testing.T) {
 		if res.State != StateCancelled {
 			t.Fatalf("state %s, want cancelled", res.State)
 		}
+		// A plain cancel gives no cause: the record says nothing rather
+		// than the context's "context canceled" (runs and show print it).
+		if res.Error != "" {
+			t.Errorf("error %q, want none (no cause is known)", res.Error)
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("cancelled run did not end")
 	}

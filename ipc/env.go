@@ -283,7 +283,7 @@ func (env *Env) close() (removed int, err error) {
 		if err := c.remove(); err != nil {
 			what := "object"
 			if c.entry != nil {
-				what = c.entry.String()
+				what = Describe(*c.entry)
 			}
 			env.Log.Error("cannot remove object", "object", what, "error", err)
 			errs = append(errs, fmt.Errorf("remove %s: %w", what, err))

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc/ledger"
-	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 // Identity of ledger objects: recorded once an object exists, checked
@@ -183,11 +182,11 @@ func prove(e ledger.Entry) (verdict, string) {
 func (env *Env) identify(e *ledger.Entry) {
 	id, err := identityOf(*e)
 	if err != nil {
-		env.Log.Warn("cannot record the identity of an object: a crash would leave it to be removed by hand", "object", sysobj.EscapeName(e.String()), "error", err)
+		env.Log.Warn("cannot record the identity of an object: a crash would leave it to be removed by hand", "object", Describe(*e), "error", err)
 		return
 	}
 	e.Identity = id
 	if err := env.engine.ledger.SetIdentity(*e, id); err != nil {
-		env.Log.Warn("cannot record the identity of an object", "object", sysobj.EscapeName(e.String()), "error", err)
+		env.Log.Warn("cannot record the identity of an object", "object", Describe(*e), "error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -15,7 +16,14 @@ import (
 // the list is partial: what could be read.
 func (e *Engine) Objects(all bool) ([]Object, error) {
 	entries, err := e.ledger.Entries()
-	if err != nil {
+	var ue *ledger.UntrustedError
+	var ledgerErr error
+	switch {
+	case err != nil && all && errors.As(err, &ue):
+		// --all is how leftovers are found by hand when the ledger cannot
+		// be trusted: list the machine's objects, none marked as ours.
+		entries, ledgerErr = nil, fmt.Errorf("no object is marked as ipcplay's: %w", err)
+	case err != nil:
 		return nil, err
 	}
 	sys, sysErr := listSystem()
@@ -88,7 +96,7 @@ func (e *Engine) Objects(all bool) ([]Object, error) {
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, sysErr
+	return out, errors.Join(ledgerErr, sysErr)
 }
 
 // objectKey matches a system object with a ledger entry key.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/mq"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 	"github.com/ipcplay/ipcplay/semaphore"
 	"github.com/ipcplay/ipcplay/shm"
 )
@@ -39,7 +40,8 @@ type LeftAlone struct {
 // entries. With dryRun it only sorts them. Objects the ledger does not
 // name are never touched; an object that now belongs to someone else (a
 // reused System V id or name) is left alone and reported apart; a removal
-// that fails is an error and the entry stays.
+// that fails is an error and the entry stays. When the ledger cannot be
+// read (a *ledger.UntrustedError) there is no report, only the error.
 func Reap(l *ledger.Ledger, dryRun bool) (*CleanReport, error) {
 	rep := &CleanReport{Removed: []ledger.Entry{}, Gone: []ledger.Entry{}, LeftAlone: []LeftAlone{}}
 	var errs []error
@@ -70,7 +72,7 @@ func Reap(l *ledger.Ledger, dryRun bool) (*CleanReport, error) {
 			gone, err := RemoveObject(e)
 			switch {
 			case err != nil:
-				errs = append(errs, fmt.Errorf("remove %s: %w", e, err))
+				errs = append(errs, fmt.Errorf("remove %s: %w", Describe(e), err))
 				keep = append(keep, e)
 			case gone:
 				rep.Gone = append(rep.Gone, e)
@@ -83,8 +85,18 @@ func Reap(l *ledger.Ledger, dryRun bool) (*CleanReport, error) {
 		}
 		return keep, nil
 	})
+	if err != nil && len(errs) == 0 {
+		// The ledger itself could not be read (or written): no report,
+		// since an empty one would say "nothing to clean".
+		return nil, err
+	}
 	return rep, errors.Join(append(errs, err)...)
 }
+
+// Describe names a ledger entry's object as every output of ipcplay names
+// it: "posix-shm /ipcplay.r-1.a" (Entry.String), the name escaped
+// (sysobj.EscapeName).
+func Describe(e ledger.Entry) string { return sysobj.EscapeName(e.String()) }
 
 // RemoveObject removes the object an entry names. gone reports an object
 // that no longer existed (nothing was removed).
@@ -143,13 +155,13 @@ func (r *CleanReport) String(dryRun bool) string {
 		verb = "would remove"
 	}
 	for _, e := range r.Removed {
-		fmt.Fprintf(&b, "%s %s (run %s, creator pid %d, gone)\n", verb, e, e.RunID, e.CreatorPID)
+		fmt.Fprintf(&b, "%s %s (run %s, creator pid %d, gone)\n", verb, Describe(e), e.RunID, e.CreatorPID)
 	}
 	for _, e := range r.Gone {
-		fmt.Fprintf(&b, "already gone: %s (run %s): someone else removed it\n", e, e.RunID)
+		fmt.Fprintf(&b, "already gone: %s (run %s): someone else removed it\n", Describe(e), e.RunID)
 	}
 	for _, e := range r.LeftAlone {
-		fmt.Fprintf(&b, "left alone: %s (run %s): %s\n", e.Entry, e.RunID, e.Reason)
+		fmt.Fprintf(&b, "left alone: %s (run %s): %s\n", Describe(e.Entry), e.RunID, e.Reason)
 	}
 	return b.String()
 }

@@ -289,6 +289,10 @@ func (s *Server) handle(ctx context.Context, cancelConn context.CancelCauseFunc,
 		reply(body, nil)
 	case proto.OpClean:
 		rep, err := e.Clean(req.DryRun)
+		if rep == nil {
+			reply(nil, err) // the ledger could not be read: no report
+			return
+		}
 		body := cleanBody{CleanReport: *rep}
 		if err != nil {
 			body.Error = Explain(err)

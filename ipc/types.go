@@ -52,10 +52,11 @@ func (r *RunResult) Err() error {
 		return nil
 	case StateCancelled:
 		// Error names who cancelled it when the engine knew ("the daemon
-		// is shutting down (SIGTERM received)"), else it is the bare
-		// context error, which says nothing the word "cancelled" does not.
+		// is shutting down (SIGTERM received)"), else it is empty (or, from
+		// an older daemon, the bare context error, which says nothing the
+		// word "cancelled" does not).
 		e := &CancelledError{RunID: r.RunID}
-		if r.Error != "" && !strings.HasPrefix(r.Error, context.Canceled.Error()) {
+		if r.Error != "" && !strings.Contains(r.Error, context.Canceled.Error()) {
 			e.Cause = r.Error
 		}
 		return e

@@ -55,7 +55,7 @@ A removal that fails is an error (exit 1), never reported as removed.`,
 			}
 			return cleanErr
 		}
-		if len(rep.Removed)+len(rep.Gone)+len(rep.LeftAlone) == 0 {
+		if cleanErr == nil && len(rep.Removed)+len(rep.Gone)+len(rep.LeftAlone) == 0 {
 			fmt.Fprintln(c.App.Writer, "nothing to clean: no object of a crashed run is left")
 		}
 		fmt.Fprint(c.App.Writer, rep.String(dry))

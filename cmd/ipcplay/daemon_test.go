@@ -420,6 +420,14 @@ func TestInterruptedCLICancelsItsDaemonRun(t *testing.T) {
 	if err != nil || shown.State != ipc.StateCancelled {
 		t.Fatalf("run in the daemon: %+v %v", shown, err)
 	}
+	// runs and show say it was cancelled, in plain words, never the
+	// context's "context canceled".
+	for _, args := range [][]string{{"runs"}, {"show", note.RunID}, {"show", "--json", note.RunID}} {
+		r := runCLI(t, append(args, "--socket", d.socket)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "cancelled") || strings.Contains(r.stdout, "context canceled") {
+			t.Errorf("ipcplay %v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
 	waitGone(t, note.Pids)
 	if len(before) < 4 {
 		t.Fatalf("the run recorded %+v", before)

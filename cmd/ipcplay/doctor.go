@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -33,14 +34,28 @@ Example:
 		if err != nil {
 			return err
 		}
-		e.Register(doctor.Experiment)
-		client := &ipc.LocalClient{E: e}
+		// The call probes ask whether IPC works here, which does not depend
+		// on the ledger: when the state dir's ledger cannot be used (the
+		// leak probe reports that, with the fix) they record their objects
+		// in a scratch ledger of their own, which reaps what a killed
+		// doctor left in it.
+		probes := e
+		if e.Ledger().Check() != nil {
+			scfg := cfg
+			scfg.StateDir = filepath.Join(cfg.StateDir, "doctor-scratch")
+			scfg.NoReap = false
+			if probes, err = newEngine(scfg); err != nil {
+				return err
+			}
+		}
+		probes.Register(doctor.Experiment)
+		client := &ipc.LocalClient{E: probes}
 		defer client.Close()
 		var runID string
 		report := doctor.Run(c.Context,
 			doctor.CallProbe(client, &runID),
 			doctor.DaemonProbe(socketPath(c)),
-			doctor.LeakProbe(e),
+			doctor.LeakProbe(e.Ledger()),
 		)
 		report.RunID = runID
 		if globalBool(c, "json") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestDoctorReportsLeftoversWithoutRemovingThem(t *testing.T) {
 	for _, c := range doc.Checks {
 		if c.Name == "leftovers" {
 			found = true
-			if c.Status != "warn" || !strings.Contains(c.Detail, "posix-shm "+name) || !strings.Contains(c.Detail, "r-killed") {
+			if c.Status != "warn" || !strings.Contains(c.Detail, "posix-shm /"+name) || !strings.Contains(c.Detail, "r-killed") {
 				t.Errorf("leftovers check: %+v", c)
 			}
 		}
@@ -74,5 +75,49 @@ func TestDoctorReportsLeftoversWithoutRemovingThem(t *testing.T) {
 	}
 	if es, _ := l.Entries(); len(es) != 1 {
 		t.Errorf("doctor changed the ledger: %+v", es)
+	}
+}
+
+// A corrupt ledger: clean does not claim there is nothing to clean, doctor
+// gives one "ledger" failure with the way out while its IPC probes still
+// say whether IPC works, and nothing rewrites the file.
+func TestCorruptLedgerIsOneProblemWithItsFix(t *testing.T) {
+	dir := demoStateDir(t)
+	path := filepath.Join(dir, "ledger.json")
+	if err := os.WriteFile(path, []byte(`{"entries":[`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fix := "mv " + path + " " + path + ".corrupt"
+	stdout, stderr, code := demoCLI(t, dir, "clean", "--local")
+	if code != 1 || strings.Contains(stdout, "nothing to clean") || !strings.Contains(stderr, fix) || !strings.Contains(stderr, "objects --all") {
+		t.Errorf("clean: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	stdout, stderr, code = demoCLI(t, dir, "doctor", "--json")
+	var doc struct {
+		Checks []struct{ Name, Status, Detail, Advice string } `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("doctor --json: %v\n%s%s", err, stdout, stderr)
+	}
+	if code != 1 {
+		t.Errorf("doctor: exit %d, want 1", code)
+	}
+	ledgerLines := 0
+	for _, c := range doc.Checks {
+		switch {
+		case c.Name == "ledger":
+			ledgerLines++
+			if c.Status != "fail" || !strings.Contains(c.Detail, path) || !strings.Contains(c.Advice, fix) {
+				t.Errorf("ledger check: %+v", c)
+			}
+		case strings.Contains(c.Detail, "ledger"):
+			t.Errorf("check %q blames the ledger: %+v", c.Name, c)
+		}
+	}
+	if ledgerLines != 1 {
+		t.Errorf("%d ledger lines, want 1: %s", ledgerLines, stdout)
+	}
+	if b, _ := os.ReadFile(path); string(b) != `{"entries":[` {
+		t.Errorf("the corrupt ledger was rewritten: %q", b)
 	}
 }

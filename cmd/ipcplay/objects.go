@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ipcplay/ipcplay/ipc"
+	"github.com/ipcplay/ipcplay/ipc/sysobj"
 )
 
 var objectsCommand = &cli.Command{
@@ -54,7 +55,13 @@ Examples:
 		}
 		tw := newTable(c.App.Writer)
 		fmt.Fprintln(tw, "TYPE\tID\tNAME\tOWNER\tMODE\tSIZE\tCREATOR\tRUN\tSTALE")
+		users := map[int]string{} // one look-up per uid
 		for _, o := range objs {
+			owner, ok := users[o.OwnerUID]
+			if !ok {
+				owner = sysobj.UserName(o.OwnerUID)
+				users[o.OwnerUID] = owner
+			}
 			id, creator, run, stale := "-", "-", "-", ""
 			if o.ID >= 0 && (o.Name == "" || o.Type == "sysv-shm" || o.Type == "sysv-sem" || o.Type == "sysv-msg") {
 				id = strconv.Itoa(o.ID)
@@ -68,7 +75,7 @@ Examples:
 			if o.Stale {
 				stale = "stale"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", o.Type, id, dash(o.Name), o.OwnerUID, dash(o.Mode), o.Size, creator, run, stale)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.Type, id, dash(o.Name), owner, dash(o.Mode), o.Size, creator, run, stale)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

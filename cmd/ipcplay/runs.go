@@ -51,7 +51,7 @@ The daemon remembers its last 100 runs; see one with 'ipcplay show RUN_ID'.`,
 		fmt.Fprintln(tw, "RUN ID\tEXPERIMENT\tSTATE\tSTARTED\tELAPSED\tERROR")
 		for _, r := range runs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.Experiment, r.State,
-				r.Started.Local().Format("15:04:05"), fmtNs(r.ElapsedNs), dash(firstLine(r.Error, 60)))
+				r.Started.Local().Format("15:04:05"), fmtNs(r.ElapsedNs), dash(firstLine(runErrorText(r.State, r.Error), 60)))
 		}
 		return tw.Flush()
 	},

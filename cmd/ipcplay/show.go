@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -12,7 +10,7 @@ import (
 
 var showCommand = &cli.Command{
 	Name:      "show",
-	Usage:     "show one run of the daemon: its state and its result",
+	Usage:     "show one run of the daemon: its state, and its result as its command printed it (--json: the document)",
 	UsageText: "ipcplay show RUN_ID [--json]\n\nExample:\n   ipcplay show r-3f2a9c01de --json",
 	Action: func(c *cli.Context) error {
 		if err := usageArgs(c, 1, 1, "RUN_ID"); err != nil {
@@ -41,20 +39,23 @@ var showCommand = &cli.Command{
 		fmt.Fprintf(tw, "run\t%s\n", r.RunID)
 		fmt.Fprintf(tw, "experiment\t%s\n", r.Experiment)
 		fmt.Fprintf(tw, "engine\t%s\n", r.Engine)
-		fmt.Fprintf(tw, "state\t%s\n", r.State)
+		state := r.State
+		if r.State == ipc.StateCancelled {
+			state = runErrorText(r.State, r.Error)
+		}
+		fmt.Fprintf(tw, "state\t%s\n", state)
 		fmt.Fprintf(tw, "started\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05"))
 		fmt.Fprintf(tw, "elapsed\t%s\n", fmtNs(r.ElapsedNs))
-		if r.Error != "" {
+		if r.Error != "" && r.State != ipc.StateCancelled {
 			fmt.Fprintf(tw, "error\t%s\n", r.Error)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		if len(r.Result) > 0 {
-			var out bytes.Buffer
-			if json.Indent(&out, r.Result, "  ", "  ") == nil {
-				fmt.Fprintf(c.App.Writer, "result:\n  %s\n", out.String())
-			}
+			// The tables its command printed; --json gives the document.
+			fmt.Fprintln(c.App.Writer)
+			return renderResult(c.App.Writer, r.Experiment, r.Result)
 		}
 		return nil
 	},

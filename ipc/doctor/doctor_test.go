@@ -30,7 +30,7 @@ func TestMachineChecksAndProbes(t *testing.T) {
 	client := &ipc.LocalClient{E: e}
 	defer client.Close()
 	var runID string
-	r := Run(context.Background(), CallProbe(client, &runID), LeakProbe(e), DaemonProbe(dir+"/none.sock"))
+	r := Run(context.Background(), CallProbe(client, &runID), LeakProbe(e.Ledger()), DaemonProbe(dir+"/none.sock"))
 	names := map[string]Check{}
 	for _, c := range r.Checks {
 		names[c.Name] = c

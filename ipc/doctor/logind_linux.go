@@ -87,9 +87,22 @@ func logindConfFiles(root string) []string {
 	return files
 }
 
+// compiledInDefault is removeIPCConf.Source when no file sets RemoveIPC.
+const compiledInDefault = "compiled-in default (no file sets it)"
+
+// says is what the files say, in a sentence that is true whether a file
+// sets RemoveIPC ("the files say RemoveIPC=no (/etc/… line 3)") or none
+// does ("no file sets RemoveIPC; logind's compiled-in default is yes").
+func (c removeIPCConf) says() string {
+	if c.Source == compiledInDefault {
+		return "no file sets RemoveIPC; logind's compiled-in default is yes"
+	}
+	return fmt.Sprintf("the files say RemoveIPC=%s (%s)", map[bool]string{true: "yes", false: "no"}[c.Value], c.Source)
+}
+
 // readRemoveIPC applies the files under root as logind does.
 func readRemoveIPC(root string) removeIPCConf {
-	c := removeIPCConf{Value: true, Source: "compiled-in default (no file sets it)"}
+	c := removeIPCConf{Value: true, Source: compiledInDefault}
 	for _, path := range logindConfFiles(root) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -195,13 +208,13 @@ func removeIPCReport(conf removeIPCConf, systemd bool, ask func(context.Context)
 		value = v
 		c.Detail = fmt.Sprintf("RemoveIPC=%s (asked systemd-logind: its D-Bus property, through busctl)", word[v])
 		if v != conf.Value {
-			c.Detail += fmt.Sprintf("; the configuration files say %s (%s): logind has not reloaded them", word[conf.Value], conf.Source)
+			c.Detail += "; " + conf.says() + ": logind has not reloaded its configuration"
 		}
 	case !systemd:
-		c.Detail = fmt.Sprintf("systemd is not running here: nothing removes IPC objects at logout (the files say RemoveIPC=%s, %s)", word[conf.Value], conf.Source)
+		c.Detail = "systemd is not running here: nothing removes IPC objects at logout (" + conf.says() + ")"
 		value = false
 	default:
-		c.Detail = fmt.Sprintf("RemoveIPC=%s (from the configuration files: %s)", word[conf.Value], conf.Source)
+		c.Detail = fmt.Sprintf("RemoveIPC=%s (%s)", word[conf.Value], conf.says())
 		if err != nil {
 			c.Detail += fmt.Sprintf("; logind could not be asked: %v", err)
 		}

@@ -108,8 +108,16 @@ func TestRemoveIPCReportSaysWhichSourceAnswered(t *testing.T) {
 		t.Errorf("logind answered: %+v", c)
 	}
 	c = removeIPCReport(conf, true, noBus, 1000)[0]
-	if c.Status != Info || !strings.Contains(c.Detail, "RemoveIPC=no (from the configuration files: /run/systemd/logind.conf.d/60-x.conf line 2)") {
+	if c.Status != Info || !strings.Contains(c.Detail, "RemoveIPC=no (the files say RemoveIPC=no (/run/systemd/logind.conf.d/60-x.conf line 2))") {
 		t.Errorf("files answered: %+v", c)
+	}
+	// No file sets it: the sentence says so, not "the files say yes".
+	def := removeIPCConf{Value: true, Source: compiledInDefault}
+	for _, systemd := range []bool{false, true} {
+		c = removeIPCReport(def, systemd, noBus, 0)[0]
+		if !strings.Contains(c.Detail, "no file sets RemoveIPC; logind's compiled-in default is yes") || strings.Contains(c.Detail, "files say") || strings.Contains(c.Detail, "from the configuration files") {
+			t.Errorf("compiled-in default, systemd %v: %+v", systemd, c)
+		}
 	}
 	c = removeIPCReport(removeIPCConf{Value: true, Source: "x"}, false, noBus, 1000)[0]
 	if c.Status != Info || !strings.Contains(c.Detail, "systemd is not running") {

@@ -183,15 +183,20 @@ func DaemonProbe(socket string) Probe {
 // LeakProbe reports objects that crashed ipcplay runs left behind: stale
 // ledger entries, and ipcplay-named files in /dev/shm the ledger does not
 // know (left by an engine with another state directory). It removes
-// nothing (the ledger is read with a dry run); e must be made with
-// Config.NoReap, or its start-up reaping removes what this would report.
-func LeakProbe(e *ipc.Engine) Probe {
+// nothing (the ledger is read with a dry run); the engine of l's state dir
+// must be made with Config.NoReap, or its start-up reaping removes what
+// this would report. A ledger that cannot be read is one "ledger" failure
+// with the way out (ledgerCheck), in place of the leftovers line.
+func LeakProbe(l *ledger.Ledger) Probe {
 	return func(ctx context.Context) []Check {
-		rep, err := ipc.Reap(e.Ledger(), true)
+		if c, bad := ledgerCheck(l); bad {
+			return []Check{c}
+		}
+		rep, err := ipc.Reap(l, true)
 		if err != nil {
 			return []Check{{Name: "leftovers", Status: Warn, Detail: err.Error()}}
 		}
-		entries, _ := e.Ledger().Entries()
+		entries, _ := l.Entries()
 		known := map[string]bool{}
 		for _, en := range entries {
 			known[en.Name] = true
@@ -208,10 +213,10 @@ func LeakProbe(e *ipc.Engine) Probe {
 		case len(rep.Removed)+len(rep.LeftAlone) > 0:
 			var names []string
 			for _, en := range rep.Removed {
-				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", en, en.RunID, en.CreatorPID))
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone)", ipc.Describe(en), en.RunID, en.CreatorPID))
 			}
 			for _, en := range rep.LeftAlone {
-				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", en.Entry, en.RunID, en.CreatorPID, en.Reason))
+				names = append(names, fmt.Sprintf("%s (run %s, creator pid %d gone; clean leaves it alone: %s)", ipc.Describe(en.Entry), en.RunID, en.CreatorPID, en.Reason))
 			}
 			return []Check{{Name: "leftovers", Status: Warn, Detail: fmt.Sprintf("%s of crashed runs in the ledger: %s", plural.Count(len(names), "object", "objects"), strings.Join(names, "; ")),
 				Advice: "'ipcplay clean' removes those proved to be ipcplay's ('ipcplay clean --dry-run' lists them); doctor leaves them as they are"}}

@@ -11,8 +11,8 @@ package ledger
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,8 +87,16 @@ func (e Entry) Key() string {
 	return e.Type + ":" + strconv.Itoa(e.ID)
 }
 
+// String names the object the way every ipcplay output does (objects,
+// inspect, who, watch, clean): "sysv-shm 42", "posix-shm /ipcplay.r-1.a"
+// (a POSIX name with its leading '/', as C programs pass it to shm_open,
+// sem_open and mq_open), "file /path". The name is raw bytes: printers
+// escape it (sysobj.EscapeName).
 func (e Entry) String() string {
-	if e.Name != "" {
+	switch {
+	case e.Name != "" && (e.Type == POSIXShm || e.Type == POSIXSem || e.Type == POSIXMQ):
+		return fmt.Sprintf("%s /%s", e.Type, e.Name)
+	case e.Name != "":
 		return fmt.Sprintf("%s %s", e.Type, e.Name)
 	}
 	return fmt.Sprintf("%s %d", e.Type, e.ID)
@@ -140,11 +148,60 @@ func (l *Ledger) withLock(fn func() error) error {
 	return fn()
 }
 
+// UntrustedError is a ledger file that cannot be read as the ledger: not
+// JSON (a torn or hand-edited file), a symbolic link, not a regular file,
+// or owned by another user. Nothing that needs the ledger can go on: it is
+// what finds the objects crashed runs leaked, and writing over it would
+// lose them. Its message names the file and the way out.
+type UntrustedError struct {
+	Path string
+	Why  string // "is corrupt (…)", "is a symbolic link", …
+}
+
+func (e *UntrustedError) Error() string {
+	return fmt.Sprintf("ledger: %s %s, so it cannot be trusted to find the objects crashed runs leaked; %s",
+		e.Path, e.Why, e.Advice())
+}
+
+// Advice is what the user does about it: move the file aside (it is kept
+// for a look), then find leftovers by hand.
+func (e *UntrustedError) Advice() string {
+	return fmt.Sprintf("move it aside ('mv %s %s.corrupt'), then 'ipcplay objects --all' lists leftover objects to remove by hand", e.Path, e.Path)
+}
+
+// Check reads the ledger once and returns an *UntrustedError (or an I/O
+// error) when it cannot be used; nil when it can (or does not exist yet).
+func (l *Ledger) Check() error {
+	_, err := l.Entries()
+	return err
+}
+
+// read reads the file without following a symbolic link (O_NOFOLLOW) and
+// refuses anything but a regular file of this user: the state dir is
+// private, so anything else was put there by someone or something else.
 func (l *Ledger) read() ([]Entry, error) {
-	b, err := os.ReadFile(l.path)
-	if errors.Is(err, os.ErrNotExist) {
+	fd, err := unix.Open(l.path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case err == unix.ENOENT:
 		return nil, nil
+	case err == unix.ELOOP:
+		return nil, &UntrustedError{Path: l.path, Why: "is a symbolic link, not the ledger ipcplay writes"}
+	case err != nil:
+		return nil, fmt.Errorf("ledger: %w", &os.PathError{Op: "open", Path: l.path, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), l.path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("ledger: %w", &os.PathError{Op: "fstat", Path: l.path, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &UntrustedError{Path: l.path, Why: "is not a regular file"}
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return nil, &UntrustedError{Path: l.path, Why: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, uid)}
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
@@ -152,7 +209,7 @@ func (l *Ledger) read() ([]Entry, error) {
 		Entries []Entry `json:"entries"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("ledger: %s is corrupt: %w", l.path, err)
+		return nil, &UntrustedError{Path: l.path, Why: fmt.Sprintf("is corrupt (%v)", err)}
 	}
 	return doc.Entries, nil
 }

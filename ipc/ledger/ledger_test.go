@@ -1,13 +1,17 @@
 package ledger
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcplay/ipcplay/ipc/ipctest"
 )
@@ -125,5 +129,94 @@ func TestAliveChecksStartTime(t *testing.T) {
 	cmd.Run()
 	if Alive(cmd.Process.Pid, 0) {
 		t.Fatalf("exited pid %s alive", strconv.Itoa(cmd.Process.Pid))
+	}
+}
+
+// A ledger that cannot be read as ours is refused with a message naming
+// the file and the way out, never read through a link, never overwritten.
+func TestUntrustedLedger(t *testing.T) {
+	cases := map[string]func(t *testing.T, path string){
+		"corrupt": func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte(`{"entries":[`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"symlink": func(t *testing.T, path string) {
+			target := filepath.Join(t.TempDir(), "elsewhere.json")
+			if err := os.WriteFile(target, []byte(`{"entries":[]}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"fifo": func(t *testing.T, path string) {
+			if err := unix.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := privateDir(t)
+			l, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setup(t, l.Path())
+			before, _ := os.Readlink(l.Path())
+			_, err = l.Entries()
+			var ue *UntrustedError
+			if !errors.As(err, &ue) {
+				t.Fatalf("Entries: %v, want an *UntrustedError", err)
+			}
+			for _, want := range []string{l.Path(), "cannot be trusted", "mv " + l.Path() + " " + l.Path() + ".corrupt", "ipcplay objects --all"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if _, err := l.Add(Entry{Type: POSIXShm, Name: "ipcplay.x", RunID: "r-test"}); !errors.As(err, &ue) {
+				t.Fatalf("Add over an untrusted ledger: %v, want the same refusal", err)
+			}
+			if after, _ := os.Readlink(l.Path()); after != before {
+				t.Errorf("the ledger was replaced: link %q, now %q", before, after)
+			}
+		})
+	}
+}
+
+// Entries are named as every output names objects: POSIX names with '/'.
+func TestEntryString(t *testing.T) {
+	for e, want := range map[Entry]string{
+		{Type: POSIXShm, ID: -1, Name: "ipcplay.a"}: "posix-shm /ipcplay.a",
+		{Type: POSIXSem, ID: -1, Name: "ipcplay.b"}: "posix-sem /ipcplay.b",
+		{Type: POSIXMQ, ID: -1, Name: "ipcplay.c"}:  "posix-mq /ipcplay.c",
+		{Type: SysVShm, ID: 42}:                     "sysv-shm 42",
+		{Type: File, ID: -1, Name: "/tmp/x/fifo"}:   "file /tmp/x/fifo",
+	} {
+		if got := e.String(); got != want {
+			t.Errorf("%+v: %q, want %q", e, got, want)
+		}
+	}
+}
+
+// Another user's file at the ledger's name is refused (root can make one).
+func TestLedgerOfAnotherUserIsRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file to another user")
+	}
+	l, err := Open(privateDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.Path(), []byte(`{"entries":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(l.Path(), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	var ue *UntrustedError
+	if _, err := l.Entries(); !errors.As(err, &ue) || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("Entries: %v, want a refusal naming the owner", err)
 	}
 }

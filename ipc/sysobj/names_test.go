@@ -49,3 +49,15 @@ func FuzzEscapeName(f *testing.F) {
 		}
 	})
 }
+
+func TestUserName(t *testing.T) {
+	if got := UserName(0); got != "root" {
+		t.Errorf("UserName(0) = %q, want root", got)
+	}
+	if got := UserName(-1); got != "-" {
+		t.Errorf("UserName(-1) = %q, want -", got)
+	}
+	if got := UserName(2147480001); got != "2147480001" {
+		t.Errorf("UserName of a uid with no user = %q, want the number", got)
+	}
+}

@@ -176,7 +176,22 @@ func (r *scanResult) warning() string {
 	return deniedWarning(r.denied)
 }
 
-// deniedWarning says which processes a scan could not examine, or "".
+// warningUnlessCounted is warning, or "" when the kernel's own count of
+// the object's users (a segment's nattch, a set's blocked semop calls) is
+// all accounted for by the processes seen: then a process that could not
+// be examined holds no part of it, and saying so on every inspect (pid 1
+// of a container is not examinable even by root) is noise.
+func (r *scanResult) warningUnlessCounted(counted, seen int) string {
+	if counted <= seen {
+		return ""
+	}
+	return r.warning()
+}
+
+// deniedWarning says in one line which processes a scan could not
+// examine, or "". Not examinable: /proc/PID/maps, fd or task/*/syscall
+// refused reading (another user's process; for root, one that is not
+// dumpable, or a security module's refusal).
 func deniedWarning(pids []int) string {
 	if len(pids) == 0 {
 		return ""
@@ -189,11 +204,15 @@ func deniedWarning(pids []int) string {
 		}
 		list = append(list, strconv.Itoa(pid))
 	}
-	why := "run as root to see every user of the object"
+	why := "other users'; run as root to see them"
 	if os.Geteuid() == 0 {
-		why = "even as root: the kernel refuses (a process that is not dumpable, or a security module)"
+		why = "even as root (not dumpable, or a security module)"
 	}
-	return fmt.Sprintf("%s could not be examined, pid %s (permission denied reading /proc/PID/maps, fd or task/*/syscall): %s", plural.Count(len(pids), "process", "processes"), strings.Join(list, ", "), why)
+	who := "it"
+	if len(pids) > 1 {
+		who = "they"
+	}
+	return fmt.Sprintf("%s could not be examined (pid %s), %s: %s may use the object unseen", plural.Count(len(pids), "process", "processes"), strings.Join(list, ", "), why, who)
 }
 
 // denied reports whether err means "not allowed to look".

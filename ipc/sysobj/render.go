@@ -290,6 +290,20 @@ func bytesString(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// UserName is the user name of uid for a table column ("root"), the uid
+// as a number when the user database has no name for it, "-" when the
+// uid is unknown (negative). The JSON documents keep the uid.
+func UserName(uid int) string {
+	if uid < 0 {
+		return "-"
+	}
+	n := strconv.Itoa(uid)
+	if u, err := user.LookupId(n); err == nil {
+		return u.Username
+	}
+	return n
+}
+
 // userString names a uid: "root (uid 0)".
 func userString(uid int) string {
 	if uid < 0 {
@@ -358,7 +372,11 @@ func truncate(s string, n int) string {
 // Render prints the answer for people: what `ipcplay who` shows.
 func (res *WhoResult) Render(w io.Writer) {
 	if len(res.Processes) == 0 {
-		fmt.Fprintf(w, "%s: no process uses it (among those this user can examine)\n", res.Target)
+		among := ""
+		if res.unseen {
+			among = " (among those this user can examine)"
+		}
+		fmt.Fprintf(w, "%s: no process uses it%s\n", res.Target, among)
 	} else {
 		fmt.Fprintf(w, "%s: %s\n", res.Target, plural.Count(len(res.Processes), "process", "processes"))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

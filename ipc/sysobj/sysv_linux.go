@@ -76,7 +76,9 @@ func observeSysVSem(id int) (*SysVSem, *scanResult, error) {
 	if w := waitCountWarning("the set (the sum of NCNT and ZCNT)", "semop/semtimedop on the set", want, seen, len(r.denied) > 0); w != "" {
 		s.Warnings = append(s.Warnings, w)
 	}
-	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	// A set's only users the scan finds are its blocked semop calls, which
+	// the kernel counts: when all are seen, the unexamined have none.
+	s.Warnings = appendNonEmpty(s.Warnings, r.warningUnlessCounted(want, seen))
 	return s, r, nil
 }
 
@@ -246,9 +248,11 @@ func observeSysVShm(id int) (*SysVShm, *scanResult, error) {
 	s.MappedBy = procsWith(hits, "maps")
 	s.Waiting = holders(hits, "waiting")
 	if len(s.MappedBy) != s.NAttch {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("nattch is %d but %d process(es) were seen mapping it: a process attached it several times, or runs in another PID namespace, or could not be examined", s.NAttch, len(s.MappedBy)))
+		s.Warnings = append(s.Warnings, fmt.Sprintf("nattch is %d but %s seen mapping it: a process attached it several times, or runs in another PID namespace, or could not be examined", s.NAttch, plural.Count(len(s.MappedBy), "process was", "processes were")))
 	}
-	s.Warnings = appendNonEmpty(s.Warnings, r.warning())
+	// Every attachment is a mapping the scan would see: when they are all
+	// seen, a process that could not be examined has none.
+	s.Warnings = appendNonEmpty(s.Warnings, r.warningUnlessCounted(s.NAttch, len(s.MappedBy)))
 	return s, r, nil
 }
 

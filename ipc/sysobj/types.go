@@ -207,6 +207,7 @@ type WhoResult struct {
 	Target    string   `json:"target"`
 	Processes []Holder `json:"processes"`
 	Warnings  []string `json:"warnings,omitempty"`
+	unseen    bool     // some processes could not be examined and may use it
 }
 
 // modeString formats permission bits as "0600".

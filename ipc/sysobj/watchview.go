@@ -3,7 +3,6 @@ package sysobj
 import (
 	"fmt"
 	"io"
-	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -166,16 +165,10 @@ func (v *WatchView) Cells(s Status) []string {
 }
 
 func (v *WatchView) user(uid int) string {
-	if uid < 0 {
-		return "-"
-	}
 	if n, ok := v.users[uid]; ok {
 		return n
 	}
-	n := strconv.Itoa(uid)
-	if u, err := user.LookupId(n); err == nil {
-		n = u.Username
-	}
+	n := UserName(uid)
 	v.users[uid] = n
 	return n
 }

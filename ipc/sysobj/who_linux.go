@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -129,6 +130,11 @@ func Who(t Target) (*WhoResult, error) {
 	}
 	res.Processes = holders(r.sorted(), "")
 	res.Warnings = append(res.Warnings, warnings...)
+	// "among those this user can examine" only when the warning about the
+	// others was kept (it is dropped when a kernel count rules them out).
+	if w := r.warning(); w != "" {
+		res.unseen = slices.Contains(res.Warnings, w)
+	}
 	return res, nil
 }
 
