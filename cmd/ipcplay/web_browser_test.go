@@ -57,7 +57,11 @@ func newBrowser(t *testing.T) context.Context {
 	}
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	for _, d := range []string{home, filepath.Join(home, ".config"), filepath.Join(home, ".cache")} {
+	// Chromium leaves its singleton socket directory
+	// (org.chromium.Chromium.XXXXXX) in TMPDIR when it is killed: a
+	// TMPDIR of the test's own, removed with it.
+	tmp := filepath.Join(dir, "tmp")
+	for _, d := range []string{home, filepath.Join(home, ".config"), filepath.Join(home, ".cache"), tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +80,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-crash-reporter", true),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
 		chromedp.WindowSize(1400, 1000),
-		chromedp.Env("HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache")),
+		chromedp.Env("TMPDIR="+tmp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache")),
 		chromedp.CombinedOutput(&out),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
