@@ -180,7 +180,13 @@ func report(app *cli.App, args []string, sig syscall.Signal, err error) int {
 		if code > 128 {
 			kind = "interrupted"
 		}
-		_ = writeJSON(out, errorDoc{head("error", engine, nil), path, code, kind, msg})
+		// The run's id, when the error is a run's that has one (a
+		// cancelled run): the script can 'ipcplay show' it.
+		var runID *string
+		if ce := (*ipc.CancelledError)(nil); errors.As(err, &ce) && ce.RunID != "" {
+			runID = &ce.RunID
+		}
+		_ = writeJSON(out, errorDoc{head("error", engine, runID), path, code, kind, msg})
 	}
 	return code
 }

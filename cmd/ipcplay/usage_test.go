@@ -386,6 +386,10 @@ func TestInterruptedRunEndsByTheSignalAndLeavesNothing(t *testing.T) {
 		if doc.Kind != "error" || doc.Code != "interrupted" || doc.ExitCode != 128+int(sig) || doc.Command != "cmdtest" {
 			t.Errorf("%s: error document %+v", sig, doc)
 		}
+		// The run had an id: the document gives it, for 'ipcplay show'.
+		if doc.RunID == nil || !strings.HasPrefix(*doc.RunID, "r-") || !strings.Contains(doc.Error, *doc.RunID) {
+			t.Errorf("%s: the error document's run_id is %v, want the cancelled run's (%s)", sig, doc.RunID, doc.Error)
+		}
 		waitGone(t, note.Pids)
 		assertClean(t, dir, before)
 	}
