@@ -163,11 +163,11 @@ func rowWarnings(r Row, s Settings, neverSleeps bool) []Warning {
 	if r.BehindRate() {
 		xf := ""
 		if r.XFloor > 0 {
-			xf = fmt.Sprintf(", and nor is its xFLOOR %sx", sig3(r.XFloor))
+			xf = fmt.Sprintf(", and nor is its xFLOOR %sx", Sig3(r.XFloor))
 		}
 		out = append(out, Warning{Code: "below_rate", Text: fmt.Sprintf(
 			"did not keep up with the rate: %s msgs/s is %.0f%% of --rate %s (below %.0f%% counts as behind). The messages it could not send on time queued up, more of them the longer it ran, so its latencies (p50 %s, p99 %s) are mostly that queueing delay and grow with the run's length: they are not the transport's latency%s. Measure it at a rate it keeps up with, or without --rate for its closed-loop maximum",
-			rate3(r.MsgsPerS), 100*r.MsgsPerS/r.RatePerSec, FormatRate(r.RatePerSec), 100*RateKeptUp, Dur(r.Latency.P50), Dur(r.Latency.P99), xf)})
+			Rate3(r.MsgsPerS), 100*r.MsgsPerS/r.RatePerSec, FormatRate(r.RatePerSec), 100*RateKeptUp, Dur(r.Latency.P50), Dur(r.Latency.P99), xf)})
 	}
 	what := ""
 	if r.Pattern == Stream && r.RatePerSec == 0 {
@@ -353,19 +353,21 @@ func preempted(r Row, s Settings, neverSleeps bool) string {
 	return fmt.Sprintf("the sender was %s %s %s", lost, times(snd), by)
 }
 
-// rate3 writes a count per second to three significant digits, as the
-// tables do: 812, 19.4k, 1.20M.
-func rate3(v float64) string {
+// Rate3 writes a count per second to three significant digits, as the
+// tables do: 812, 19.4k, 1.20M (FormatRate writes it exactly).
+func Rate3(v float64) string {
 	switch {
 	case v >= 1e6:
-		return sig3(v/1e6) + "M"
+		return Sig3(v/1e6) + "M"
 	case v >= 1e3:
-		return sig3(v/1e3) + "k"
+		return Sig3(v/1e3) + "k"
 	}
-	return sig3(v)
+	return Sig3(v)
 }
 
-func sig3(v float64) string {
+// Sig3 writes v to three significant digits (v below 1000): 812, 19.4,
+// 1.20; 99.96 rounds to 100, not 100.0.
+func Sig3(v float64) string {
 	switch {
 	case v >= 99.95:
 		return fmt.Sprintf("%.0f", v)

@@ -125,12 +125,12 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 			}
 			xf := "-"
 			if r.XFloor > 0 {
-				xf = sig3(r.XFloor) + "x"
+				xf = bench.Sig3(r.XFloor) + "x"
 				if suspect {
 					xf += "?"
 				}
 			}
-			line := fmt.Sprintf("%s %-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t", mark, width, r.Label(), rate(r.MsgsPerS), mbps(r.MBPerS),
+			line := fmt.Sprintf("%s %-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t", mark, width, r.Label(), bench.Rate3(r.MsgsPerS), mbps(r.MBPerS),
 				dur(r.Latency.P50), xf, dur(r.Latency.P99), dur(r.Latency.P999), dur(int64(r.CPUNsPerMsg)), r.CtxSwitchesPerMsg, ratio)
 			if spread {
 				sp := "-"
@@ -183,7 +183,7 @@ func Text(w io.Writer, res *bench.Result, o Options) error {
 		var behind []string
 		for _, r := range res.Results {
 			if r.BehindRate() {
-				behind = append(behind, fmt.Sprintf("%s %s %s (%s msgs/s)", r.Label(), r.Pattern, sizeLabel(r.Size), rate(r.MsgsPerS)))
+				behind = append(behind, fmt.Sprintf("%s %s %s (%s msgs/s)", r.Label(), r.Pattern, sizeLabel(r.Size), bench.Rate3(r.MsgsPerS)))
 			}
 		}
 		if len(behind) > 0 {
@@ -286,7 +286,7 @@ func copyTimes(m []bench.MemcpyAt) string {
 		ns := float64(c.Size) / c.GBps
 		s := fmt.Sprintf("%s %s", sizeLabel(c.Size), durf(ns))
 		if c.Size >= 4096 {
-			s += fmt.Sprintf(" (%s GB/s)", sig3(c.GBps))
+			s += fmt.Sprintf(" (%s GB/s)", bench.Sig3(c.GBps))
 		}
 		out = append(out, s)
 	}
@@ -356,33 +356,12 @@ func durf(v float64) string {
 		v /= 1000
 		i++
 	}
-	return sig3(v) + units[i]
-}
-
-// rate writes a count per second: 812, 23.4k, 1.20M.
-func rate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return sig3(v/1e6) + "M"
-	case v >= 1e3:
-		return sig3(v/1e3) + "k"
-	}
-	return sig3(v)
+	return bench.Sig3(v) + units[i]
 }
 
 func mbps(v float64) string {
 	if v >= 100 {
 		return fmt.Sprintf("%.0f", v)
 	}
-	return sig3(v)
-}
-
-func sig3(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
+	return bench.Sig3(v)
 }
