@@ -57,13 +57,21 @@ func newBrowser(t *testing.T) context.Context {
 	}
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	// Chromium leaves its singleton socket directory
-	// (org.chromium.Chromium.XXXXXX) in TMPDIR when it is killed: a
-	// TMPDIR of the test's own, removed with it.
-	tmp := filepath.Join(dir, "tmp")
-	for _, d := range []string{home, filepath.Join(home, ".config"), filepath.Join(home, ".cache"), tmp} {
+	for _, d := range []string{home, filepath.Join(home, ".config"), filepath.Join(home, ".cache")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Chromium leaves its singleton socket directory
+	// (org.chromium.Chromium.XXXXXX) in TMPDIR when it is killed: a
+	// TMPDIR of the test's own, removed with it. Short, under TMPDIR
+	// rather than the test's directory: the socket's path must fit
+	// sun_path (107 bytes), and Chromium refuses to start otherwise.
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache")}
+	if tmp, err := os.MkdirTemp("", "chr"); err == nil {
+		t.Cleanup(func() { os.RemoveAll(tmp) })
+		if len(tmp+"/org.chromium.Chromium.XXXXXX/SingletonSocket") <= 107 {
+			env = append(env, "TMPDIR="+tmp)
 		}
 	}
 	var out syncBuffer
@@ -80,7 +88,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-crash-reporter", true),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
 		chromedp.WindowSize(1400, 1000),
-		chromedp.Env("TMPDIR="+tmp, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache")),
+		chromedp.Env(env...),
 		chromedp.CombinedOutput(&out),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
