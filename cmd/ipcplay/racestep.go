@@ -31,7 +31,7 @@ func raceStep(c *cli.Context, p race.Params) error {
 		return ipc.Usagef("--step and --json: --step is interactive; for a document use --schedule SPEC --json")
 	}
 	if p.Procs > maxStepWorkers {
-		return ipc.Usagef("--step with --procs %d: at most %d workers (one key each)", p.Procs, maxStepWorkers)
+		return ipc.Usagef("--step with --procs %d: must be between 1 and %d workers (one key each)", p.Procs, maxStepWorkers)
 	}
 	in, out := int(stepStdin.Fd()), stepStdout
 	if !term.IsTerminal(in) || !term.IsTerminal(int(out.Fd())) {

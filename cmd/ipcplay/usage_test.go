@@ -410,6 +410,7 @@ func TestRefusalsGiveTheAllowedValues(t *testing.T) {
 		{[]string{"race", "--explain", "abc"}, `race: unexpected argument "abc": --explain takes its value joined: --explain=K, K a number of witnesses 1..1000`, "see 'ipcplay race --help'"},
 		{[]string{"race", "--explain", "-1"}, `race: -1: not a flag; a value of --explain is written joined: --explain=K, K a number of witnesses 1..1000`, "no such flag"},
 		{[]string{"race", "--explain=0"}, `race: --explain=0: want a number of witnesses 1..1000`, ""},
+		{[]string{"race", "--step", "--procs", "12"}, "race: --step with --procs 12: must be between 1 and 9 workers", "at most"},
 		{[]string{"help", "race", "bogus"}, `help: race: "bogus": 'ipcplay race' has no subcommands`, "for the list"},
 		{[]string{"help", "demo", "bogus"}, `help: demo: "bogus": no such command (see 'ipcplay demo --help' for the list)`, ""},
 	} {
