@@ -398,38 +398,21 @@ func socketInode(link string) (uint64, bool) {
 // on it. A thread preempted on its way into or out of the call is not
 // waiting.
 func scanTasks(pid int, m *matcher, r *scanResult) error {
-	dir := procRoot + "/" + strconv.Itoa(pid) + "/task"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var firstErr error
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		t, err := ReadThread(pid, tid)
-		if err != nil {
-			if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
-				firstErr = err
-			}
-			continue
-		}
+	return eachThread(pid, func(t Thread) bool {
 		if !t.Asleep() {
-			continue
+			return true
 		}
 		what, ok := waitsOn(taskSyscall{InCall: true, Nr: t.Nr, Args: t.Args}, m, r.hits[pid])
 		if !ok {
-			continue
+			return true
 		}
-		detail := fmt.Sprintf("thread %d blocked in %s", tid, what)
+		detail := fmt.Sprintf("thread %d blocked in %s", t.TID, what)
 		if t.Wchan != "" && t.Wchan != "0" {
 			detail += " (kernel: " + t.Wchan + ")"
 		}
 		r.get(pid).add("waiting", detail)
-	}
-	return firstErr
+		return true
+	})
 }
 
 // waitsOn reports whether a thread blocked in system call sc waits on the

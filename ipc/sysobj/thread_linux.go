@@ -83,11 +83,31 @@ func (t Thread) SleepsIn(nrs []int, arg0 int64) bool {
 // makes it return that error (wrapping fs.ErrPermission) unless another
 // thread was found.
 func FindAsleep(pid int, nrs []int, arg0 int64) (Thread, bool, error) {
+	var found Thread
+	ok := false
+	err := eachThread(pid, func(t Thread) bool {
+		if t.SleepsIn(nrs, arg0) {
+			found, ok = t, true
+		}
+		return !ok
+	})
+	if ok {
+		return found, true, nil
+	}
+	return Thread{}, false, err
+}
+
+// eachThread reads every thread of process pid (ReadThread) and gives it
+// to fn until fn returns false. A thread that cannot be read is skipped:
+// one that ended meanwhile silently, and the first one refused (wrapping
+// fs.ErrPermission) is the error returned, as is a task directory that
+// cannot be listed.
+func eachThread(pid int, fn func(Thread) bool) error {
 	ents, err := os.ReadDir(procRoot + "/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
-		return Thread{}, false, err
+		return err
 	}
-	var firstErr error
+	var denied error
 	for _, e := range ents {
 		tid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -95,14 +115,14 @@ func FindAsleep(pid int, nrs []int, arg0 int64) (Thread, bool, error) {
 		}
 		t, err := ReadThread(pid, tid)
 		if err != nil {
-			if deniedErr(err) && firstErr == nil {
-				firstErr = err
+			if deniedErr(err) && denied == nil {
+				denied = err
 			}
 			continue
 		}
-		if t.SleepsIn(nrs, arg0) {
-			return t, true, nil
+		if !fn(t) {
+			break
 		}
 	}
-	return Thread{}, false, firstErr
+	return denied
 }
