@@ -31,12 +31,14 @@ func goneProcess(t *testing.T) (int, uint64) {
 	return pid, start
 }
 
-// The issue's input: a CLI run killed with kill -9 leaves an object in the
-// ledger. doctor must report it, and leave it (and its entry) alone.
-func TestDoctorReportsLeftoversWithoutRemovingThem(t *testing.T) {
-	dir := demoStateDir(t)
-	name := fmt.Sprintf("%sdoctor-leftover-%d", shm.POSIXPrefix, os.Getpid())
-	path := "/dev/shm/" + name
+// leakedPOSIXShm makes what a CLI run killed with kill -9 leaves: a POSIX
+// shm object /dev/shm/<prefix><tag>-<pid> (removed at cleanup) and its
+// ledger entry in dir, recorded by a process that is gone. It returns the
+// object's name, its path and the ledger.
+func leakedPOSIXShm(t *testing.T, dir, tag, runID string) (name, path string, l *ledger.Ledger) {
+	t.Helper()
+	name = fmt.Sprintf("%s%s-%d", shm.POSIXPrefix, tag, os.Getpid())
+	path = "/dev/shm/" + name
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +46,20 @@ func TestDoctorReportsLeftoversWithoutRemovingThem(t *testing.T) {
 	f.Close()
 	t.Cleanup(func() { os.Remove(path) })
 	pid, start := goneProcess(t)
-	l, err := ledger.Open(dir)
-	if err != nil {
+	if l, err = ledger.Open(dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Add(ledger.Entry{Type: ledger.POSIXShm, Name: name, RunID: "r-killed", CreatorPID: pid, CreatorStart: start}); err != nil {
+	if _, err := l.Add(ledger.Entry{Type: ledger.POSIXShm, Name: name, RunID: runID, CreatorPID: pid, CreatorStart: start}); err != nil {
 		t.Fatal(err)
 	}
+	return name, path, l
+}
+
+// The issue's input: a CLI run killed with kill -9 leaves an object in the
+// ledger. doctor must report it, and leave it (and its entry) alone.
+func TestDoctorReportsLeftoversWithoutRemovingThem(t *testing.T) {
+	dir := demoStateDir(t)
+	name, path, l := leakedPOSIXShm(t, dir, "doctor-leftover", "r-killed")
 	stdout, stderr, _ := demoCLI(t, dir, "doctor", "--json")
 	var doc struct {
 		Checks []struct{ Name, Status, Detail string } `json:"checks"`

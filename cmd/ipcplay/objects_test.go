@@ -1,37 +1,19 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/ipcplay/ipcplay/ipc/ledger"
 	"github.com/ipcplay/ipcplay/ipc/sysobj"
-	"github.com/ipcplay/ipcplay/shm"
 )
 
 // objects and clean name a POSIX object alike ("/ipcplay.…", as inspect,
 // who and watch do), and objects shows its owner by name, as inspect does.
 func TestObjectsAndCleanNameAnObjectAlike(t *testing.T) {
 	dir := demoStateDir(t)
-	name := fmt.Sprintf("%snames-%d", shm.POSIXPrefix, os.Getpid())
-	path := "/dev/shm/" + name
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	t.Cleanup(func() { os.Remove(path) })
-	pid, start := goneProcess(t)
-	l, err := ledger.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// No identity recorded: clean leaves it alone, and says so by name.
-	if _, err := l.Add(ledger.Entry{Type: ledger.POSIXShm, Name: name, RunID: "r-names", CreatorPID: pid, CreatorStart: start}); err != nil {
-		t.Fatal(err)
-	}
+	name, _, _ := leakedPOSIXShm(t, dir, "names", "r-names")
 	out, errOut, code := demoCLI(t, dir, "objects", "--local")
 	var row []string
 	for _, line := range strings.Split(out, "\n") {
