@@ -29,7 +29,7 @@ type Result struct {
 
 // Warning is one doubt about a number, in plain words. Code is stable
 // for programs ("floor_suspect", "few_samples", "tail_longer_than_run",
-// "scheduling_tail", "spinner_descheduled", "floor_moved", "below_rate");
+// "scheduling_tail", "spinner_descheduled", "below_rate");
 // Text says
 // what happened and what to do. Row is the row's label ("pipe pingpong
 // 64 B") in the document's list, empty in a row's own list.

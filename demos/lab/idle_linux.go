@@ -13,7 +13,8 @@ import (
 const userHZ = 100
 
 // idleNs is how long the CPUs this process may run on have been idle
-// (idle plus iowait, /proc/stat, proc(5)), in nanoseconds since boot; ok is
+// (the idle field of /proc/stat; not iowait, which proc(5) says may
+// decrease), in nanoseconds since boot; ok is
 // false when /proc/stat cannot be read. Two readings around a row say how
 // much CPU time was free while it ran: what other programs took is what
 // the row could not have.
@@ -35,12 +36,11 @@ func idleNs() (ns int64, ok bool) {
 		if err != nil || haveSet && !set.IsSet(cpu) {
 			continue
 		}
-		idle, err1 := strconv.ParseInt(f[4], 10, 64)
-		iowait, err2 := strconv.ParseInt(f[5], 10, 64)
-		if err1 != nil || err2 != nil {
+		idle, err := strconv.ParseInt(f[4], 10, 64)
+		if err != nil {
 			return 0, false
 		}
-		ticks += idle + iowait
+		ticks += idle
 		found = true
 	}
 	return ticks * (1e9 / userHZ), found

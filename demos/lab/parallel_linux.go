@@ -243,7 +243,7 @@ func runParallelism(ctx context.Context, env *ipc.Env, raw json.RawMessage) (any
 			// Not in parallel: were the CPUs free to be had? The row kept
 			// CPUsUsed busy; if that and the CPU time left idle together
 			// stay under the threshold, other programs took the rest.
-			free := float64(idle1-idle0) / float64(wall.Nanoseconds())
+			free := max(0, float64(idle1-idle0)/float64(wall.Nanoseconds()))
 			if row.CPUsUsed+free < parallelThreshold {
 				busy = true
 				res.NotJudged = fmt.Sprintf("parallel speed-up not judged: while it ran, the goroutines kept %.2f CPUs busy and %.2f were idle, so other programs had the rest of the %s", row.CPUsUsed, free, plural.Count(n, "CPU", "CPUs"))
