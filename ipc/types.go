@@ -55,16 +55,23 @@ func (r *RunResult) Err() error {
 		// is shutting down (SIGTERM received)"), else it is empty (or, from
 		// an older daemon, the bare context error, which says nothing the
 		// word "cancelled" does not).
-		e := &CancelledError{RunID: r.RunID}
-		if r.Error != "" && !strings.Contains(r.Error, context.Canceled.Error()) {
-			e.Cause = r.Error
-		}
-		return e
+		return &CancelledError{RunID: r.RunID, Cause: CancelCause(r.Error)}
 	}
 	if r.Usage {
 		return Usagef("%s", r.Error)
 	}
 	return fmt.Errorf("%s", r.Error)
+}
+
+// CancelCause is who cancelled a run, from the Error a cancelled run
+// (RunResult, RunInfo) carries, or "" when unknown: the engine leaves it
+// empty, and a daemon from before the cause was recorded wrote only the
+// context's words ("race: sysv-sem, trial 1 of 1: context canceled").
+func CancelCause(msg string) string {
+	if strings.Contains(msg, context.Canceled.Error()) {
+		return ""
+	}
+	return msg
 }
 
 // CancelledError is the error of a cancelled run: "run r-1 cancelled", and

@@ -63,18 +63,8 @@ func runErrorText(state, msg string) string {
 	if state != ipc.StateCancelled {
 		return msg
 	}
-	if cause := plainCause(msg); cause != "" {
+	if cause := ipc.CancelCause(msg); cause != "" {
 		return "cancelled: " + cause
 	}
 	return "cancelled"
-}
-
-// plainCause is the cause a cancelled run's error names, or "" when it
-// is only the context's words (as a daemon before the cause was recorded
-// wrote it: "race: sysv-sem, trial 1 of 1: context canceled").
-func plainCause(msg string) string {
-	if strings.Contains(msg, "context canceled") {
-		return ""
-	}
-	return msg
 }
