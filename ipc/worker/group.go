@@ -549,7 +549,19 @@ func (g *Group) Done(i int) <-chan struct{} { return g.procs[i].done }
 func (g *Group) waitAll() {
 	for _, p := range g.procs {
 		<-p.done
+		drained(p)
 		p.control.Close()
+	}
+}
+
+// drained waits, after a child finished, until its control reader has read
+// what the child wrote (a result sent just before exit): the reader ends at
+// EOF, which comes when the child's end closes; a grandchild that
+// inherited it could hold it open, hence the bound.
+func drained(p *proc) {
+	select {
+	case <-p.ctlDone:
+	case <-time.After(time.Second):
 	}
 }
 
@@ -596,13 +608,7 @@ func (g *Group) Wait(ctx context.Context) ([]Result, error) {
 // succeeded. It must only be called after the child's done channel closed.
 func (g *Group) failure(p *proc) error {
 	<-p.done
-	// The control reader may still be draining the result line; it ends at
-	// EOF, which comes when the child's end closes (a grandchild that
-	// inherited it could hold it open, hence the bound).
-	select {
-	case <-p.ctlDone:
-	case <-time.After(time.Second):
-	}
+	drained(p) // the result line may still be in the control socket
 	p.resMu.Lock()
 	defer p.resMu.Unlock()
 	r := p.res
