@@ -308,21 +308,24 @@ func tailCause(r Row, s Settings, neverSleeps bool) string {
 // Dur writes nanoseconds for people, to three significant digits as the
 // tables do: 812ns, 4.21µs, 1.88s.
 func Dur(ns int64) string {
-	if ns <= 0 {
+	switch {
+	case ns <= 0:
 		return "0s"
+	case ns < 1000:
+		return fmt.Sprintf("%dns", ns)
 	}
-	v, units, i := float64(ns), []string{"ns", "µs", "ms", "s"}, 0
+	return DurF(float64(ns))
+}
+
+// DurF writes v nanoseconds, fractional, to three significant digits, as
+// the tables do: 2.80ns, 812ns, 4.21µs, 13.2ms (999.7µs is 1.00ms).
+func DurF(v float64) string {
+	units, i := []string{"ns", "µs", "ms", "s"}, 0
 	for v >= 999.5 && i < len(units)-1 {
 		v /= 1000
 		i++
 	}
-	switch {
-	case v >= 99.95 || i == 0:
-		return fmt.Sprintf("%.0f%s", v, units[i])
-	case v >= 9.995:
-		return fmt.Sprintf("%.1f%s", v, units[i])
-	}
-	return fmt.Sprintf("%.2f%s", v, units[i])
+	return Sig3(v) + units[i]
 }
 
 // preempted says, from the involuntary context switches of each end, who

@@ -350,13 +350,7 @@ func durf(v float64) string {
 	if v <= 0 {
 		return "-"
 	}
-	units := []string{"ns", "µs", "ms", "s"}
-	i := 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	return bench.Sig3(v) + units[i]
+	return bench.DurF(v)
 }
 
 func mbps(v float64) string {
