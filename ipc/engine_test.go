@@ -371,9 +371,22 @@ func TestCrashedEmbeddedRunIsReaped(t *testing.T) {
 			if len(left) != 1 || left[0].Key() != live.Key() {
 				t.Fatalf("after reaping: %+v", left)
 			}
+			// A SysV segment still attached by a dying worker (Pdeathsig
+			// reaches the killed CLI's workers asynchronously) is only
+			// marked for destruction by IPC_RMID; the kernel frees it at
+			// the last detach. Wait for that, bounded.
+			deadline := time.Now().Add(20 * time.Second)
 			for _, en := range leaked {
-				if v, _ := prove(en); v != vGone {
-					t.Errorf("%s still exists", en)
+				for {
+					v, _ := prove(en)
+					if v == vGone {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("%s still exists", en)
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
 				}
 			}
 		})
